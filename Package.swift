@@ -1,0 +1,68 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+/// Applied to every target so the whole package builds under the same rules.
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "telemetry-gateway",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "gatewayd", targets: ["gatewayd"]),
+        .executable(name: "gwsim", targets: ["gwsim"]),
+        .executable(name: "gwctl", targets: ["gwctl"]),
+    ],
+    targets: [
+        // C libraries, each wrapped once by exactly one Swift module.
+        .systemLibrary(
+            name: "CMosquitto", pkgConfig: "libmosquitto",
+            providers: [.apt(["libmosquitto-dev"])]),
+        .systemLibrary(
+            name: "CSQLite", pkgConfig: "sqlite3",
+            providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(
+            name: "CCrypto", pkgConfig: "libcrypto",
+            providers: [.apt(["libssl-dev"])]),
+
+        // Pure modules.
+        .target(name: "JSON", swiftSettings: swiftSettings),
+        .target(name: "Logging", swiftSettings: swiftSettings),
+        .target(name: "Telemetry", dependencies: ["JSON"], swiftSettings: swiftSettings),
+
+        // C wrappers.
+        .target(name: "MQTT", dependencies: ["CMosquitto", "Logging"], swiftSettings: swiftSettings),
+        .target(name: "SQLite", dependencies: ["CSQLite"], swiftSettings: swiftSettings),
+        .target(name: "Crypto", dependencies: ["CCrypto"], swiftSettings: swiftSettings),
+
+        // Storage and wiring.
+        .target(
+            name: "RingStore", dependencies: ["SQLite", "Telemetry", "Logging"],
+            swiftSettings: swiftSettings),
+        .target(
+            name: "Gateway", dependencies: ["MQTT", "RingStore", "Telemetry", "JSON", "Logging"],
+            swiftSettings: swiftSettings),
+
+        // Thin executables.
+        .executableTarget(name: "gatewayd", dependencies: ["Gateway", "Logging"], swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "gwsim", dependencies: ["MQTT", "Telemetry", "Logging"], swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "gwctl", dependencies: ["RingStore", "Crypto", "Logging"], swiftSettings: swiftSettings),
+
+        .testTarget(name: "JSONTests", dependencies: ["JSON"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "TelemetryTests", dependencies: ["Telemetry", "JSON"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "RingStoreTests", dependencies: ["RingStore", "SQLite", "Telemetry"],
+            swiftSettings: swiftSettings),
+        .testTarget(name: "CryptoTests", dependencies: ["Crypto"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: ["MQTT", "SQLite", "Gateway", "Telemetry", "JSON", "Logging"],
+            swiftSettings: swiftSettings),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,108 @@
+import JSON
+
+/// One thing wrong with a configuration file, located by its key path.
+public struct ConfigProblem: Sendable, Equatable, CustomStringConvertible {
+    public let path: String
+    public let message: String
+
+    public var description: String { "\(path): \(message)" }
+}
+
+/// Reads typed values out of a JSON object while collecting every problem, so that
+/// `--check-config` can list all of them at once instead of stopping at the first.
+struct ConfigReader {
+    private(set) var problems: [ConfigProblem] = []
+
+    mutating func problem(_ path: String, _ message: String) {
+        problems.append(ConfigProblem(path: path, message: message))
+    }
+
+    /// The object at `path`, or nil (with a problem recorded if it is present but not an object).
+    mutating func object(_ parent: JSONObject?, _ key: String, path: String, known: [String]) -> JSONObject? {
+        guard let value = parent?[key], value != .null else { return nil }
+        guard case .object(let object) = value else {
+            problem(path, "must be an object, got \(value.typeName)")
+            return nil
+        }
+        checkUnknownKeys(object, path: path, known: known)
+        return object
+    }
+
+    mutating func checkUnknownKeys(_ object: JSONObject, path: String, known: [String]) {
+        for key in object.keys where !known.contains(key) {
+            let prefix = path.isEmpty ? "" : path + "."
+            var message = "unknown key"
+            if let suggestion = closest(key, in: known) { message += "; did you mean \"\(suggestion)\"?" }
+            problem(prefix + key, message)
+        }
+    }
+
+    mutating func string(_ object: JSONObject?, _ key: String, path: String, default value: String?) -> String? {
+        guard let raw = object?[key], raw != .null else { return value }
+        guard case .string(let text) = raw else {
+            problem(path, "must be a string, got \(raw.typeName)")
+            return value
+        }
+        return text
+    }
+
+    mutating func integer(
+        _ object: JSONObject?, _ key: String, path: String, default value: Int64, range: ClosedRange<Int64>
+    ) -> Int64 {
+        guard let raw = object?[key], raw != .null else { return value }
+        guard case .int(let number) = raw else {
+            problem(path, "must be an integer, got \(raw.typeName)")
+            return value
+        }
+        guard range.contains(number) else {
+            problem(path, "must be between \(range.lowerBound) and \(range.upperBound), got \(number)")
+            return value
+        }
+        return number
+    }
+
+    mutating func boolean(_ object: JSONObject?, _ key: String, path: String, default value: Bool) -> Bool {
+        guard let raw = object?[key], raw != .null else { return value }
+        guard case .bool(let flag) = raw else {
+            problem(path, "must be true or false, got \(raw.typeName)")
+            return value
+        }
+        return flag
+    }
+
+    mutating func choice(
+        _ object: JSONObject?, _ key: String, path: String, default value: String, allowed: [String]
+    ) -> String {
+        guard let text = string(object, key, path: path, default: nil) else { return value }
+        guard allowed.contains(text) else {
+            problem(path, "must be one of \(allowed.joined(separator: ", ")), got \"\(text)\"")
+            return value
+        }
+        return text
+    }
+}
+
+/// The known key nearest to a mistyped one, if it is close enough to be a typo.
+func closest(_ word: String, in candidates: [String]) -> String? {
+    var best: (String, Int)?
+    for candidate in candidates {
+        let distance = editDistance(Array(word), Array(candidate))
+        if distance <= max(2, candidate.count / 3), distance < (best?.1 ?? Int.max) { best = (candidate, distance) }
+    }
+    return best?.0
+}
+
+func editDistance(_ a: [Character], _ b: [Character]) -> Int {
+    if a.isEmpty { return b.count }
+    if b.isEmpty { return a.count }
+    var previous = Array(0...b.count)
+    var current = Array(repeating: 0, count: b.count + 1)
+    for i in 1...a.count {
+        current[0] = i
+        for j in 1...b.count {
+            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+        }
+        swap(&previous, &current)
+    }
+    return previous[b.count]
+}

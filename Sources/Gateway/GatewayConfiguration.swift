@@ -1,0 +1,208 @@
+import Foundation
+public import JSON
+
+/// Everything gatewayd reads from its JSON configuration file. Every key is optional.
+public struct GatewayConfiguration: Sendable {
+    public struct Broker: Sendable {
+        public var host = "127.0.0.1"
+        public var port: Int64 = 1883
+        public var clientID: String?
+        public var username: String?
+        public var passwordFile: String?
+        public var caFile: String?
+        public var certFile: String?
+        public var keyFile: String?
+        public var keepAliveSeconds: Int64 = 30
+    }
+
+    public struct Store: Sendable {
+        public var path = "var/gateway.db"
+        public var capacityReadings: Int64 = 1_000_000
+        public var capacityEvents: Int64 = 100_000
+        public var capacityRejects: Int64 = 10_000
+        public var flushIntervalMs: Int64 = 50
+        public var flushMaxReadings: Int64 = 10_000
+        public var synchronous = "full"
+    }
+
+    public struct Limits: Sendable {
+        public var maxPayloadBytes: Int64 = 16 * 1024
+        public var maxFutureSkewMs: Int64 = 86_400_000
+        public var inboundQueue: Int64 = 8192
+    }
+
+    public struct Log: Sendable {
+        public var level = "info"
+        public var statsIntervalS: Int64 = 10
+    }
+
+    public var gatewayID = "gw-01"
+    public var broker = Broker()
+    public var store = Store()
+    public var limits = Limits()
+    public var log = Log()
+
+    public init() {}
+
+    /// The MQTT client id: stable per gateway, so the broker keeps its persistent session.
+    public var clientID: String { broker.clientID ?? "telemetry-gateway-\(gatewayID)" }
+
+    /// Parses a configuration document; returns the configuration and every problem found.
+    public static func parse(_ document: JSONValue) -> (GatewayConfiguration, [ConfigProblem]) {
+        var reader = ConfigReader()
+        var config = GatewayConfiguration()
+        guard case .object(let root) = document else {
+            reader.problem("(root)", "must be a JSON object, got \(document.typeName)")
+            return (config, reader.problems)
+        }
+        reader.checkUnknownKeys(root, path: "", known: ["gateway_id", "broker", "store", "limits", "log"])
+
+        let gatewayID = reader.string(root, "gateway_id", path: "gateway_id", default: config.gatewayID)!
+        if gatewayID.isEmpty || gatewayID.utf8.count > 64
+            || !gatewayID.utf8.allSatisfy({ $0 < 0x80 && (isalnum(Int32($0)) != 0 || $0 == 0x2D || $0 == 0x5F) })
+        {
+            reader.problem("gateway_id", "must be 1 to 64 of A-Z a-z 0-9 - _, got \"\(gatewayID)\"")
+        } else {
+            config.gatewayID = gatewayID
+        }
+
+        let broker = reader.object(
+            root, "broker", path: "broker",
+            known: ["host", "port", "client_id", "username", "password_file", "tls", "keepalive_s"])
+        config.broker.host = reader.string(broker, "host", path: "broker.host", default: config.broker.host)!
+        config.broker.port = reader.integer(broker, "port", path: "broker.port", default: 1883, range: 1...65535)
+        config.broker.clientID = reader.string(broker, "client_id", path: "broker.client_id", default: nil)
+        if let clientID = config.broker.clientID, clientID.isEmpty || clientID.utf8.count > 128 {
+            reader.problem("broker.client_id", "must be 1 to 128 bytes")
+        }
+        config.broker.username = reader.string(broker, "username", path: "broker.username", default: nil)
+        config.broker.passwordFile = reader.string(broker, "password_file", path: "broker.password_file", default: nil)
+        config.broker.keepAliveSeconds = reader.integer(
+            broker, "keepalive_s", path: "broker.keepalive_s", default: 30, range: 5...3600)
+        let tls = reader.object(broker, "tls", path: "broker.tls", known: ["ca_file", "cert_file", "key_file"])
+        config.broker.caFile = reader.string(tls, "ca_file", path: "broker.tls.ca_file", default: nil)
+        config.broker.certFile = reader.string(tls, "cert_file", path: "broker.tls.cert_file", default: nil)
+        config.broker.keyFile = reader.string(tls, "key_file", path: "broker.tls.key_file", default: nil)
+        if tls != nil, config.broker.caFile == nil {
+            reader.problem("broker.tls.ca_file", "is required when broker.tls is set")
+        }
+        if (config.broker.certFile == nil) != (config.broker.keyFile == nil) {
+            reader.problem("broker.tls", "cert_file and key_file go together: set both or neither")
+        }
+        for (path, file) in [
+            ("broker.password_file", config.broker.passwordFile), ("broker.tls.ca_file", config.broker.caFile),
+            ("broker.tls.cert_file", config.broker.certFile), ("broker.tls.key_file", config.broker.keyFile),
+        ] {
+            if let file, access(file, R_OK) != 0 {
+                reader.problem(path, "cannot read \(file): \(String(cString: strerror(errno)))")
+            }
+        }
+
+        let store = reader.object(
+            root, "store", path: "store",
+            known: [
+                "path", "capacity_readings", "capacity_events", "capacity_rejects", "flush_interval_ms",
+                "flush_max_readings", "synchronous",
+            ])
+        config.store.path = reader.string(store, "path", path: "store.path", default: config.store.path)!
+        if config.store.path.isEmpty { reader.problem("store.path", "must not be empty") }
+        config.store.capacityReadings = reader.integer(
+            store, "capacity_readings", path: "store.capacity_readings", default: config.store.capacityReadings,
+            range: 1_000...1_000_000_000)
+        config.store.capacityEvents = reader.integer(
+            store, "capacity_events", path: "store.capacity_events", default: config.store.capacityEvents,
+            range: 100...100_000_000)
+        config.store.capacityRejects = reader.integer(
+            store, "capacity_rejects", path: "store.capacity_rejects", default: config.store.capacityRejects,
+            range: 100...10_000_000)
+        config.store.flushIntervalMs = reader.integer(
+            store, "flush_interval_ms", path: "store.flush_interval_ms", default: config.store.flushIntervalMs,
+            range: 1...10_000)
+        config.store.flushMaxReadings = reader.integer(
+            store, "flush_max_readings", path: "store.flush_max_readings", default: config.store.flushMaxReadings,
+            range: 1...1_000_000)
+        config.store.synchronous = reader.choice(
+            store, "synchronous", path: "store.synchronous", default: "full", allowed: ["full", "normal"])
+
+        let limits = reader.object(
+            root, "limits", path: "limits", known: ["max_payload_bytes", "max_future_skew_ms", "inbound_queue"])
+        config.limits.maxPayloadBytes = reader.integer(
+            limits, "max_payload_bytes", path: "limits.max_payload_bytes", default: config.limits.maxPayloadBytes,
+            range: 256...1_048_576)
+        config.limits.maxFutureSkewMs = reader.integer(
+            limits, "max_future_skew_ms", path: "limits.max_future_skew_ms", default: config.limits.maxFutureSkewMs,
+            range: 0...31_536_000_000)
+        config.limits.inboundQueue = reader.integer(
+            limits, "inbound_queue", path: "limits.inbound_queue", default: config.limits.inboundQueue,
+            range: 16...1_000_000)
+
+        let log = reader.object(root, "log", path: "log", known: ["level", "stats_interval_s"])
+        config.log.level = reader.choice(
+            log, "level", path: "log.level", default: "info",
+            allowed: ["trace", "debug", "info", "notice", "warning", "error", "critical"])
+        config.log.statsIntervalS = reader.integer(
+            log, "stats_interval_s", path: "log.stats_interval_s", default: 10, range: 0...86_400)
+        return (config, reader.problems)
+    }
+
+    /// Reads and parses a file; problems include a JSON syntax error with its byte offset.
+    public static func load(path: String) -> (GatewayConfiguration, [ConfigProblem]) {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            return (
+                GatewayConfiguration(),
+                [ConfigProblem(path: path, message: "cannot read the file: \(String(cString: strerror(errno)))")]
+            )
+        }
+        do {
+            return parse(try JSONParser.parse(Array(data)))
+        } catch {
+            return (GatewayConfiguration(), [ConfigProblem(path: path, message: "not valid JSON: \(error)")])
+        }
+    }
+
+    /// The configuration as JSON, with every key: what `--print-default-config` prints.
+    public var json: JSONValue {
+        func optional(_ text: String?) -> JSONValue { text.map(JSONValue.string) ?? .null }
+        var broker = JSONObject([
+            ("host", .string(self.broker.host)), ("port", .int(self.broker.port)),
+            ("client_id", optional(self.broker.clientID)), ("username", optional(self.broker.username)),
+            ("password_file", optional(self.broker.passwordFile)), ("keepalive_s", .int(self.broker.keepAliveSeconds)),
+        ])
+        broker["tls"] = .object(
+            JSONObject([
+                ("ca_file", optional(self.broker.caFile)), ("cert_file", optional(self.broker.certFile)),
+                ("key_file", optional(self.broker.keyFile)),
+            ]))
+        return .object(
+            JSONObject([
+                ("gateway_id", .string(gatewayID)),
+                ("broker", .object(broker)),
+                (
+                    "store",
+                    .object(
+                        JSONObject([
+                            ("path", .string(store.path)), ("capacity_readings", .int(store.capacityReadings)),
+                            ("capacity_events", .int(store.capacityEvents)),
+                            ("capacity_rejects", .int(store.capacityRejects)),
+                            ("flush_interval_ms", .int(store.flushIntervalMs)),
+                            ("flush_max_readings", .int(store.flushMaxReadings)),
+                            ("synchronous", .string(store.synchronous)),
+                        ]))
+                ),
+                (
+                    "limits",
+                    .object(
+                        JSONObject([
+                            ("max_payload_bytes", .int(limits.maxPayloadBytes)),
+                            ("max_future_skew_ms", .int(limits.maxFutureSkewMs)),
+                            ("inbound_queue", .int(limits.inboundQueue)),
+                        ]))
+                ),
+                (
+                    "log",
+                    .object(
+                        JSONObject([("level", .string(log.level)), ("stats_interval_s", .int(log.statsIntervalS))]))
+                ),
+            ]))
+    }
+}

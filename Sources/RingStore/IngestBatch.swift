@@ -1,0 +1,68 @@
+public import Telemetry
+
+/// What the pipeline hands the store in one transaction.
+///
+/// Reused from batch to batch (`removeAll(keepingCapacity:)`), so the hot path does not
+/// reallocate its arrays for every flush.
+public struct IngestBatch: Sendable {
+    public enum Item: Sendable {
+        case readings(device: DeviceID, ts: Int64, seq: UInt32, readings: [Reading])
+        case troubleCodes(device: DeviceID, ts: Int64, seq: UInt32, codes: [TroubleCode])
+        case hello(device: DeviceID, firmware: String, hardware: String, model: String?, ts: Int64)
+    }
+
+    public struct RejectRecord: Sendable {
+        public var tsMs: Int64
+        public var topic: String
+        public var reason: RejectReason
+        public var detail: String
+        public var payloadHead: [UInt8]
+
+        public init(tsMs: Int64, topic: String, reason: RejectReason, detail: String, payloadHead: [UInt8]) {
+            self.tsMs = tsMs
+            self.topic = topic
+            self.reason = reason
+            self.detail = detail
+            self.payloadHead = payloadHead
+        }
+    }
+
+    public var items: [Item] = []
+    public var rejects: [RejectRecord] = []
+    /// Readings in `items`, kept up to date by `append` so flush decisions are O(1).
+    public private(set) var readingCount = 0
+
+    public init() {}
+
+    public var isEmpty: Bool { items.isEmpty && rejects.isEmpty }
+
+    public mutating func append(_ item: Item) {
+        if case .readings(_, _, _, let readings) = item { readingCount += readings.count }
+        items.append(item)
+    }
+
+    public mutating func append(reject: RejectRecord) {
+        rejects.append(reject)
+    }
+
+    public mutating func removeAll() {
+        items.removeAll(keepingCapacity: true)
+        rejects.removeAll(keepingCapacity: true)
+        readingCount = 0
+    }
+}
+
+/// What one commit did, for metrics and logs.
+public struct CommitSummary: Sendable, Equatable {
+    public var readingsStored = 0
+    public var readingsEvicted = 0
+    public var messagesStored = 0
+    public var duplicatesSkipped = 0
+    public var newGaps: Int64 = 0
+    public var resets = 0
+    public var eventsStored = 0
+    public var rejectsStored = 0
+    public var newDevices = 0
+
+    public init() {}
+}

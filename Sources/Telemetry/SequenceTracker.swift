@@ -1,0 +1,114 @@
+/// Follows one device's `seq` stream to count what went missing and what came twice.
+///
+/// Devices number their messages; the gateway cannot see a message that never arrived, but
+/// it can see the hole it leaves. Holes are counted as `gaps` when a higher number arrives,
+/// and taken back if the missing message turns up late (a reordered QoS 1 redelivery), so
+/// `gaps` is the current number of missing messages, not a count of events.
+///
+/// The last `windowSize` numbers below the highest are remembered in a bitmap, so a replay
+/// within that window is recognised as a duplicate. A number further back than the window is
+/// taken as a restart of the device's counter (reboot or wrap-around) and counted in `resets`.
+public struct SequenceTracker: Sendable, Equatable {
+    public static let windowWords = 16
+    public static let windowSize = UInt32(windowWords * 64)
+
+    public private(set) var highest: UInt32?
+    /// Bit `i` set: `highest - i` has been seen. Word 0 holds offsets 0–63.
+    public private(set) var window: [UInt64]
+    public private(set) var gaps: Int64 = 0
+    public private(set) var duplicates: Int64 = 0
+    public private(set) var resets: Int64 = 0
+
+    public enum Observation: Sendable, Equatable {
+        case first
+        case inOrder
+        /// Arrived after a jump that left `missing` numbers unseen.
+        case afterGap(missing: UInt32)
+        /// Filled an earlier gap.
+        case late
+        case duplicate
+        /// Far below the window: the device's counter restarted.
+        case reset
+    }
+
+    public init() {
+        window = Array(repeating: 0, count: Self.windowWords)
+    }
+
+    /// Restores a tracker from its stored form.
+    public init(highest: UInt32?, window: [UInt64], gaps: Int64, duplicates: Int64, resets: Int64) {
+        self.highest = highest
+        self.window =
+            window.count == Self.windowWords ? window : Array(repeating: 0, count: Self.windowWords)
+        self.gaps = gaps
+        self.duplicates = duplicates
+        self.resets = resets
+    }
+
+    /// True for observations whose message should be stored.
+    public static func isNew(_ observation: Observation) -> Bool { observation != .duplicate }
+
+    public mutating func observe(_ seq: UInt32) -> Observation {
+        guard let top = highest else {
+            highest = seq
+            clearWindow()
+            setBit(0)
+            return .first
+        }
+        if seq > top {
+            let advance = seq - top
+            shift(by: advance)
+            setBit(0)
+            highest = seq
+            if advance == 1 { return .inOrder }
+            gaps += Int64(advance - 1)
+            return .afterGap(missing: advance - 1)
+        }
+        let offset = top - seq
+        if offset >= Self.windowSize {
+            resets += 1
+            highest = seq
+            clearWindow()
+            setBit(0)
+            return .reset
+        }
+        if bit(offset) {
+            duplicates += 1
+            return .duplicate
+        }
+        setBit(offset)
+        if gaps > 0 { gaps -= 1 }
+        return .late
+    }
+
+    private mutating func clearWindow() {
+        for index in window.indices { window[index] = 0 }
+    }
+
+    private func bit(_ offset: UInt32) -> Bool {
+        window[Int(offset / 64)] & (1 << UInt64(offset % 64)) != 0
+    }
+
+    private mutating func setBit(_ offset: UInt32) {
+        window[Int(offset / 64)] |= 1 << UInt64(offset % 64)
+    }
+
+    /// Moves every remembered number `count` places further from the top.
+    private mutating func shift(by count: UInt32) {
+        guard count < Self.windowSize else {
+            clearWindow()
+            return
+        }
+        let words = Int(count / 64)
+        let bits = UInt64(count % 64)
+        for index in stride(from: Self.windowWords - 1, through: 0, by: -1) {
+            let source = index - words
+            var value: UInt64 = 0
+            if source >= 0 {
+                value = window[source] << bits
+                if bits > 0, source - 1 >= 0 { value |= window[source - 1] >> (64 - bits) }
+            }
+            window[index] = value
+        }
+    }
+}
