@@ -1,7 +1,8 @@
+import Synchronization
+
 #if canImport(Glibc)
     import Glibc
 #endif
-import Synchronization
 
 /// A structured logger: one line per event, `key=value`, with a level.
 ///
@@ -84,7 +85,8 @@ public struct Logger: Sendable {
     /// Quotes a value when it would otherwise break the `key=value` grammar.
     static func quote(_ value: String) -> String {
         var needsQuotes = value.isEmpty
-        for byte in value.utf8 where byte <= 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "=") || byte >= 0x7F {
+        for byte in value.utf8
+        where byte <= 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "=") || byte >= 0x7F {
             needsQuotes = true
             break
         }

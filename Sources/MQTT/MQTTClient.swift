@@ -113,11 +113,13 @@ public final class MQTTClient: @unchecked Sendable {
         var attributes = pthread_attr_t()
         pthread_attr_init(&attributes)
         var created = pthread_t()
-        let rc = pthread_create(&created, &attributes, { raw in
-            let client = Unmanaged<MQTTClient>.fromOpaque(raw!).takeRetainedValue()
-            client.runLoop()
-            return nil
-        }, box.toOpaque())
+        let rc = pthread_create(
+            &created, &attributes,
+            { raw in
+                let client = Unmanaged<MQTTClient>.fromOpaque(raw!).takeRetainedValue()
+                client.runLoop()
+                return nil
+            }, box.toOpaque())
         pthread_attr_destroy(&attributes)
         precondition(rc == 0, "pthread_create failed: \(rc)")
         thread = created
@@ -312,7 +314,10 @@ private func onConnect(_ mosq: OpaquePointer?, _ obj: UnsafeMutableRawPointer?, 
         if result != MOSQ_ERR_SUCCESS.rawValue {
             context.logger.error(
                 "mqtt_subscribe_failed",
-                [("filter", subscription.filter), ("error", MQTTError.library(operation: "subscribe", code: result).description)])
+                [
+                    ("filter", subscription.filter),
+                    ("error", MQTTError.library(operation: "subscribe", code: result).description),
+                ])
         }
     }
 }

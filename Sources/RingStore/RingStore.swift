@@ -204,7 +204,9 @@ public final class RingStore {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(words.count * 8)
         for word in words {
-            for shift in stride(from: 0, to: 64, by: 8) { bytes.append(UInt8(truncatingIfNeeded: word >> UInt64(shift))) }
+            for shift in stride(from: 0, to: 64, by: 8) {
+                bytes.append(UInt8(truncatingIfNeeded: word >> UInt64(shift)))
+            }
         }
         return bytes
     }
@@ -414,7 +416,8 @@ public final class RingStore {
 
     public var statistics: Statistics {
         Statistics(
-            readings: readingsRing.count, capacityReadings: readingsRing.capacity, readingsEvicted: readingsRing.evicted,
+            readings: readingsRing.count, capacityReadings: readingsRing.capacity,
+            readingsEvicted: readingsRing.evicted,
             events: eventsRing.count, rejects: rejectsRing.count, devices: devices.count)
     }
 

@@ -94,7 +94,8 @@ public struct Decoder: Sendable {
             var readings: [Reading] = []
             readings.reserveCapacity(3)
             readings.append(
-                Reading(signal: .waterLevel, value: try number(object, "level_cm", Self.waterLevelRange, required: true)!))
+                Reading(
+                    signal: .waterLevel, value: try number(object, "level_cm", Self.waterLevelRange, required: true)!))
             if let battery = try number(object, "battery_v", Self.batteryRange, required: false) {
                 readings.append(Reading(signal: .batteryVoltage, value: battery))
             }
@@ -118,7 +119,8 @@ public struct Decoder: Sendable {
         }
         guard let seqValue = object["seq"] else { throw Rejection(.missingField, "seq is required (uint32)") }
         guard case .int(let seq) = seqValue, seq >= 0, seq <= Int64(UInt32.max) else {
-            throw Rejection(.badSequence, "seq must be an integer 0...4294967295, got \(seqValue.serialized().prefix(32))")
+            throw Rejection(
+                .badSequence, "seq must be an integer 0...4294967295, got \(seqValue.serialized().prefix(32))")
         }
         return (ts, UInt32(seq))
     }

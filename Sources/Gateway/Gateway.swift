@@ -1,0 +1,131 @@
+import Foundation
+public import Logging
+import MQTT
+import RingStore
+import Telemetry
+
+/// gatewayd's wiring and lifecycle: store, MQTT client, ingest pipeline.
+///
+/// Start order is store → pipeline → MQTT (nothing arrives before there is somewhere to put
+/// it); stop is the reverse: MQTT disconnects first so no new message is acknowledged, the
+/// pipeline commits everything already acknowledged, then the store is checkpointed.
+public final class Gateway: @unchecked Sendable {
+    public let configuration: GatewayConfiguration
+    public let metrics = IngestMetrics()
+    private let logger: Logger
+    private let store: RingStore
+    private let client: MQTTClient
+    private let pipeline: IngestPipeline
+
+    /// The topic filters the gateway subscribes to (QoS 1).
+    public static let subscriptions = ["v1/obd/#", "v1/water/#"]
+
+    public init(configuration: GatewayConfiguration, logger: Logger) throws {
+        self.configuration = configuration
+        self.logger = logger.with("gateway.id", configuration.gatewayID)
+        let directory = (configuration.store.path as NSString).deletingLastPathComponent
+        if !directory.isEmpty {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        }
+        var storeConfiguration = RingStore.Configuration(path: configuration.store.path)
+        storeConfiguration.capacityReadings = configuration.store.capacityReadings
+        storeConfiguration.capacityEvents = configuration.store.capacityEvents
+        storeConfiguration.capacityRejects = configuration.store.capacityRejects
+        storeConfiguration.synchronousFull = configuration.store.synchronous == "full"
+        store = try RingStore(configuration: storeConfiguration, logger: self.logger)
+
+        var mqtt = MQTTClient.Configuration(clientID: configuration.clientID)
+        mqtt.host = configuration.broker.host
+        mqtt.port = Int(configuration.broker.port)
+        mqtt.username = configuration.broker.username
+        if let passwordFile = configuration.broker.passwordFile {
+            guard let text = try? String(contentsOfFile: passwordFile, encoding: .utf8) else {
+                throw GatewayError.unreadable(path: passwordFile, key: "broker.password_file")
+            }
+            mqtt.password = text.trimmingCharacters(in: .newlines)
+        }
+        if let caFile = configuration.broker.caFile {
+            mqtt.tls = .init(
+                caFile: caFile, certFile: configuration.broker.certFile, keyFile: configuration.broker.keyFile)
+        }
+        mqtt.keepAliveSeconds = Int32(configuration.broker.keepAliveSeconds)
+        mqtt.cleanSession = false
+        mqtt.subscriptions = Self.subscriptions.map { (filter: $0, qos: 1) }
+        mqtt.inboundCapacity = Int(configuration.limits.inboundQueue)
+        mqtt.maxInboundPayloadBytes = Int(configuration.limits.maxPayloadBytes)
+        client = try MQTTClient(configuration: mqtt, logger: self.logger)
+
+        var decoderConfiguration = Decoder.Configuration()
+        decoderConfiguration.maxPayloadBytes = Int(configuration.limits.maxPayloadBytes)
+        decoderConfiguration.maxFutureSkewMs = configuration.limits.maxFutureSkewMs
+        pipeline = IngestPipeline(
+            inbound: client.inbound, store: store, decoder: Decoder(configuration: decoderConfiguration),
+            configuration: .init(
+                flushIntervalNanos: UInt64(configuration.store.flushIntervalMs) * 1_000_000,
+                flushMaxReadings: Int(configuration.store.flushMaxReadings),
+                maxPayloadBytes: Int(configuration.limits.maxPayloadBytes),
+                statsIntervalNanos: UInt64(configuration.log.statsIntervalS) * 1_000_000_000),
+            metrics: metrics, logger: self.logger)
+    }
+
+    public func start() {
+        pipeline.start()
+        client.start()
+        logger.info(
+            "gateway_started",
+            [
+                ("mqtt.broker", "\(configuration.broker.host):\(configuration.broker.port)"),
+                ("store.path", configuration.store.path),
+            ])
+    }
+
+    /// Stops taking messages, commits everything already taken, checkpoints the store.
+    public func stop() {
+        logger.info("gateway_stopping")
+        client.stop()
+        pipeline.waitUntilFinished()
+        do {
+            try store.checkpoint()
+        } catch {
+            logger.error("checkpoint_failed", [("error", error.description)])
+        }
+        let snapshot = metrics.snapshot
+        logger.info(
+            "gateway_stopped",
+            [("messages", String(snapshot.messagesReceived)), ("readings", String(snapshot.readingsStored))])
+    }
+
+    /// Runs until SIGTERM or SIGINT, then stops cleanly.
+    public func runUntilSignalled() {
+        signal(SIGTERM, SIG_IGN)
+        signal(SIGINT, SIG_IGN)
+        signal(SIGPIPE, SIG_IGN)
+        let stop = DispatchSemaphore(value: 0)
+        let queue = DispatchQueue(label: "signals")
+        let sources = [SIGTERM, SIGINT].map { number in
+            let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
+            source.setEventHandler {
+                stop.signal()
+            }
+            source.resume()
+            return source
+        }
+        start()
+        stop.wait()
+        logger.info("signal_received")
+        self.stop()
+        sources.forEach { $0.cancel() }
+    }
+}
+
+/// Start-up failures that are not the store's or the broker's.
+public enum GatewayError: Error, CustomStringConvertible {
+    case unreadable(path: String, key: String)
+
+    public var description: String {
+        switch self {
+        case .unreadable(let path, let key):
+            return "\(key): cannot read \(path); check the path and that gatewayd's user may read it"
+        }
+    }
+}

@@ -1,0 +1,36 @@
+import Synchronization
+public import Telemetry
+
+/// Counters of the ingest path. The pipeline publishes into it once per batch (not per
+/// message), so the lock is cheap; readers (stats log, later the metrics endpoint) take a copy.
+public final class IngestMetrics: Sendable {
+    public struct Snapshot: Sendable, Equatable {
+        public var messagesReceived: Int64 = 0
+        public var messagesStored: Int64 = 0
+        public var readingsStored: Int64 = 0
+        public var readingsEvicted: Int64 = 0
+        public var eventsStored: Int64 = 0
+        public var duplicates: Int64 = 0
+        public var seqGapsOpened: Int64 = 0
+        public var seqResets: Int64 = 0
+        public var rejects: [RejectReason: Int64] = [:]
+        public var commits: Int64 = 0
+        public var commitFailures: Int64 = 0
+        public var lastCommitMicros: Int64 = 0
+        public var maxCommitMicros: Int64 = 0
+        /// Messages taken off the inbound buffer but not yet committed: what a kill -9 loses.
+        public var uncommittedMessages: Int64 = 0
+
+        public var rejectsTotal: Int64 { rejects.values.reduce(0, +) }
+    }
+
+    private let state = Mutex(Snapshot())
+
+    public init() {}
+
+    public var snapshot: Snapshot { state.withLock { $0 } }
+
+    func update(_ body: (inout Snapshot) -> Void) {
+        state.withLock { body(&$0) }
+    }
+}

@@ -1,0 +1,236 @@
+import Foundation
+import Logging
+import MQTT
+import RingStore
+import Telemetry
+
+/// The ingest thread: takes messages from the MQTT inbound buffer, decodes them, and commits
+/// them to the ring store in batches.
+///
+/// A batch is committed when it holds `flushMaxReadings` readings or when its oldest message
+/// has waited `flushInterval`, whichever comes first. That interval bounds what a kill -9 can
+/// lose: libmosquitto acknowledged those messages (PUBACK) before handing them over, so the
+/// devices will not resend them; the loss shows up later as per-device seq gaps.
+final class IngestPipeline: @unchecked Sendable {
+    struct Configuration {
+        var flushIntervalNanos: UInt64
+        var flushMaxReadings: Int
+        var maxPayloadBytes: Int
+        var statsIntervalNanos: UInt64
+    }
+
+    private let inbound: InboundBuffer
+    private let store: RingStore
+    private let decoder: Decoder
+    private let configuration: Configuration
+    private let metrics: IngestMetrics
+    private let logger: Logger
+    private let finished = DispatchSemaphore(value: 0)
+    private var rejectLog = RejectLogLimiter()
+
+    init(
+        inbound: InboundBuffer, store: RingStore, decoder: Decoder, configuration: Configuration,
+        metrics: IngestMetrics, logger: Logger
+    ) {
+        self.inbound = inbound
+        self.store = store
+        self.decoder = decoder
+        self.configuration = configuration
+        self.metrics = metrics
+        self.logger = logger.with("component", "ingest")
+    }
+
+    func start() {
+        let thread = Thread { [self] in
+            run()
+            finished.signal()
+        }
+        thread.name = "ingest"
+        thread.start()
+    }
+
+    /// Blocks until the inbound buffer is closed and everything in it has been committed.
+    func waitUntilFinished() {
+        finished.wait()
+    }
+
+    private func run() {
+        var messages: [InboundMessage] = []
+        messages.reserveCapacity(1024)
+        var batch = IngestBatch()
+        var batchDeadline: UInt64 = .max
+        var batchMessages: Int64 = 0
+        var received: Int64 = 0
+        var rejects: [RejectReason: Int64] = [:]
+        var nextStats = monotonicNanos() + configuration.statsIntervalNanos
+        var lastStats = metrics.snapshot
+        var lastStatsTime = monotonicNanos()
+
+        while true {
+            let now = monotonicNanos()
+            let waitUntil = min(batchDeadline, now + 200_000_000)
+            messages.removeAll(keepingCapacity: true)
+            let taken = inbound.drain(into: &messages, max: 1024, deadlineNanos: waitUntil)
+            let nowMs = wallClockMs()
+            for message in messages {
+                if batch.isEmpty { batchDeadline = message.receivedAtNanos + configuration.flushIntervalNanos }
+                process(message, nowMs: nowMs, into: &batch, rejects: &rejects)
+            }
+            received += Int64(taken)
+            batchMessages += Int64(taken)
+            if taken > 0 {
+                let pending = batchMessages
+                metrics.update { $0.uncommittedMessages = pending }
+            }
+            let closing = taken == 0 && inbound.isClosedAndEmpty
+            if !batch.isEmpty
+                && (batch.readingCount >= configuration.flushMaxReadings || monotonicNanos() >= batchDeadline
+                    || closing)
+            {
+                commit(&batch, received: &received, rejects: &rejects, closing: closing)
+                batchMessages = 0
+                batchDeadline = .max
+            }
+            if configuration.statsIntervalNanos > 0 && monotonicNanos() >= nextStats {
+                let snapshot = metrics.snapshot
+                let elapsed = Double(monotonicNanos() - lastStatsTime) / 1e9
+                logStats(snapshot, since: lastStats, seconds: elapsed)
+                lastStats = snapshot
+                lastStatsTime = monotonicNanos()
+                nextStats = lastStatsTime + configuration.statsIntervalNanos
+            }
+            if closing && batch.isEmpty { break }
+        }
+        logger.info("ingest_stopped", [("messages", String(metrics.snapshot.messagesReceived))])
+    }
+
+    private func process(
+        _ message: InboundMessage, nowMs: Int64, into batch: inout IngestBatch, rejects: inout [RejectReason: Int64]
+    ) {
+        if message.isTruncated {
+            reject(
+                message,
+                Rejection(.payloadTooLarge, "\(message.wireLength) bytes, limit \(configuration.maxPayloadBytes)"),
+                nowMs: nowMs, into: &batch, rejects: &rejects)
+            return
+        }
+        let result = message.payload.withUnsafeBufferPointer {
+            decoder.decode(topic: message.topic, payload: $0, nowMs: nowMs)
+        }
+        switch result {
+        case .success(.readings(let device, let ts, let seq, let readings, let entryRejections)):
+            batch.append(.readings(device: device, ts: ts, seq: seq, readings: readings))
+            for rejection in entryRejections {
+                reject(message, rejection, nowMs: nowMs, into: &batch, rejects: &rejects)
+            }
+        case .success(.troubleCodes(let device, let ts, let seq, let codes)):
+            batch.append(.troubleCodes(device: device, ts: ts, seq: seq, codes: codes))
+        case .success(.hello(let device, let firmware, let hardware, let model)):
+            batch.append(.hello(device: device, firmware: firmware, hardware: hardware, model: model, ts: nowMs))
+            logger.info(
+                "device_hello", [("device.id", device.name), ("device.fw", firmware), ("device.hw", hardware)])
+        case .failure(let rejection):
+            reject(message, rejection, nowMs: nowMs, into: &batch, rejects: &rejects)
+        }
+    }
+
+    private func reject(
+        _ message: InboundMessage, _ rejection: Rejection, nowMs: Int64, into batch: inout IngestBatch,
+        rejects: inout [RejectReason: Int64]
+    ) {
+        rejects[rejection.reason, default: 0] += 1
+        batch.append(
+            reject: IngestBatch.RejectRecord(
+                tsMs: nowMs, topic: message.topic, reason: rejection.reason, detail: rejection.detail,
+                payloadHead: Array(message.payload.prefix(256))))
+        let decision = rejectLog.shouldLog(reason: rejection.reason.rawValue, nowNanos: monotonicNanos())
+        if decision.log {
+            var fields: [(String, String)] = [
+                ("reason", rejection.reason.rawValue), ("detail", rejection.detail),
+                ("mqtt.topic", String(message.topic.prefix(128))),
+            ]
+            if decision.suppressed > 0 { fields.append(("suppressed_since_last", String(decision.suppressed))) }
+            logger.warning("message_rejected", fields)
+        }
+    }
+
+    private func commit(
+        _ batch: inout IngestBatch, received: inout Int64, rejects: inout [RejectReason: Int64], closing: Bool
+    ) {
+        var attempt = 0
+        var delayMs = 100
+        while true {
+            let started = monotonicNanos()
+            do {
+                let summary = try store.commit(batch, nowMs: wallClockMs())
+                let micros = Int64((monotonicNanos() - started) / 1000)
+                let receivedCount = received
+                let rejectCounts = rejects
+                metrics.update { m in
+                    m.messagesReceived += receivedCount
+                    m.messagesStored += Int64(summary.messagesStored)
+                    m.readingsStored += Int64(summary.readingsStored)
+                    m.readingsEvicted += Int64(summary.readingsEvicted)
+                    m.eventsStored += Int64(summary.eventsStored)
+                    m.duplicates += Int64(summary.duplicatesSkipped)
+                    m.seqGapsOpened += summary.newGaps
+                    m.seqResets += Int64(summary.resets)
+                    for (reason, count) in rejectCounts { m.rejects[reason, default: 0] += count }
+                    m.commits += 1
+                    m.lastCommitMicros = micros
+                    m.maxCommitMicros = max(m.maxCommitMicros, micros)
+                    m.uncommittedMessages = 0
+                }
+                if summary.newDevices > 0 {
+                    logger.debug("devices_added", [("count", String(summary.newDevices))])
+                }
+                batch.removeAll()
+                received = 0
+                rejects.removeAll(keepingCapacity: true)
+                return
+            } catch {
+                attempt += 1
+                metrics.update { $0.commitFailures += 1 }
+                logger.error(
+                    "commit_failed",
+                    [
+                        ("error", error.description), ("batch.messages", String(batch.items.count)),
+                        ("attempt", String(attempt)), ("retry_in_ms", String(delayMs)),
+                    ])
+                // Keep the batch and retry; meanwhile the inbound buffer fills and pushes back
+                // on the broker. On shutdown give up after ~30 s so a stop cannot hang forever.
+                if closing && attempt >= 10 {
+                    logger.critical(
+                        "batch_lost_on_shutdown",
+                        [("messages", String(batch.items.count)), ("readings", String(batch.readingCount))])
+                    batch.removeAll()
+                    return
+                }
+                usleep(UInt32(delayMs) * 1000)
+                delayMs = min(delayMs * 2, 5000)
+            }
+        }
+    }
+
+    private func logStats(_ now: IngestMetrics.Snapshot, since before: IngestMetrics.Snapshot, seconds: Double) {
+        let rate = seconds > 0 ? Double(now.readingsStored - before.readingsStored) / seconds : 0
+        let inboundStats = inbound.statistics
+        logger.info(
+            "ingest_stats",
+            [
+                ("messages", String(now.messagesReceived)), ("readings", String(now.readingsStored)),
+                ("readings_per_s", String(Int(rate))), ("rejects", String(now.rejectsTotal)),
+                ("duplicates", String(now.duplicates)), ("seq_gaps_opened", String(now.seqGapsOpened)),
+                ("evicted", String(now.readingsEvicted)), ("commits", String(now.commits)),
+                ("commit_max_us", String(now.maxCommitMicros)), ("inbound_depth", String(inboundStats.depth)),
+                ("inbound_blocked", String(inboundStats.blockedPushes)),
+            ])
+    }
+}
+
+/// Milliseconds since the Unix epoch, on the wall clock.
+func wallClockMs() -> Int64 {
+    var now = timespec()
+    clock_gettime(CLOCK_REALTIME, &now)
+    return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
+}

@@ -1,0 +1,59 @@
+import Foundation
+import Gateway
+import JSON
+import Logging
+
+let usage = """
+    usage: gatewayd --config FILE          run the gateway
+           gatewayd --check-config FILE    list every problem in FILE, exit 1 if any
+           gatewayd --print-default-config print a configuration with every key and its default
+           gatewayd --version
+
+    """
+
+func fail(_ message: String, code: Int32) -> Never {
+    FileHandle.standardError.write(Data((message + "\n").utf8))
+    exit(code)
+}
+
+let arguments = Array(CommandLine.arguments.dropFirst())
+switch arguments.first {
+case "--print-default-config":
+    print(GatewayConfiguration().json.serialized(pretty: true))
+case "--version":
+    print("gatewayd \(GatewayVersion.current)")
+case "--check-config":
+    guard arguments.count == 2 else { fail(usage, code: 64) }
+    let (_, problems) = GatewayConfiguration.load(path: arguments[1])
+    if problems.isEmpty {
+        print("\(arguments[1]): ok")
+    } else {
+        for problem in problems { print(problem) }
+        exit(1)
+    }
+case "--config", nil:
+    var configuration = GatewayConfiguration()
+    if arguments.first == "--config" {
+        guard arguments.count == 2 else { fail(usage, code: 64) }
+        let (loaded, problems) = GatewayConfiguration.load(path: arguments[1])
+        guard problems.isEmpty else {
+            fail(
+                problems.map(\.description).joined(separator: "\n")
+                    + "\n\(arguments[1]): \(problems.count) problem(s); gatewayd --check-config \(arguments[1]) lists them",
+                code: 78)
+        }
+        configuration = loaded
+    }
+    let logger = Logger(level: Logger.Level(name: configuration.log.level) ?? .info)
+    do {
+        let gateway = try Gateway(configuration: configuration, logger: logger)
+        gateway.runUntilSignalled()
+    } catch {
+        logger.critical("startup_failed", [("error", "\(error)")])
+        exit(1)
+    }
+case "--help", "-h":
+    print(usage)
+default:
+    fail("gatewayd: unknown argument \(arguments[0])\n" + usage, code: 64)
+}
