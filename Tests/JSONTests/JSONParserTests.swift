@@ -1,0 +1,70 @@
+import JSON
+import Testing
+
+@Suite struct JSONParserTests {
+    @Test func parsesEveryKindOfValue() throws {
+        let value = try JSONParser.parse(
+            #"{"a": [1, -2, 3.5, 1e2, true, false, null], "b": {"c": "d\n\u00e9\ud83d\ude00"}, "e": -0}"#)
+        #expect(value["a"] == .array([.int(1), .int(-2), .double(3.5), .double(100), .bool(true), .bool(false), .null]))
+        #expect(value["b"]?["c"] == .string("d\né😀"))
+        #expect(value["e"] == .int(0))
+    }
+
+    @Test func keepsIntegersApartFromOtherNumbers() throws {
+        #expect(try JSONParser.parse("9223372036854775807") == .int(Int64.max))
+        #expect(try JSONParser.parse("-9223372036854775808") == .int(Int64.min))
+        #expect(try JSONParser.parse("9223372036854775808") == .double(9_223_372_036_854_775_808))
+        #expect(try JSONParser.parse("1.0") == .double(1))
+    }
+
+    @Test(arguments: [
+        ("", JSONError.Reason.empty), ("{", .unexpectedEnd), ("{\"a\":1,}", .unexpectedByte), ("[1,]", .unexpectedByte),
+        ("01", .trailingData), ("1.", .invalidNumber), ("-", .unexpectedEnd), ("+1", .unexpectedByte),
+        (".5", .unexpectedByte), ("1e", .invalidNumber), ("\"a", .unexpectedEnd), ("\"\\x\"", .invalidEscape),
+        ("\"\\ud800\"", .invalidEscape), ("\"\\udc00\"", .invalidEscape), ("\"\u{01}\"", .controlCharacter),
+        ("{\"a\":1,\"a\":2}", .duplicateKey), ("tru", .unexpectedEnd), ("nul", .unexpectedEnd), ("NaN", .unexpectedByte),
+        ("1e999", .invalidNumber), ("{} {}", .trailingData), ("// c\n{}", .unexpectedByte), ("'a'", .unexpectedByte),
+    ])
+    func refusesMalformedText(text: String, reason: JSONError.Reason) {
+        #expect(throws: JSONError.self) { try JSONParser.parse(text) }
+        do {
+            _ = try JSONParser.parse(text)
+        } catch {
+            #expect(error.reason == reason, "\(text.debugDescription): \(error)")
+        }
+    }
+
+    @Test(arguments: [[0x22, 0xFF, 0x22], [0x22, 0xC0, 0xAF, 0x22], [0x22, 0xED, 0xA0, 0x80, 0x22], [0x22, 0xE2, 0x82, 0x22], [0x22, 0xF4, 0x90, 0x80, 0x80, 0x22]])
+    func refusesInvalidUTF8(bytes: [UInt8]) {
+        do {
+            _ = try JSONParser.parse(bytes)
+            Issue.record("accepted \(bytes)")
+        } catch {
+            #expect(error.reason == .invalidUTF8)
+        }
+    }
+
+    @Test func limitsNesting() throws {
+        let deep = String(repeating: "[", count: 33) + String(repeating: "]", count: 33)
+        #expect(throws: JSONError.self) { try JSONParser.parse(deep) }
+        let fine = String(repeating: "[", count: 32) + String(repeating: "]", count: 32)
+        _ = try JSONParser.parse(fine)
+    }
+
+    @Test func serialisationRoundTrips() throws {
+        let text = #"{"a":[1,2.5,"x\"y\\z\u0001"],"b":{"c":null,"d":true}}"#
+        let value = try JSONParser.parse(text)
+        #expect(try JSONParser.parse(value.serialized()) == value)
+        #expect(try JSONParser.parse(value.serialized(pretty: true)) == value)
+    }
+
+    @Test func survivesArbitraryBytes() {
+        var generator = SystemRandomNumberGenerator()
+        let alphabet = Array("{}[]\":,0123456789.-eE truefalsn\\u".utf8) + [0x00, 0x80, 0xC3, 0xFF]
+        for _ in 0..<20_000 {
+            let length = Int.random(in: 0..<40, using: &generator)
+            let bytes = (0..<length).map { _ in alphabet.randomElement(using: &generator)! }
+            _ = try? JSONParser.parse(bytes)
+        }
+    }
+}
