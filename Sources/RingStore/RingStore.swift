@@ -134,7 +134,8 @@ public final class RingStore {
     /// capacity changed: the newest rows that fit are kept, nothing is wiped.
     private func openRing(_ name: String, capacity: Int64) throws(StoreError) -> RingCursor {
         try step("opening ring \(name)") {
-            let select = try database.statement("SELECT capacity, next_seqno FROM rings WHERE name = ?")
+            let select = try database.statement(
+                "SELECT capacity, next_seqno, floor_seqno FROM rings WHERE name = ?")
             select.bind(1, name)
             guard try select.step() else {
                 select.reset()
@@ -144,19 +145,22 @@ public final class RingStore {
                 try insert.run()
                 return RingCursor(capacity: capacity)
             }
-            let stored = RingCursor(capacity: select.int64(0), next: select.int64(1))
+            let stored = RingCursor(capacity: select.int64(0), next: select.int64(1), floor: select.int64(2))
             select.reset()
             guard stored.capacity != capacity else { return stored }
-            let resized = RingCursor(capacity: capacity, next: stored.next)
+            let resized = stored.resized(to: capacity)
+            // A row's number is next - 1 - ((next - 1 - slot) % capacity). Drop the rows that
+            // no longer fit, then move each to its new slot in two passes through negative
+            // slots, so no two rows ever share a slot mid-update.
+            let next = stored.next
+            let rowNumber = "(\(next) - 1 - ((\(next) - 1 - slot) % \(stored.capacity)))"
             try database.transaction {
-                // Drop what no longer fits, then move every row to its new slot in two passes
-                // through negative slots, so no two rows ever share a slot mid-update.
                 try database.execute(
                     """
-                    DELETE FROM \(name) WHERE seqno < \(resized.oldest);
-                    UPDATE \(name) SET slot = -1 - (seqno % \(capacity));
+                    DELETE FROM \(name) WHERE \(rowNumber) < \(resized.oldest);
+                    UPDATE \(name) SET slot = -1 - (\(rowNumber) % \(capacity));
                     UPDATE \(name) SET slot = -1 - slot;
-                    UPDATE rings SET capacity = \(capacity) WHERE name = '\(name)';
+                    UPDATE rings SET capacity = \(capacity), floor_seqno = \(resized.floor) WHERE name = '\(name)';
                     """)
             }
             logger.notice(
@@ -236,9 +240,9 @@ public final class RingStore {
             try database.transaction {
                 let insertReading = try database.statement(
                     """
-                    INSERT INTO readings(slot, seqno, device_id, signal_id, ts_ms, value, dev_seq)
-                    VALUES (?, ?, ?, ?, ?, ?, ?)
-                    ON CONFLICT(slot) DO UPDATE SET seqno = excluded.seqno, device_id = excluded.device_id,
+                    INSERT INTO readings(slot, device_id, signal_id, ts_ms, value, dev_seq)
+                    VALUES (?, ?, ?, ?, ?, ?)
+                    ON CONFLICT(slot) DO UPDATE SET device_id = excluded.device_id,
                         signal_id = excluded.signal_id, ts_ms = excluded.ts_ms, value = excluded.value,
                         dev_seq = excluded.dev_seq
                     """)
@@ -251,14 +255,13 @@ public final class RingStore {
                             continue
                         }
                         for reading in values {
-                            let (seqno, slot, evicts) = readings.advance()
+                            let (_, slot, evicts) = readings.advance()
                             insertReading.bind(1, slot)
-                            insertReading.bind(2, seqno)
-                            insertReading.bind(3, state.id)
-                            insertReading.bind(4, reading.signal.id)
-                            insertReading.bind(5, ts)
-                            insertReading.bind(6, reading.value)
-                            insertReading.bind(7, Int64(seq))
+                            insertReading.bind(2, state.id)
+                            insertReading.bind(3, reading.signal.id)
+                            insertReading.bind(4, ts)
+                            insertReading.bind(5, reading.value)
+                            insertReading.bind(6, Int64(seq))
                             try insertReading.run()
                             if evicts { summary.readingsEvicted += 1 }
                         }
@@ -287,21 +290,20 @@ public final class RingStore {
                 if !batch.rejects.isEmpty {
                     let insertReject = try database.statement(
                         """
-                        INSERT INTO rejects(slot, seqno, ts_ms, topic, reason, detail, payload_head)
-                        VALUES (?, ?, ?, ?, ?, ?, ?)
-                        ON CONFLICT(slot) DO UPDATE SET seqno = excluded.seqno, ts_ms = excluded.ts_ms,
+                        INSERT INTO rejects(slot, ts_ms, topic, reason, detail, payload_head)
+                        VALUES (?, ?, ?, ?, ?, ?)
+                        ON CONFLICT(slot) DO UPDATE SET ts_ms = excluded.ts_ms,
                             topic = excluded.topic, reason = excluded.reason, detail = excluded.detail,
                             payload_head = excluded.payload_head
                         """)
                     for reject in batch.rejects {
-                        let (seqno, slot, _) = rejects.advance()
+                        let (_, slot, _) = rejects.advance()
                         insertReject.bind(1, slot)
-                        insertReject.bind(2, seqno)
-                        insertReject.bind(3, reject.tsMs)
-                        insertReject.bind(4, String(reject.topic.prefix(256)))
-                        insertReject.bind(5, reject.reason.rawValue)
-                        insertReject.bind(6, reject.detail)
-                        insertReject.bind(7, blob: Array(reject.payloadHead.prefix(256)))
+                        insertReject.bind(2, reject.tsMs)
+                        insertReject.bind(3, String(reject.topic.prefix(256)))
+                        insertReject.bind(4, reject.reason.rawValue)
+                        insertReject.bind(5, reject.detail)
+                        insertReject.bind(6, blob: Array(reject.payloadHead.prefix(256)))
                         try insertReject.run()
                     }
                     summary.rejectsStored = batch.rejects.count
@@ -365,17 +367,16 @@ public final class RingStore {
     ) throws {
         let insert = try database.statement(
             """
-            INSERT INTO events(slot, seqno, device_id, ts_ms, type, detail) VALUES (?, ?, ?, ?, ?, ?)
-            ON CONFLICT(slot) DO UPDATE SET seqno = excluded.seqno, device_id = excluded.device_id,
+            INSERT INTO events(slot, device_id, ts_ms, type, detail) VALUES (?, ?, ?, ?, ?)
+            ON CONFLICT(slot) DO UPDATE SET device_id = excluded.device_id,
                 ts_ms = excluded.ts_ms, type = excluded.type, detail = excluded.detail
             """)
-        let (seqno, slot, _) = ring.advance()
+        let (_, slot, _) = ring.advance()
         insert.bind(1, slot)
-        insert.bind(2, seqno)
-        insert.bind(3, deviceID)
-        insert.bind(4, ts)
-        insert.bind(5, type)
-        insert.bind(6, detail)
+        insert.bind(2, deviceID)
+        insert.bind(3, ts)
+        insert.bind(4, type)
+        insert.bind(5, detail)
         try insert.run()
     }
 

@@ -16,7 +16,9 @@ enum Schema {
         CREATE TABLE rings(
             name TEXT PRIMARY KEY,
             capacity INTEGER NOT NULL CHECK (capacity > 0),
-            next_seqno INTEGER NOT NULL CHECK (next_seqno >= 0)
+            next_seqno INTEGER NOT NULL CHECK (next_seqno >= 0),
+            -- Rows below this number were dropped when the capacity was lowered.
+            floor_seqno INTEGER NOT NULL DEFAULT 0
         ) WITHOUT ROWID;
 
         CREATE TABLE signals(
@@ -43,10 +45,11 @@ enum Schema {
             UNIQUE(kind, name)
         );
 
-        -- The reading ring: slot = seqno % capacity. Updated in place once full.
+        -- The reading ring: row number n lives in slot n % capacity and is updated in place
+        -- once the ring is full. The row number is not stored: it follows from the slot and
+        -- rings.next_seqno, which keeps rows small and their size independent of age.
         CREATE TABLE readings(
             slot INTEGER PRIMARY KEY,
-            seqno INTEGER NOT NULL,
             device_id INTEGER NOT NULL,
             signal_id INTEGER NOT NULL,
             ts_ms INTEGER NOT NULL,
@@ -56,7 +59,6 @@ enum Schema {
 
         CREATE TABLE events(
             slot INTEGER PRIMARY KEY,
-            seqno INTEGER NOT NULL,
             device_id INTEGER NOT NULL,
             ts_ms INTEGER NOT NULL,
             type TEXT NOT NULL,
@@ -65,7 +67,6 @@ enum Schema {
 
         CREATE TABLE rejects(
             slot INTEGER PRIMARY KEY,
-            seqno INTEGER NOT NULL,
             ts_ms INTEGER NOT NULL,
             topic TEXT NOT NULL,
             reason TEXT NOT NULL,

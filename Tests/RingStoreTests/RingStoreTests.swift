@@ -1,0 +1,256 @@
+import Foundation
+import Logging
+@testable import RingStore
+import SQLite
+import Telemetry
+import Testing
+
+/// A temporary directory removed when the test ends.
+final class TemporaryDirectory {
+    let path: String
+
+    init() throws {
+        path = NSTemporaryDirectory() + "ringstore-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+}
+
+let quiet = Logger(level: .critical)
+let vin = VIN("1HGCM82633A004352")!
+let sensor = SensorID("drain-1")!
+
+func configuration(_ directory: TemporaryDirectory, capacity: Int64) -> RingStore.Configuration {
+    var configuration = RingStore.Configuration(path: directory.path + "/store.db")
+    configuration.capacityReadings = capacity
+    configuration.synchronousFull = false
+    return configuration
+}
+
+/// Writes `messages` water messages of one reading each, `perBatch` per commit, seq from `firstSeq`.
+func writeWater(_ store: RingStore, messages: Int, perBatch: Int = 500, firstSeq: UInt32 = 0) throws {
+    var batch = IngestBatch()
+    var seq = firstSeq
+    for index in 0..<messages {
+        batch.append(
+            .readings(
+                device: DeviceID(sensor: sensor), ts: 1_767_225_600_000 + Int64(seq), seq: seq,
+                readings: [Reading(signal: .waterLevel, value: Double(seq))]))
+        seq += 1
+        if (index + 1) % perBatch == 0 || index == messages - 1 {
+            try store.commit(batch, nowMs: 1_767_225_600_000)
+            batch.removeAll()
+        }
+    }
+}
+
+func reader(_ directory: TemporaryDirectory) throws -> Database {
+    try Database(path: directory.path + "/store.db", options: [.readOnly])
+}
+
+func fileFootprint(_ directory: TemporaryDirectory) -> Int {
+    let manager = FileManager.default
+    return ["store.db", "store.db-wal"].reduce(0) { total, name in
+        let size = (try? manager.attributesOfItem(atPath: directory.path + "/" + name)[.size] as? Int) ?? 0
+        return total + (size ?? 0)
+    }
+}
+
+@Suite struct RingCursorTests {
+    @Test func slotsWrapAndEvictionsAreCounted() {
+        var ring = RingCursor(capacity: 3)
+        let taken = (0..<7).map { _ in ring.advance() }
+        #expect(taken.map(\.slot) == [0, 1, 2, 0, 1, 2, 0])
+        #expect(taken.map(\.evicts) == [false, false, false, true, true, true, true])
+        #expect(ring.count == 3)
+        #expect(ring.evicted == 4)
+        #expect(ring.oldest == 4)
+    }
+
+    @Test func continuesFromAStoredPosition() {
+        var ring = RingCursor(capacity: 10, next: 25)
+        #expect(ring.advance() == (seqno: 25, slot: 5, evicts: true))
+        #expect(ring.count == 10)
+    }
+}
+
+@Suite struct RingStoreTests {
+    @Test func capacityHoldsExactlyAndKeepsTheNewest() throws {
+        let directory = try TemporaryDirectory()
+        let store = try RingStore(configuration: configuration(directory, capacity: 1_000), logger: quiet)
+        try writeWater(store, messages: 3_000)
+        #expect(store.statistics.readings == 1_000)
+        #expect(store.statistics.readingsEvicted == 2_000)
+        let db = try reader(directory)
+        #expect(try db.scalarInt("SELECT count(*) FROM readings_v") == 1_000)
+        #expect(try db.scalarInt("SELECT min(seq) FROM readings_v") == 2_000)
+        #expect(try db.scalarInt("SELECT max(seq) FROM readings_v") == 2_999)
+        #expect(try db.scalarInt("SELECT count(*) FROM readings_v WHERE value = seq") == 1_000)
+        #expect(try db.scalarInt("SELECT count(*) FROM readings") == 1_000)
+    }
+
+    /// Row sizes depend a little on the values (SQLite stores integers in 1 to 8 bytes), so
+    /// the file settles during the first lap after reaching capacity; from then on it must
+    /// not grow at all, however long the gateway runs.
+    @Test func fileStopsGrowingAtCapacity() throws {
+        let directory = try TemporaryDirectory()
+        let capacity = 20_000
+        let store = try RingStore(configuration: configuration(directory, capacity: Int64(capacity)), logger: quiet)
+        try writeWater(store, messages: 2 * capacity, firstSeq: 100_000)
+        try store.checkpoint()
+        let settled = fileFootprint(directory)
+        var sizes: [Int] = []
+        for lap in 2..<6 {
+            try writeWater(store, messages: capacity, firstSeq: UInt32(100_000 + capacity * lap))
+            try store.checkpoint()
+            sizes.append(fileFootprint(directory))
+        }
+        #expect(settled > 0)
+        #expect(sizes.allSatisfy { $0 <= settled }, "settled at \(settled), then \(sizes)")
+        #expect(store.statistics.readings == Int64(capacity))
+        // The bound in the docs: at most ~64 bytes per reading at this size.
+        #expect(settled < capacity * 64, "\(settled) bytes for \(capacity) readings")
+    }
+
+    @Test func reopeningKeepsDataAndSequence() throws {
+        let directory = try TemporaryDirectory()
+        do {
+            let store = try RingStore(configuration: configuration(directory, capacity: 1_000), logger: quiet)
+            try writeWater(store, messages: 1_500)
+        }
+        let store = try RingStore(configuration: configuration(directory, capacity: 1_000), logger: quiet)
+        #expect(store.statistics.readings == 1_000)
+        #expect(store.statistics.readingsEvicted == 500)
+        #expect(store.sequenceTracker(for: DeviceID(sensor: sensor))?.highest == 1_499)
+        // The device's seq stream carries on; a replay of an old message is a duplicate.
+        try writeWater(store, messages: 100, firstSeq: 1_500)
+        try writeWater(store, messages: 1, firstSeq: 1_550)
+        #expect(store.statistics.readingsEvicted == 600)
+        let db = try reader(directory)
+        #expect(try db.scalarInt("SELECT min(seq) FROM readings_v") == 600)
+        #expect(try db.scalarInt("SELECT max(seq) FROM readings_v") == 1_599)
+        #expect(try db.scalarInt("SELECT duplicates FROM devices_v WHERE device = 'drain-1'") == 1)
+        #expect(try db.scalarInt("SELECT seq_gaps FROM devices_v WHERE device = 'drain-1'") == 0)
+    }
+
+    @Test func changingCapacityKeepsTheNewestRows() throws {
+        let directory = try TemporaryDirectory()
+        do {
+            let store = try RingStore(configuration: configuration(directory, capacity: 1_000), logger: quiet)
+            try writeWater(store, messages: 1_700)
+        }
+        do {
+            let store = try RingStore(configuration: configuration(directory, capacity: 400), logger: quiet)
+            #expect(store.statistics.readings == 400)
+            let db = try reader(directory)
+            #expect(try db.scalarInt("SELECT min(seq) FROM readings_v") == 1_300)
+            #expect(try db.scalarInt("SELECT count(DISTINCT slot) FROM readings") == 400)
+        }
+        let store = try RingStore(configuration: configuration(directory, capacity: 5_000), logger: quiet)
+        #expect(store.statistics.readings == 400)
+        try writeWater(store, messages: 100, firstSeq: 1_700)
+        let db = try reader(directory)
+        #expect(try db.scalarInt("SELECT count(*) FROM readings_v") == 500)
+        #expect(try db.scalarInt("SELECT min(seq) FROM readings_v") == 1_300)
+        #expect(try db.scalarInt("SELECT max(seq) FROM readings_v") == 1_799)
+    }
+
+    @Test func duplicatesAreStoredOnceAndGapsCounted() throws {
+        let directory = try TemporaryDirectory()
+        let store = try RingStore(configuration: configuration(directory, capacity: 1_000), logger: quiet)
+        var batch = IngestBatch()
+        let device = DeviceID(vin: vin)
+        for seq: UInt32 in [1, 2, 2, 5, 1, 4] {
+            batch.append(
+                .readings(device: device, ts: 1_767_225_600_000, seq: seq, readings: [Reading(signal: .speed, value: 50)]))
+        }
+        batch.append(.troubleCodes(device: device, ts: 1_767_225_600_001, seq: 6, codes: [TroubleCode(high: 3, low: 1)]))
+        batch.append(.troubleCodes(device: device, ts: 1_767_225_600_001, seq: 6, codes: [TroubleCode(high: 3, low: 1)]))
+        batch.append(.hello(device: device, firmware: "1.4.2", hardware: "obd-x1", model: nil, ts: 1_767_225_600_000))
+        let summary = try store.commit(batch, nowMs: 1_767_225_600_100)
+        #expect(summary.readingsStored == 4)
+        #expect(summary.duplicatesSkipped == 3)
+        let db = try reader(directory)
+        #expect(try db.scalarInt("SELECT count(*) FROM readings_v") == 4)
+        #expect(try db.scalarInt("SELECT duplicates FROM devices_v") == 3)
+        #expect(try db.scalarInt("SELECT seq_gaps FROM devices_v") == 1)
+        #expect(try db.scalarText("SELECT fw || ' ' || hw || ' ' || kind FROM devices_v") == "1.4.2 obd-x1 vehicle")
+        #expect(try db.scalarText("SELECT group_concat(detail) FROM events_v WHERE type = 'dtc'") == "P0301")
+        #expect(try db.scalarInt("SELECT last_seen_ms FROM devices_v") == 1_767_225_600_100)
+    }
+
+    @Test func rejectsRingIsBounded() throws {
+        let directory = try TemporaryDirectory()
+        var config = configuration(directory, capacity: 1_000)
+        config.capacityRejects = 100
+        let store = try RingStore(configuration: config, logger: quiet)
+        var batch = IngestBatch()
+        for index in 0..<250 {
+            batch.append(
+                reject: .init(
+                    tsMs: Int64(index), topic: "v1/water/x/level", reason: .notJSON, detail: "at byte 0",
+                    payloadHead: Array(repeating: 0x41, count: 1000)))
+        }
+        try store.commit(batch, nowMs: 0)
+        let db = try reader(directory)
+        #expect(try db.scalarInt("SELECT count(*) FROM rejects_v") == 100)
+        #expect(try db.scalarInt("SELECT min(ts_ms) FROM rejects_v") == 150)
+        #expect(try db.scalarInt("SELECT max(length(payload_head)) FROM rejects_v") == 256)
+        #expect(try db.scalarText("SELECT DISTINCT reason FROM rejects_v") == "not_json")
+    }
+
+    @Test func aFailedCommitLeavesNoTraceAndCanBeRetried() throws {
+        let directory = try TemporaryDirectory()
+        let store = try RingStore(configuration: configuration(directory, capacity: 100_000), logger: quiet)
+        try writeWater(store, messages: 10)
+        let pages = try store.database.pragmaInt("page_count")
+        try store.database.execute("PRAGMA max_page_count=\(pages + 1)")
+        var batch = IngestBatch()
+        for seq in UInt32(10)..<5_010 {
+            batch.append(
+                .readings(
+                    device: DeviceID(sensor: sensor), ts: 1_767_225_600_000, seq: seq,
+                    readings: [Reading(signal: .waterLevel, value: 1)]))
+        }
+        #expect(throws: StoreError.self) { try store.commit(batch, nowMs: 0) }
+        do {
+            try store.commit(batch, nowMs: 0)
+        } catch {
+            #expect(error.sqliteError?.code.primary == .full)
+            #expect(error.description.contains("full"))
+        }
+        #expect(store.statistics.readings == 10)
+        #expect(store.sequenceTracker(for: DeviceID(sensor: sensor))?.highest == 9)
+        try store.database.execute("PRAGMA max_page_count=1073741823")
+        let summary = try store.commit(batch, nowMs: 0)
+        #expect(summary.readingsStored == 5_000)
+        #expect(summary.duplicatesSkipped == 0)
+        #expect(store.statistics.readings == 5_010)
+    }
+
+    @Test func refusesAFileFromANewerGateway() throws {
+        let directory = try TemporaryDirectory()
+        do { _ = try RingStore(configuration: configuration(directory, capacity: 1_000), logger: quiet) }
+        do {
+            let db = try Database(path: directory.path + "/store.db")
+            try db.execute("PRAGMA user_version=\(Schema.version + 1)")
+        }
+        #expect(throws: StoreError.self) {
+            _ = try RingStore(configuration: configuration(directory, capacity: 1_000), logger: quiet)
+        }
+    }
+}
+
+@Suite struct RingCursorResizeTests {
+    @Test func shrinkingThenGrowingCountsOnlyWhatIsKept() {
+        let ring = RingCursor(capacity: 1_000, next: 1_700)
+        let small = ring.resized(to: 400)
+        #expect(small.count == 400)
+        #expect(small.oldest == 1_300)
+        var large = small.resized(to: 5_000)
+        #expect(large.count == 400)
+        #expect(large.advance().evicts == false)
+        #expect(large.count == 401)
+    }
+}
