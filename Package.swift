@@ -52,16 +52,17 @@ let package = Package(
         .executableTarget(
             name: "gwctl", dependencies: ["RingStore", "Crypto", "Logging"], swiftSettings: swiftSettings),
 
+        .target(name: "TestSupport", dependencies: ["JSON"], path: "Tests/TestSupport", swiftSettings: swiftSettings),
         .testTarget(name: "JSONTests", dependencies: ["JSON"], swiftSettings: swiftSettings),
         .testTarget(
-            name: "TelemetryTests", dependencies: ["Telemetry", "JSON"], swiftSettings: swiftSettings),
+            name: "TelemetryTests", dependencies: ["Telemetry", "JSON", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "RingStoreTests", dependencies: ["RingStore", "SQLite", "Telemetry"],
             swiftSettings: swiftSettings),
         .testTarget(name: "CryptoTests", dependencies: ["Crypto"], swiftSettings: swiftSettings),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["MQTT", "SQLite", "Gateway", "Telemetry", "JSON", "Logging"],
+            dependencies: ["MQTT", "SQLite", "Gateway", "Telemetry", "JSON", "Logging", "TestSupport"],
             swiftSettings: swiftSettings),
     ],
     swiftLanguageModes: [.v6]

@@ -83,8 +83,8 @@ public struct GatewayConfiguration: Sendable {
         config.broker.caFile = reader.string(tls, "ca_file", path: "broker.tls.ca_file", default: nil)
         config.broker.certFile = reader.string(tls, "cert_file", path: "broker.tls.cert_file", default: nil)
         config.broker.keyFile = reader.string(tls, "key_file", path: "broker.tls.key_file", default: nil)
-        if tls != nil, config.broker.caFile == nil {
-            reader.problem("broker.tls.ca_file", "is required when broker.tls is set")
+        if config.broker.caFile == nil, config.broker.certFile != nil || config.broker.keyFile != nil {
+            reader.problem("broker.tls.ca_file", "is required with a client certificate: TLS is on when ca_file is set")
         }
         if (config.broker.certFile == nil) != (config.broker.keyFile == nil) {
             reader.problem("broker.tls", "cert_file and key_file go together: set both or neither")

@@ -5,7 +5,8 @@ import Testing
     @Test func parsesEveryKindOfValue() throws {
         let value = try JSONParser.parse(
             #"{"a": [1, -2, 3.5, 1e2, true, false, null], "b": {"c": "d\n\u00e9\ud83d\ude00"}, "e": -0}"#)
-        #expect(value["a"] == .array([.int(1), .int(-2), .double(3.5), .double(100), .bool(true), .bool(false), .null]))
+        #expect(
+            value["a"] == .array([.int(1), .int(-2), .double(3.5), .double(100), .bool(true), .bool(false), .null]))
         #expect(value["b"]?["c"] == .string("d\né😀"))
         #expect(value["e"] == .int(0))
     }
@@ -22,7 +23,8 @@ import Testing
         ("01", .trailingData), ("1.", .invalidNumber), ("-", .unexpectedEnd), ("+1", .unexpectedByte),
         (".5", .unexpectedByte), ("1e", .invalidNumber), ("\"a", .unexpectedEnd), ("\"\\x\"", .invalidEscape),
         ("\"\\ud800\"", .invalidEscape), ("\"\\udc00\"", .invalidEscape), ("\"\u{01}\"", .controlCharacter),
-        ("{\"a\":1,\"a\":2}", .duplicateKey), ("tru", .unexpectedEnd), ("nul", .unexpectedEnd), ("NaN", .unexpectedByte),
+        ("{\"a\":1,\"a\":2}", .duplicateKey), ("tru", .unexpectedEnd), ("nul", .unexpectedEnd),
+        ("NaN", .unexpectedByte),
         ("1e999", .invalidNumber), ("{} {}", .trailingData), ("// c\n{}", .unexpectedByte), ("'a'", .unexpectedByte),
     ])
     func refusesMalformedText(text: String, reason: JSONError.Reason) {
@@ -34,7 +36,10 @@ import Testing
         }
     }
 
-    @Test(arguments: [[0x22, 0xFF, 0x22], [0x22, 0xC0, 0xAF, 0x22], [0x22, 0xED, 0xA0, 0x80, 0x22], [0x22, 0xE2, 0x82, 0x22], [0x22, 0xF4, 0x90, 0x80, 0x80, 0x22]])
+    @Test(arguments: [
+        [0x22, 0xFF, 0x22], [0x22, 0xC0, 0xAF, 0x22], [0x22, 0xED, 0xA0, 0x80, 0x22], [0x22, 0xE2, 0x82, 0x22],
+        [0x22, 0xF4, 0x90, 0x80, 0x80, 0x22],
+    ])
     func refusesInvalidUTF8(bytes: [UInt8]) {
         do {
             _ = try JSONParser.parse(bytes)

@@ -1,9 +1,10 @@
 import Foundation
 import Logging
-@testable import RingStore
 import SQLite
 import Telemetry
 import Testing
+
+@testable import RingStore
 
 /// A temporary directory removed when the test ends.
 final class TemporaryDirectory {
@@ -163,10 +164,13 @@ func fileFootprint(_ directory: TemporaryDirectory) -> Int {
         let device = DeviceID(vin: vin)
         for seq: UInt32 in [1, 2, 2, 5, 1, 4] {
             batch.append(
-                .readings(device: device, ts: 1_767_225_600_000, seq: seq, readings: [Reading(signal: .speed, value: 50)]))
+                .readings(
+                    device: device, ts: 1_767_225_600_000, seq: seq, readings: [Reading(signal: .speed, value: 50)]))
         }
-        batch.append(.troubleCodes(device: device, ts: 1_767_225_600_001, seq: 6, codes: [TroubleCode(high: 3, low: 1)]))
-        batch.append(.troubleCodes(device: device, ts: 1_767_225_600_001, seq: 6, codes: [TroubleCode(high: 3, low: 1)]))
+        batch.append(
+            .troubleCodes(device: device, ts: 1_767_225_600_001, seq: 6, codes: [TroubleCode(high: 3, low: 1)]))
+        batch.append(
+            .troubleCodes(device: device, ts: 1_767_225_600_001, seq: 6, codes: [TroubleCode(high: 3, low: 1)]))
         batch.append(.hello(device: device, firmware: "1.4.2", hardware: "obd-x1", model: nil, ts: 1_767_225_600_000))
         let summary = try store.commit(batch, nowMs: 1_767_225_600_100)
         #expect(summary.readingsStored == 4)

@@ -68,7 +68,9 @@ import Testing
         #expect(try Topic.parse("v1/water/drain-7/level") == .waterLevel(SensorID("drain-7")!))
     }
 
-    @Test(arguments: ["", "v1", "v2/obd/1HGCM82633A004352/pids", "v1/bus/x/y", "v1/water/a/level/b", "/v1/water/a/level"])
+    @Test(arguments: [
+        "", "v1", "v2/obd/1HGCM82633A004352/pids", "v1/bus/x/y", "v1/water/a/level/b", "/v1/water/a/level",
+    ])
     func refusesOtherTopics(topic: String) {
         #expect(throws: Rejection.self) { try Topic.parse(topic) }
     }

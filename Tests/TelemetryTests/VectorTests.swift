@@ -1,51 +1,17 @@
 import Foundation
 import JSON
 import Telemetry
+import TestSupport
 import Testing
-
-/// The firmware test vectors in `Firmware-Protocols/vectors/`, run through the real decoder.
-/// Firmware teams run the same files against their encoders; if these pass, both sides agree.
-struct VectorFile {
-    let name: String
-    let nowMs: Int64
-    let vectors: [JSONValue]
-
-    static let directory = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("Firmware-Protocols/vectors")
-
-    static func load(_ name: String) throws -> VectorFile {
-        let data = try Data(contentsOf: directory.appendingPathComponent(name))
-        let document = try JSONParser.parse(Array(data))
-        guard case .int(let now) = document["now_ms"], case .array(let vectors) = document["vectors"] else {
-            throw VectorError.malformed(name)
-        }
-        return VectorFile(name: name, nowMs: now, vectors: vectors)
-    }
-}
-
-enum VectorError: Error { case malformed(String) }
-
-func payloadBytes(_ vector: JSONValue) -> [UInt8] {
-    if let hex = vector["payload_hex"]?.string {
-        var bytes: [UInt8] = []
-        var index = hex.startIndex
-        while index < hex.endIndex {
-            let next = hex.index(index, offsetBy: 2)
-            bytes.append(UInt8(hex[index..<next], radix: 16)!)
-            index = next
-        }
-        return bytes
-    }
-    return Array((vector["payload"]?.string ?? "").utf8)
-}
 
 func decode(_ vector: JSONValue, nowMs: Int64) -> Result<Message, Rejection> {
     Decoder().decode(topic: vector["topic"]!.string!, payload: payloadBytes(vector), nowMs: nowMs)
 }
 
+/// The firmware test vectors in `Firmware-Protocols/vectors/`, run through the real decoder.
+/// Firmware teams run the same files against their encoders; if these pass, both sides agree.
 @Suite struct FirmwareVectorTests {
-    static let files = ["obd-pids.json", "obd-dtc.json", "obd-hello.json", "water-level.json", "envelope.json"]
+    static let files = VectorFile.all
 
     @Test(arguments: files)
     func vectorsDecodeAsDocumented(file: String) throws {
@@ -81,7 +47,9 @@ func decode(_ vector: JSONValue, nowMs: Int64) -> Result<Message, Rejection> {
                         "\(file): \(name): \(signal) expected \(want), got \(String(describing: got?.value))")
                 }
                 var expectedEntryRejects: [String] = []
-                if case .array(let items) = expect["entry_rejects"] { expectedEntryRejects = items.compactMap(\.string) }
+                if case .array(let items) = expect["entry_rejects"] {
+                    expectedEntryRejects = items.compactMap(\.string)
+                }
                 #expect(entryRejections.map(\.reason.rawValue) == expectedEntryRejects, "\(file): \(name)")
             case .troubleCodes(_, _, _, let codes):
                 guard case .array(let expected) = expect["codes"] else {

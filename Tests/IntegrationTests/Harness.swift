@@ -1,0 +1,251 @@
+import Foundation
+import Logging
+import MQTT
+import SQLite
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+enum HarnessError: Error, CustomStringConvertible {
+    case notFound(String)
+    case timeout(String)
+    case exited(String, Int32, String)
+
+    var description: String {
+        switch self {
+        case .notFound(let what): "not found: \(what)"
+        case .timeout(let what): "timed out waiting for \(what)"
+        case .exited(let what, let code, let log): "\(what) exited with \(code); log:\n\(log)"
+        }
+    }
+}
+
+/// A temporary directory per test, removed at the end.
+final class Scratch: @unchecked Sendable {
+    let path: String
+
+    init() throws {
+        path = NSTemporaryDirectory() + "gw-it-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+
+    func file(_ name: String) -> String { path + "/" + name }
+
+    deinit {
+        if ProcessInfo.processInfo.environment["KEEP_SCRATCH"] == nil {
+            try? FileManager.default.removeItem(atPath: path)
+        }
+    }
+}
+
+/// A free TCP port on 127.0.0.1, found by binding port 0 and reading what the kernel chose.
+func freeLoopbackPort() throws -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = 0
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &address) { pointer in
+        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0
+        }
+    }
+    guard bound else { throw HarnessError.notFound("a free port") }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
+
+func canConnect(port: Int) -> Bool {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = in_port_t(UInt16(port).bigEndian)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    return withUnsafePointer(to: &address) { pointer in
+        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+        }
+    }
+}
+
+/// Polls `condition` until it holds or `seconds` pass.
+func waitFor(_ what: String, seconds: Double = 20, _ condition: () throws -> Bool) throws {
+    let deadline = Date().addingTimeInterval(seconds)
+    while Date() < deadline {
+        if try condition() { return }
+        usleep(20_000)
+    }
+    if try condition() { return }
+    throw HarnessError.timeout(what)
+}
+
+/// A child process whose output goes to a log file (never a pipe that could fill and block it).
+final class ChildProcess: @unchecked Sendable {
+    let process = Process()
+    let logPath: String
+    let name: String
+
+    init(name: String, executable: String, arguments: [String], logPath: String) throws {
+        self.name = name
+        self.logPath = logPath
+        FileManager.default.createFile(atPath: logPath, contents: nil)
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        process.standardOutput = log
+        process.standardError = log
+        try process.run()
+    }
+
+    var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+
+    var isRunning: Bool { process.isRunning }
+
+    /// Sends `signal` and waits for the exit; returns the exit status.
+    @discardableResult
+    func stop(signal: Int32 = SIGTERM, seconds: Double = 20) -> Int32 {
+        guard process.isRunning else { return process.terminationStatus }
+        kill(process.processIdentifier, signal)
+        let deadline = Date().addingTimeInterval(seconds)
+        while process.isRunning && Date() < deadline { usleep(10_000) }
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+        return process.terminationStatus
+    }
+
+    deinit { stop(signal: SIGKILL) }
+}
+
+/// A real mosquitto broker on a free loopback port.
+final class Broker: @unchecked Sendable {
+    let port: Int
+    let child: ChildProcess
+
+    static func executable() throws -> String {
+        for candidate in ["/usr/sbin/mosquitto", "/usr/bin/mosquitto", "/usr/local/sbin/mosquitto"]
+        where FileManager.default.isExecutableFile(atPath: candidate) {
+            return candidate
+        }
+        throw HarnessError.notFound("mosquitto (apt-get install mosquitto)")
+    }
+
+    init(scratch: Scratch, name: String = "mosquitto") throws {
+        port = try freeLoopbackPort()
+        let config = scratch.file("\(name).conf")
+        try """
+        listener \(port) 127.0.0.1
+        allow_anonymous true
+        persistence false
+        max_queued_messages 100000
+        max_inflight_messages 100
+        log_dest stdout
+        log_type error
+        log_type warning
+        log_type notice
+        """.write(toFile: config, atomically: true, encoding: .utf8)
+        child = try ChildProcess(
+            name: name, executable: try Self.executable(), arguments: ["-c", config],
+            logPath: scratch.file("\(name).log"))
+        try waitFor("mosquitto on port \(port)", seconds: 10) { canConnect(port: port) }
+    }
+}
+
+/// Where `swift test` put the package's executables.
+func binary(_ name: String) throws -> String {
+    var candidates: [URL] = []
+    let argv0 = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+    candidates.append(argv0.deletingLastPathComponent())
+    candidates.append(argv0.deletingLastPathComponent().deletingLastPathComponent())
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+    candidates.append(root.appendingPathComponent(".build/debug"))
+    for directory in candidates {
+        let path = directory.appendingPathComponent(name).path
+        if FileManager.default.isExecutableFile(atPath: path) { return path }
+    }
+    throw HarnessError.notFound("\(name) in \(candidates.map(\.path)); run swift build first")
+}
+
+/// gatewayd started from the build directory with a generated configuration.
+final class GatewayProcess: @unchecked Sendable {
+    let scratch: Scratch
+    let configPath: String
+    let databasePath: String
+    private(set) var child: ChildProcess?
+    private var starts = 0
+
+    init(scratch: Scratch, brokerPort: Int, extra: String = "") throws {
+        self.scratch = scratch
+        configPath = scratch.file("gateway.json")
+        databasePath = scratch.file("gateway.db")
+        try """
+        {
+          "gateway_id": "it-\(brokerPort)",
+          "broker": {"host": "127.0.0.1", "port": \(brokerPort)},
+          "store": {"path": "\(databasePath)", "capacity_readings": 100000, "flush_interval_ms": 20}\(extra),
+          "log": {"level": "debug", "stats_interval_s": 1}
+        }
+        """.write(toFile: configPath, atomically: true, encoding: .utf8)
+    }
+
+    func start() throws {
+        starts += 1
+        let child = try ChildProcess(
+            name: "gatewayd", executable: try binary("gatewayd"), arguments: ["--config", configPath],
+            logPath: scratch.file("gatewayd-\(starts).log"))
+        self.child = child
+        try waitFor("gatewayd to connect") {
+            guard child.isRunning else {
+                throw HarnessError.exited("gatewayd", child.process.terminationStatus, child.log)
+            }
+            return child.log.contains("event=mqtt_connected")
+        }
+    }
+
+    @discardableResult
+    func stop(signal: Int32 = SIGTERM) -> Int32 {
+        child?.stop(signal: signal) ?? 0
+    }
+
+    var log: String { child?.log ?? "" }
+
+    /// A read-only connection, as an outside tool would open the file.
+    func database() throws -> Database {
+        try Database(path: databasePath, options: [.readOnly])
+    }
+
+    func count(_ sql: String) throws -> Int64 {
+        try database().scalarInt(sql) ?? 0
+    }
+}
+
+/// An in-process publisher on a real libmosquitto connection.
+final class Publisher: @unchecked Sendable {
+    let client: MQTTClient
+
+    init(port: Int, id: String = "it-publisher-\(UUID().uuidString.prefix(6))") throws {
+        var configuration = MQTTClient.Configuration(clientID: id)
+        configuration.port = port
+        configuration.cleanSession = true
+        configuration.maxInflightMessages = 100
+        client = try MQTTClient(configuration: configuration, logger: Logger(level: .error))
+        client.start()
+        try waitFor("publisher to connect", seconds: 10) { client.isConnected }
+    }
+
+    func send(_ topic: String, _ payload: String, qos: Int32 = 1) async throws {
+        try await client.publishAndWait(topic: topic, payload: Array(payload.utf8), qos: qos)
+    }
+
+    func send(_ topic: String, bytes: [UInt8], qos: Int32 = 1) async throws {
+        try await client.publishAndWait(topic: topic, payload: bytes, qos: qos)
+    }
+
+    deinit { client.stop() }
+}
