@@ -125,8 +125,8 @@ final class IngestPipeline: @unchecked Sendable {
             }
         case .success(.troubleCodes(let device, let ts, let seq, let codes)):
             batch.append(.troubleCodes(device: device, ts: ts, seq: seq, codes: codes))
-        case .success(.hello(let device, let firmware, let hardware, let model)):
-            batch.append(.hello(device: device, firmware: firmware, hardware: hardware, model: model, ts: nowMs))
+        case .success(.hello(let device, let firmware, let hardware, let model, let nextSeq)):
+            batch.append(.hello(device: device, firmware: firmware, hardware: hardware, model: model, nextSeq: nextSeq))
             logger.info(
                 "device_hello", [("device.id", device.name), ("device.fw", firmware), ("device.hw", hardware)])
         case .failure(let rejection):

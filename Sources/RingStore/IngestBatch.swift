@@ -8,7 +8,7 @@ public struct IngestBatch: Sendable {
     public enum Item: Sendable {
         case readings(device: DeviceID, ts: Int64, seq: UInt32, readings: [Reading])
         case troubleCodes(device: DeviceID, ts: Int64, seq: UInt32, codes: [TroubleCode])
-        case hello(device: DeviceID, firmware: String, hardware: String, model: String?, ts: Int64)
+        case hello(device: DeviceID, firmware: String, hardware: String, model: String?, nextSeq: UInt32?)
     }
 
     public struct RejectRecord: Sendable {

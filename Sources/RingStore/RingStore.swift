@@ -279,8 +279,12 @@ public final class RingStore {
                             summary.eventsStored += 1
                         }
                         touched[device] = state
-                    case .hello(let device, let firmware, let hardware, let model, _):
+                    case .hello(let device, let firmware, let hardware, let model, let nextSeq):
                         var state = try deviceState(device, touched: &touched, nowMs: nowMs, summary: &summary)
+                        if let nextSeq, let highest = state.tracker.highest, nextSeq <= highest {
+                            state.tracker.restart()
+                            summary.resets += 1
+                        }
                         state.firmware = firmware
                         state.hardware = hardware
                         state.model = model

@@ -60,7 +60,8 @@ public struct Decoder: Sendable {
                 device: device,
                 firmware: try text(object, "fw", maxLength: 32, required: true)!,
                 hardware: try text(object, "hw", maxLength: 32, required: true)!,
-                model: try text(object, "model", maxLength: 64, required: false))
+                model: try text(object, "model", maxLength: 64, required: false),
+                nextSeq: try optionalSeq(object))
         case .obdPIDs:
             let (ts, seq) = try envelope(object, nowMs: nowMs)
             guard let value = object["pids"] else { throw Rejection(.missingField, "pids is required") }
@@ -123,6 +124,14 @@ public struct Decoder: Sendable {
                 .badSequence, "seq must be an integer 0...4294967295, got \(seqValue.serialized().prefix(32))")
         }
         return (ts, UInt32(seq))
+    }
+
+    func optionalSeq(_ object: JSONObject) throws(Rejection) -> UInt32? {
+        guard let value = object["seq"] else { return nil }
+        guard case .int(let seq) = value, seq >= 0, seq <= Int64(UInt32.max) else {
+            throw Rejection(.badSequence, "seq must be an integer 0...4294967295, got \(value.serialized().prefix(32))")
+        }
+        return UInt32(seq)
     }
 
     func number(_ object: JSONObject, _ key: String, _ range: ClosedRange<Double>, required: Bool) throws(Rejection)

@@ -81,6 +81,14 @@ public struct SequenceTracker: Sendable, Equatable {
         return .late
     }
 
+    /// The device announced (in its `hello`) that its counter starts again below what was seen:
+    /// forget the window so its next messages are not mistaken for replays.
+    public mutating func restart() {
+        resets += 1
+        highest = nil
+        clearWindow()
+    }
+
     private mutating func clearWindow() {
         for index in window.indices { window[index] = 0 }
     }

@@ -114,8 +114,9 @@ struct VehicleModel {
         return "{\"ts\":\(ts),\"seq\":\(seq),\"dtc\":\"\(hex)\"}"
     }
 
+    /// Sent on every connect; `seq` is the next data message's, as the protocol asks.
     var helloJSON: String {
-        "{\"fw\":\"1.4.2\",\"hw\":\"\(hybrid ? "obd-x1h" : "obd-x1")\",\"model\":\"\(hybrid ? "city hybrid bus" : "fleet car")\"}"
+        "{\"seq\":\(seq &+ 1),\"fw\":\"1.4.2\",\"hw\":\"\(hybrid ? "obd-x1h" : "obd-x1")\",\"model\":\"\(hybrid ? "city hybrid bus" : "fleet car")\"}"
     }
 }
 

@@ -201,6 +201,33 @@ struct IngestTests {
         _ = broker
     }
 
+    /// A unit that reboots starts its seq again; its hello says so, and its messages are stored
+    /// instead of being dropped as replays.
+    @Test func helloWithALowerSeqRestartsLossAccounting() async throws {
+        let scratch = try Scratch()
+        let broker = try Broker(scratch: scratch)
+        let gateway = try GatewayProcess(scratch: scratch, brokerPort: broker.port)
+        try gateway.start()
+        let publisher = try Publisher(port: broker.port)
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        let vin = testVIN(4242)
+        try await publisher.send("v1/obd/\(vin)/hello", #"{"seq":1,"fw":"1.0.0","hw":"obd-x1"}"#)
+        for seq in 1...50 {
+            try await publisher.send(
+                "v1/obd/\(vin)/pids", #"{"ts":\#(now + Int64(seq)),"seq":\#(seq),"pids":{"0D":"3C"}}"#)
+        }
+        try await publisher.send("v1/obd/\(vin)/hello", #"{"seq":1,"fw":"1.0.1","hw":"obd-x1"}"#)
+        for seq in 1...20 {
+            try await publisher.send(
+                "v1/obd/\(vin)/pids", #"{"ts":\#(now + 100 + Int64(seq)),"seq":\#(seq),"pids":{"0D":"3C"}}"#)
+        }
+        try waitFor("70 readings") { try gateway.count("SELECT count(*) FROM readings_v") == 70 }
+        #expect(try gateway.count("SELECT duplicates FROM devices_v") == 0)
+        #expect(try gateway.count("SELECT seq_resets FROM devices_v") == 1)
+        #expect(try gateway.database().scalarText("SELECT fw FROM devices_v") == "1.0.1")
+        _ = broker
+    }
+
     @Test func checkConfigListsEveryProblemWithItsKeyPath() throws {
         let scratch = try Scratch()
         let path = scratch.file("bad.json")

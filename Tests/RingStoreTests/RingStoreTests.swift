@@ -171,7 +171,7 @@ func fileFootprint(_ directory: TemporaryDirectory) -> Int {
             .troubleCodes(device: device, ts: 1_767_225_600_001, seq: 6, codes: [TroubleCode(high: 3, low: 1)]))
         batch.append(
             .troubleCodes(device: device, ts: 1_767_225_600_001, seq: 6, codes: [TroubleCode(high: 3, low: 1)]))
-        batch.append(.hello(device: device, firmware: "1.4.2", hardware: "obd-x1", model: nil, ts: 1_767_225_600_000))
+        batch.append(.hello(device: device, firmware: "1.4.2", hardware: "obd-x1", model: nil, nextSeq: nil))
         let summary = try store.commit(batch, nowMs: 1_767_225_600_100)
         #expect(summary.readingsStored == 4)
         #expect(summary.duplicatesSkipped == 3)

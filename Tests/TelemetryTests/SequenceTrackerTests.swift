@@ -41,6 +41,16 @@ import Testing
         #expect(tracker.observe(0) == .duplicate)
     }
 
+    @Test func restartAcceptsLowNumbersAgain() {
+        var tracker = SequenceTracker()
+        for seq in UInt32(1)...500 { _ = tracker.observe(seq) }
+        #expect(tracker.observe(3) == .duplicate)
+        tracker.restart()
+        #expect(tracker.resets == 1)
+        #expect(tracker.observe(1) == .first)
+        #expect(tracker.observe(2) == .inOrder)
+    }
+
     @Test func jumpLargerThanTheWindowClearsIt() {
         var tracker = SequenceTracker()
         _ = tracker.observe(1)

@@ -57,8 +57,10 @@ func decode(_ vector: JSONValue, nowMs: Int64) -> Result<Message, Rejection> {
                     continue
                 }
                 #expect(codes.map(\.description) == expected.compactMap(\.string), "\(file): \(name)")
-            case .hello(_, let firmware, let hardware, let model):
+            case .hello(_, let firmware, let hardware, let model, let nextSeq):
                 let expected = try #require(expect["hello"]?.object, "\(file): \(name)")
+                let expectedSeq: Int64? = if case .int(let seq) = expected["seq"] { seq } else { nil }
+                #expect(nextSeq.map { Int64($0) } == expectedSeq, "\(file): \(name)")
                 #expect(firmware == expected["fw"]?.string)
                 #expect(hardware == expected["hw"]?.string)
                 #expect(model == expected["model"]?.string)

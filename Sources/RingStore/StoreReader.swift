@@ -1,0 +1,115 @@
+import SQLite
+
+/// Read-only access to a store file through its documented views, for gwctl and tests.
+///
+/// Opens its own connection, so it can run beside a live gatewayd: WAL lets it read a
+/// consistent snapshot while the writer commits.
+public final class StoreReader {
+    let database: Database
+    public let path: String
+
+    public init(path: String) throws(StoreError) {
+        self.path = path
+        do {
+            database = try Database(path: path, options: [.readOnly])
+        } catch {
+            throw .sqlite(error, doing: "opening \(path) read-only")
+        }
+    }
+
+    public struct Summary: Sendable, Equatable {
+        public var readingsByKind: [String: Int64] = [:]
+        public var devicesByKind: [String: Int64] = [:]
+        public var capacityReadings: Int64 = 0
+        public var readingsEvicted: Int64 = 0
+        public var events: Int64 = 0
+        public var rejectsByReason: [String: Int64] = [:]
+        public var seqGaps: Int64 = 0
+        public var duplicates: Int64 = 0
+        public var fileBytes: Int64 = 0
+
+        public var readings: Int64 { readingsByKind.values.reduce(0, +) }
+    }
+
+    private func rows(_ sql: String, _ body: (Statement) -> Void) throws(StoreError) {
+        do {
+            let statement = try database.statement(sql)
+            while try statement.step() { body(statement) }
+            statement.reset()
+        } catch {
+            throw .sqlite(error, doing: "reading \(path)")
+        }
+    }
+
+    public func summary() throws(StoreError) -> Summary {
+        var summary = Summary()
+        // Counting by device kind through the raw table is far cheaper than through the view.
+        try rows(
+            """
+            SELECT CASE d.kind WHEN 1 THEN 'vehicle' WHEN 2 THEN 'water' END, count(*)
+            FROM readings r JOIN devices d ON d.id = r.device_id GROUP BY d.kind
+            """
+        ) { summary.readingsByKind[$0.text(0) ?? "?"] = $0.int64(1) }
+        try rows("SELECT kind, count(*), sum(seq_gaps), sum(duplicates) FROM devices_v GROUP BY kind") {
+            summary.devicesByKind[$0.text(0) ?? "?"] = $0.int64(1)
+            summary.seqGaps += $0.int64(2)
+            summary.duplicates += $0.int64(3)
+        }
+        try rows("SELECT capacity, next_seqno, floor_seqno FROM rings WHERE name = 'readings'") {
+            summary.capacityReadings = $0.int64(0)
+            summary.readingsEvicted = max($0.int64(2), $0.int64(1) - $0.int64(0))
+        }
+        try rows("SELECT count(*) FROM events") { summary.events = $0.int64(0) }
+        try rows("SELECT reason, count(*) FROM rejects GROUP BY reason") {
+            summary.rejectsByReason[$0.text(0) ?? "?"] = $0.int64(1)
+        }
+        try rows("SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()") {
+            summary.fileBytes = $0.int64(0)
+        }
+        return summary
+    }
+
+    public struct DeviceRow: Sendable {
+        public var device: String
+        public var kind: String
+        public var lastSeenMs: Int64
+        public var firmware: String?
+        public var hardware: String?
+        public var seqGaps: Int64
+        public var duplicates: Int64
+        public var readings: Int64
+    }
+
+    public func devices(limit: Int) throws(StoreError) -> [DeviceRow] {
+        var result: [DeviceRow] = []
+        try rows(
+            """
+            SELECT device, kind, last_seen_ms, fw, hw, seq_gaps, duplicates, readings FROM devices_v
+            ORDER BY kind, device LIMIT \(max(1, limit))
+            """
+        ) {
+            result.append(
+                DeviceRow(
+                    device: $0.text(0) ?? "", kind: $0.text(1) ?? "", lastSeenMs: $0.int64(2), firmware: $0.text(3),
+                    hardware: $0.text(4), seqGaps: $0.int64(5), duplicates: $0.int64(6), readings: $0.int64(7)))
+        }
+        return result
+    }
+
+    public struct RejectRow: Sendable {
+        public var tsMs: Int64
+        public var topic: String
+        public var reason: String
+        public var detail: String
+    }
+
+    public func rejects(limit: Int) throws(StoreError) -> [RejectRow] {
+        var result: [RejectRow] = []
+        try rows("SELECT ts_ms, topic, reason, detail FROM rejects_v ORDER BY ts_ms DESC LIMIT \(max(1, limit))") {
+            result.append(
+                RejectRow(
+                    tsMs: $0.int64(0), topic: $0.text(1) ?? "", reason: $0.text(2) ?? "", detail: $0.text(3) ?? ""))
+        }
+        return result
+    }
+}
