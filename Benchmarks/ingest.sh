@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# End-to-end ingest benchmark: gwsim → mosquitto → gatewayd → SQLite, counted in the file.
+#
+#   bash Benchmarks/ingest.sh                         # 1 000 devices, 200 000 messages, QoS 1
+#   VEHICLES=8000 SENSORS=2000 MESSAGES=300000 bash Benchmarks/ingest.sh
+#
+# Reports readings/s from the first publish until the last reading is committed (polled in
+# the SQLite file), gatewayd's peak RSS (VmHWM) and CPU seconds, and the file size.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source .ci/deps.sh
+
+VEHICLES=${VEHICLES:-800}
+SENSORS=${SENSORS:-200}
+MESSAGES=${MESSAGES:-200000}
+QOS=${QOS:-1}
+CONNECTIONS=${CONNECTIONS:-4}
+CAPACITY=${CAPACITY:-1000000}
+FLUSH_MS=${FLUSH_MS:-50}
+SYNCHRONOUS=${SYNCHRONOUS:-full}
+
+swift build -c release >/dev/null
+bin=$(swift build -c release --show-bin-path)
+dir=$(mktemp -d /tmp/gw-bench.XXXXXX)
+trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$dir"' EXIT
+
+port=19830
+while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((port + 1)); done
+cat >"$dir/mosquitto.conf" <<CONF
+listener $port 127.0.0.1
+allow_anonymous true
+persistence false
+max_queued_messages 1000000
+max_inflight_messages 1000
+CONF
+cat >"$dir/gateway.json" <<CONF
+{"gateway_id": "bench", "broker": {"port": $port},
+ "store": {"path": "$dir/gateway.db", "capacity_readings": $CAPACITY, "flush_interval_ms": $FLUSH_MS,
+           "synchronous": "$SYNCHRONOUS"},
+ "log": {"level": "warning", "stats_interval_s": 0}}
+CONF
+mosquitto -c "$dir/mosquitto.conf" >"$dir/mosquitto.log" 2>&1 &
+for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.05; done
+"$bin/gatewayd" --config "$dir/gateway.json" 2>"$dir/gatewayd.log" &
+gw=$!
+for _ in $(seq 100); do [ -f "$dir/gateway.db" ] && break; sleep 0.05; done
+sleep 0.5
+
+written() { sqlite3 "$dir/gateway.db" "SELECT next_seqno FROM rings WHERE name = 'readings'" 2>/dev/null || echo 0; }
+clk=$(getconf CLK_TCK)
+start=$(date +%s.%N)
+"$bin/gwsim" --port "$port" --vehicles "$VEHICLES" --sensors "$SENSORS" --rate 0 --messages "$MESSAGES" \
+    --qos "$QOS" --connections "$CONNECTIONS" --window 1000 --quiet >"$dir/gwsim.out"
+published=$(date +%s.%N)
+expected=$(sed -n 's/.*readings=\([0-9]*\).*/\1/p' "$dir/gwsim.out")
+deadline=$(($(date +%s) + 300))
+while [ "$(written)" -lt "$expected" ] && [ "$(date +%s)" -lt "$deadline" ]; do sleep 0.05; done
+done_at=$(date +%s.%N)
+got=$(written)
+hwm=$(awk '/VmHWM/ {print $2}' /proc/$gw/status)
+read -r utime stime < <(awk '{print $14, $15}' /proc/$gw/stat)
+kill -TERM $gw; wait $gw || true
+size=$(stat -c %s "$dir/gateway.db")
+awk -v s="$start" -v p="$published" -v d="$done_at" -v r="$got" -v e="$expected" -v m="$MESSAGES" \
+    -v h="$hwm" -v u="$utime" -v st="$stime" -v c="$clk" -v z="$size" -v dev="$((VEHICLES + SENSORS))" -v q="$QOS" '
+BEGIN {
+  t = d - s; cpu = (u + st) / c
+  printf "devices=%d messages=%d qos=%d readings_expected=%d readings_committed=%d lost=%d\n", dev, m, q, e, r, e - r
+  printf "publish_s=%.2f end_to_end_s=%.2f readings_per_s=%d messages_per_s=%d\n", p - s, t, r / t, m / t
+  printf "gatewayd_peak_rss_mb=%.1f gatewayd_cpu_s=%.2f cpu_s_per_million_readings=%.2f db_mb=%.1f\n", h / 1024, cpu, cpu / (r / 1e6), z / 1048576
+}'
+cat "$dir/gwsim.out"

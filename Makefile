@@ -1,0 +1,14 @@
+# Conveniences; the README's two commands work without make.
+.PHONY: run test bench format
+
+run:
+	bash Deploy/quickstart.sh
+
+test:
+	bash .ci/test.sh
+
+bench:
+	bash Benchmarks/ingest.sh
+
+format:
+	swift format -i -r Sources Tests Package.swift
