@@ -127,7 +127,7 @@ final class IngestPipeline: @unchecked Sendable {
             batch.append(.troubleCodes(device: device, ts: ts, seq: seq, codes: codes))
         case .success(.hello(let device, let firmware, let hardware, let model, let nextSeq)):
             batch.append(.hello(device: device, firmware: firmware, hardware: hardware, model: model, nextSeq: nextSeq))
-            logger.info(
+            logger.debug(
                 "device_hello", [("device.id", device.name), ("device.fw", firmware), ("device.hw", hardware)])
         case .failure(let rejection):
             reject(message, rejection, nowMs: nowMs, into: &batch, rejects: &rejects)

@@ -50,7 +50,6 @@ public final class MQTTClient: @unchecked Sendable {
             throw .configuration("mosquitto_new failed for client id \(configuration.clientID) (errno \(errno))")
         }
         handle = mosq
-        context.handle = mosq
         do throws(MQTTError) {
             try configure()
         } catch {
@@ -125,17 +124,21 @@ public final class MQTTClient: @unchecked Sendable {
         thread = created
     }
 
-    /// Disconnects cleanly, stops the thread and closes the inbound buffer (queued messages
+    /// Disconnects cleanly, stops the thread, then closes the inbound buffer (queued messages
     /// can still be drained). Pending publish completions fail with `.stopped`.
+    ///
+    /// The order matters: until the network thread has exited, libmosquitto may still
+    /// acknowledge a message and hand it over, so the buffer must stay open to take it (the
+    /// consumer keeps draining meanwhile); closing it first would drop an acknowledged message.
     public func stop() {
         guard !stopping.exchange(true, ordering: .acquiringAndReleasing) else { return }
         wake.withLock { wake.broadcast() }
-        inbound.close()
         if let thread {
             mosquitto_disconnect(handle)
             pthread_join(thread, nil)
             self.thread = nil
         }
+        inbound.close()
         context.failAllPending(.stopped)
     }
 
@@ -245,8 +248,6 @@ final class CallbackContext: @unchecked Sendable {
     let subscriptions: [(filter: String, qos: Int32)]
     let maxPayload: Int
     let logger: Logger
-    /// Set once in the client's init, before any callback can run.
-    var handle: OpaquePointer?
     let connected = Atomic<Bool>(false)
     let connections = Atomic<Int>(0)
     private let pending = Mutex(PendingPublishes())
@@ -352,5 +353,10 @@ private func onMessage(
         qos: message.qos,
         retained: message.retain,
         receivedAtNanos: monotonicNanos())
-    context.inbound.push(inboundMessage)
+    if !context.inbound.push(inboundMessage) {
+        // Cannot happen while stop() closes the buffer only after this thread has exited;
+        // if it ever does, it must not pass unseen.
+        context.logger.critical(
+            "acknowledged_message_dropped", [("mqtt.topic", String(inboundMessage.topic.prefix(128)))])
+    }
 }

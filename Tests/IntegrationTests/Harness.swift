@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import MQTT
 import SQLite
+import Synchronization
 import Testing
 
 #if canImport(Glibc)
@@ -245,6 +246,29 @@ final class Publisher: @unchecked Sendable {
 
     func send(_ topic: String, bytes: [UInt8], qos: Int32 = 1) async throws {
         try await client.publishAndWait(topic: topic, payload: bytes, qos: qos)
+    }
+
+    /// Publishes `count` QoS 1 messages pipelined (up to `window` unacknowledged at once), calling
+    /// `before(index)` ahead of each; returns once the broker has acknowledged all of them.
+    func stream(
+        count: Int, window: Int = 100, before: (Int) -> Void = { _ in }, _ message: (Int) -> (String, String)
+    ) throws {
+        let outstanding = Atomic<Int>(0)
+        let failures = Atomic<Int>(0)
+        for index in 0..<count {
+            before(index)
+            while outstanding.load(ordering: .relaxed) >= window { usleep(100) }
+            outstanding.add(1, ordering: .relaxed)
+            let (topic, payload) = message(index)
+            try client.publish(topic: topic, payload: Array(payload.utf8), qos: 1) { result in
+                if case .failure = result { failures.add(1, ordering: .relaxed) }
+                outstanding.subtract(1, ordering: .relaxed)
+            }
+        }
+        try waitFor("acknowledgements") { outstanding.load(ordering: .relaxed) == 0 }
+        guard failures.load(ordering: .relaxed) == 0 else {
+            throw HarnessError.timeout("\(failures.load(ordering: .relaxed)) failed publishes")
+        }
     }
 
     deinit { client.stop() }

@@ -174,14 +174,14 @@ struct IngestTests {
         try gateway.start()
         let publisher = try Publisher(port: broker.port)
         let now = Int64(Date().timeIntervalSince1970 * 1000)
-        let total = 3_000
-        for seq in 0..<total {
-            if seq == total / 2 {
-                // Signal without waiting, while messages keep flowing.
-                kill(gateway.child!.process.processIdentifier, SIGTERM)
-            }
-            try await publisher.send(
-                "v1/water/term-\(seq % 5)/level", #"{"ts":\#(now + Int64(seq)),"seq":\#(seq / 5),"level_cm":1.25}"#)
+        let total = 20_000
+        let gatewayPID = gateway.child!.process.processIdentifier
+        // Pipelined, so the signal lands while messages are in flight at every stage.
+        try publisher.stream(
+            count: total,
+            before: { index in if index == total / 2 { kill(gatewayPID, SIGTERM) } }
+        ) { seq in
+            ("v1/water/term-\(seq % 5)/level", #"{"ts":\#(now + Int64(seq)),"seq":\#(seq / 5),"level_cm":1.25}"#)
         }
         let child = try #require(gateway.child)
         try waitFor("gatewayd to exit") { !child.isRunning }
@@ -194,7 +194,8 @@ struct IngestTests {
             try gateway.count("SELECT count(*) FROM readings_v") == Int64(total)
         }
         #expect(try gateway.count("SELECT sum(seq_gaps) FROM devices_v") == 0)
-        #expect(try gateway.count("SELECT sum(duplicates) FROM devices_v") == 0)
+        // The broker may redeliver messages whose PUBACK was still queued when gatewayd closed
+        // the connection; they are counted as duplicates and never stored twice.
         #expect(
             try gateway.count(
                 "SELECT count(*) FROM (SELECT device, seq FROM readings_v GROUP BY 1, 2 HAVING count(*) > 1)") == 0)
