@@ -59,6 +59,8 @@ let package = Package(
         .testTarget(
             name: "RingStoreTests", dependencies: ["RingStore", "SQLite", "Telemetry"],
             swiftSettings: swiftSettings),
+        .testTarget(name: "MQTTTests", dependencies: ["MQTT"], swiftSettings: swiftSettings),
+        .testTarget(name: "GatewayTests", dependencies: ["Gateway", "JSON"], swiftSettings: swiftSettings),
         .testTarget(name: "CryptoTests", dependencies: ["Crypto"], swiftSettings: swiftSettings),
         .testTarget(
             name: "IntegrationTests",

@@ -20,6 +20,9 @@ public final class Gateway: @unchecked Sendable {
     /// The topic filters the gateway subscribes to (QoS 1).
     public static let subscriptions = ["v1/obd/#", "v1/water/#"]
 
+    /// Where the gateway announces itself: `{"state":"online"|"offline"}`, retained.
+    public static func statusTopic(gatewayID: String) -> String { "v1/gateway/\(gatewayID)/status" }
+
     public init(configuration: GatewayConfiguration, logger: Logger) throws {
         self.configuration = configuration
         self.logger = logger.with("gateway.id", configuration.gatewayID)
@@ -51,6 +54,12 @@ public final class Gateway: @unchecked Sendable {
         mqtt.keepAliveSeconds = Int32(configuration.broker.keepAliveSeconds)
         mqtt.cleanSession = false
         mqtt.subscriptions = Self.subscriptions.map { (filter: $0, qos: 1) }
+        // Retained, so a dashboard or a second gateway learns at once whether this one is up.
+        let statusTopic = Self.statusTopic(gatewayID: configuration.gatewayID)
+        mqtt.will = .init(topic: statusTopic, payload: Array(#"{"state":"offline"}"#.utf8), qos: 1, retain: true)
+        mqtt.birth = .init(
+            topic: statusTopic, payload: Array(#"{"state":"online","version":"\#(GatewayVersion.current)"}"#.utf8),
+            qos: 1, retain: true)
         mqtt.inboundCapacity = Int(configuration.limits.inboundQueue)
         mqtt.maxInboundPayloadBytes = Int(configuration.limits.maxPayloadBytes)
         client = try MQTTClient(configuration: mqtt, logger: self.logger)

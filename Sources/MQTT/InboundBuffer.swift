@@ -11,6 +11,17 @@ public struct InboundMessage: Sendable {
     public var receivedAtNanos: UInt64
 
     public var isTruncated: Bool { wireLength > payload.count }
+
+    public init(
+        topic: String, payload: [UInt8], wireLength: Int, qos: Int32, retained: Bool, receivedAtNanos: UInt64
+    ) {
+        self.topic = topic
+        self.payload = payload
+        self.wireLength = wireLength
+        self.qos = qos
+        self.retained = retained
+        self.receivedAtNanos = receivedAtNanos
+    }
 }
 
 /// The bounded hand-over from libmosquitto's network thread to the pipeline.

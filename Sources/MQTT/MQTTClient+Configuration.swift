@@ -38,7 +38,11 @@ extension MQTTClient {
         public var reconnectInitialMs = 250
         public var reconnectMaxMs = 30_000
         public var reconnectJitter = 0.2
+        /// Published by the broker if the connection drops without a DISCONNECT; the client
+        /// also publishes it itself on a clean `stop()`, so the topic always ends in this state.
         public var will: Will?
+        /// Published (retained, typically) on every successful connect: the opposite of `will`.
+        public var birth: Will?
         public var subscriptions: [(filter: String, qos: Int32)] = []
         /// Messages buffered between libmosquitto's thread and the consumer.
         public var inboundCapacity = 8192

@@ -41,7 +41,7 @@ public final class MQTTClient: @unchecked Sendable {
         self.logger = logger.with("component", "mqtt").with("mqtt.client_id", configuration.clientID)
         inbound = InboundBuffer(capacity: configuration.inboundCapacity)
         context = CallbackContext(
-            inbound: inbound, subscriptions: configuration.subscriptions,
+            inbound: inbound, subscriptions: configuration.subscriptions, birth: configuration.birth,
             maxPayload: configuration.maxInboundPayloadBytes, logger: self.logger)
         guard
             let mosq = mosquitto_new(
@@ -97,6 +97,7 @@ public final class MQTTClient: @unchecked Sendable {
         mosquitto_disconnect_callback_set(handle, onDisconnect)
         mosquitto_message_callback_set(handle, onMessage)
         mosquitto_publish_callback_set(handle, onPublish)
+        mosquitto_log_callback_set(handle, onLog)
     }
 
     /// True between a successful CONNACK and the next disconnect.
@@ -131,6 +132,9 @@ public final class MQTTClient: @unchecked Sendable {
     /// acknowledge a message and hand it over, so the buffer must stay open to take it (the
     /// consumer keeps draining meanwhile); closing it first would drop an acknowledged message.
     public func stop() {
+        if let will = configuration.will, isConnected, !stopping.load(ordering: .acquiring) {
+            publishFarewell(will)
+        }
         guard !stopping.exchange(true, ordering: .acquiringAndReleasing) else { return }
         wake.withLock { wake.broadcast() }
         if let thread {
@@ -140,6 +144,30 @@ public final class MQTTClient: @unchecked Sendable {
         }
         inbound.close()
         context.failAllPending(.stopped)
+    }
+
+    /// On a clean stop the broker does not send the will, so send its content ourselves and
+    /// wait (briefly) for the broker to take it.
+    private func publishFarewell(_ will: Configuration.Will) {
+        let done = ConditionLock()
+        let acknowledged = Atomic<Bool>(false)
+        do {
+            try publish(topic: will.topic, payload: will.payload, qos: will.qos, retain: will.retain) { _ in
+                done.withLock {
+                    acknowledged.store(true, ordering: .releasing)
+                    done.broadcast()
+                }
+            }
+        } catch {
+            logger.warning("mqtt_farewell_failed", [("error", error.description)])
+            return
+        }
+        let deadline = monotonicNanos() + 2_000_000_000
+        done.withLock {
+            while !acknowledged.load(ordering: .acquiring) && monotonicNanos() < deadline {
+                done.wait(untilMonotonicNanos: deadline)
+            }
+        }
     }
 
     private func runLoop() {
@@ -160,6 +188,7 @@ public final class MQTTClient: @unchecked Sendable {
                 if rc == MOSQ_ERR_SUCCESS.rawValue {
                     everConnected = true
                     socketOpen = true
+                    context.acceptedOnThisSocket.store(false, ordering: .relaxed)
                 } else {
                     let delay = backoff.next()
                     logger.warning(
@@ -180,8 +209,10 @@ public final class MQTTClient: @unchecked Sendable {
                 context.connected.store(false, ordering: .releasing)
                 if stopping.load(ordering: .acquiring) { break }
                 let delay = backoff.next()
+                // Refused before CONNACK (TLS verification, bad credentials) or lost afterwards.
+                let accepted = context.acceptedOnThisSocket.load(ordering: .relaxed)
                 logger.warning(
-                    "mqtt_connection_lost",
+                    accepted ? "mqtt_connection_lost" : "mqtt_connect_failed",
                     [
                         ("mqtt.broker", "\(configuration.host):\(configuration.port)"),
                         ("error", MQTTError.library(operation: "network loop", code: rc).description),
@@ -246,9 +277,11 @@ public final class MQTTClient: @unchecked Sendable {
 final class CallbackContext: @unchecked Sendable {
     let inbound: InboundBuffer
     let subscriptions: [(filter: String, qos: Int32)]
+    let birth: MQTTClient.Configuration.Will?
     let maxPayload: Int
     let logger: Logger
     let connected = Atomic<Bool>(false)
+    let acceptedOnThisSocket = Atomic<Bool>(false)
     let connections = Atomic<Int>(0)
     private let pending = Mutex(PendingPublishes())
 
@@ -258,9 +291,13 @@ final class CallbackContext: @unchecked Sendable {
         var early: Set<Int32> = []
     }
 
-    init(inbound: InboundBuffer, subscriptions: [(filter: String, qos: Int32)], maxPayload: Int, logger: Logger) {
+    init(
+        inbound: InboundBuffer, subscriptions: [(filter: String, qos: Int32)], birth: MQTTClient.Configuration.Will?,
+        maxPayload: Int, logger: Logger
+    ) {
         self.inbound = inbound
         self.subscriptions = subscriptions
+        self.birth = birth
         self.maxPayload = maxPayload
         self.logger = logger
     }
@@ -308,6 +345,7 @@ private func onConnect(_ mosq: OpaquePointer?, _ obj: UnsafeMutableRawPointer?, 
         return
     }
     context.connected.store(true, ordering: .releasing)
+    context.acceptedOnThisSocket.store(true, ordering: .relaxed)
     let count = context.connections.add(1, ordering: .relaxed).newValue
     context.logger.info("mqtt_connected", [("connection", String(count))])
     for subscription in context.subscriptions {
@@ -321,12 +359,31 @@ private func onConnect(_ mosq: OpaquePointer?, _ obj: UnsafeMutableRawPointer?, 
                 ])
         }
     }
+    if let birth = context.birth {
+        let result = birth.payload.withUnsafeBytes { raw in
+            mosquitto_publish(mosq, nil, birth.topic, Int32(raw.count), raw.baseAddress, birth.qos, birth.retain)
+        }
+        if result != MOSQ_ERR_SUCCESS.rawValue {
+            context.logger.warning(
+                "mqtt_birth_failed",
+                [("error", MQTTError.library(operation: "publish birth", code: result).description)])
+        }
+    }
 }
 
 private func onDisconnect(_ mosq: OpaquePointer?, _ obj: UnsafeMutableRawPointer?, _ rc: Int32) {
     let context = context(obj)
     context.connected.store(false, ordering: .releasing)
     if rc != 0 { context.logger.warning("mqtt_disconnected", [("rc", String(rc))]) }
+}
+
+/// libmosquitto's own diagnostics (the reason behind "A TLS error occurred", for instance);
+/// only errors and warnings, which are rare, so this costs nothing on the message path.
+private func onLog(
+    _ mosq: OpaquePointer?, _ obj: UnsafeMutableRawPointer?, _ level: Int32, _ text: UnsafePointer<CChar>?
+) {
+    guard level & (MOSQ_LOG_ERR | MOSQ_LOG_WARNING) != 0, let text else { return }
+    context(obj).logger.warning("mqtt_library", [("message", String(cString: text))])
 }
 
 private func onPublish(_ mosq: OpaquePointer?, _ obj: UnsafeMutableRawPointer?, _ mid: Int32) {

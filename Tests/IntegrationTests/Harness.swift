@@ -124,6 +124,10 @@ final class ChildProcess: @unchecked Sendable {
 }
 
 /// A real mosquitto broker on a free loopback port.
+///
+/// Stopped with SIGKILL: children of the test runner inherit its blocked signal mask, and
+/// mosquitto (unlike gatewayd, whose signal sources do not depend on the mask) never sees a
+/// SIGTERM there. A killed broker is also the harsher case for the gateway.
 final class Broker: @unchecked Sendable {
     let port: Int
     let child: ChildProcess
@@ -136,11 +140,28 @@ final class Broker: @unchecked Sendable {
         throw HarnessError.notFound("mosquitto (apt-get install mosquitto)")
     }
 
-    init(scratch: Scratch, name: String = "mosquitto") throws {
-        port = try freeLoopbackPort()
+    /// `tls`: a second listener with that server certificate, on `tlsPort`.
+    let tlsPort: Int?
+
+    init(scratch: Scratch, name: String = "mosquitto", port fixedPort: Int? = nil, tls: TestCertificates? = nil) throws
+    {
+        port = try fixedPort ?? freeLoopbackPort()
+        tlsPort = try tls.map { _ in try freeLoopbackPort() }
         let config = scratch.file("\(name).conf")
+        var tlsListener = ""
+        if let tls, let tlsPort {
+            tlsListener = """
+                listener \(tlsPort) 127.0.0.1
+                cafile \(tls.caFile)
+                certfile \(tls.serverCert)
+                keyfile \(tls.serverKey)
+                allow_anonymous true
+
+                """
+        }
         try """
-        listener \(port) 127.0.0.1
+        per_listener_settings false
+        \(tlsListener)listener \(port) 127.0.0.1
         allow_anonymous true
         persistence false
         max_queued_messages 100000
@@ -153,7 +174,12 @@ final class Broker: @unchecked Sendable {
         child = try ChildProcess(
             name: name, executable: try Self.executable(), arguments: ["-c", config],
             logPath: scratch.file("\(name).log"))
-        try waitFor("mosquitto on port \(port)", seconds: 10) { canConnect(port: port) }
+        try waitFor("mosquitto on port \(port)", seconds: 10) { [child] in
+            guard child.isRunning else {
+                throw HarnessError.exited("mosquitto", child.process.terminationStatus, child.log)
+            }
+            return canConnect(port: port)
+        }
     }
 }
 
@@ -181,26 +207,28 @@ final class GatewayProcess: @unchecked Sendable {
     private(set) var child: ChildProcess?
     private var starts = 0
 
-    init(scratch: Scratch, brokerPort: Int, extra: String = "") throws {
+    init(scratch: Scratch, brokerPort: Int, broker: String? = nil) throws {
         self.scratch = scratch
         configPath = scratch.file("gateway.json")
         databasePath = scratch.file("gateway.db")
         try """
         {
           "gateway_id": "it-\(brokerPort)",
-          "broker": {"host": "127.0.0.1", "port": \(brokerPort)},
-          "store": {"path": "\(databasePath)", "capacity_readings": 100000, "flush_interval_ms": 20}\(extra),
+          "broker": \(broker ?? #"{"host": "127.0.0.1", "port": \#(brokerPort)}"#),
+          "store": {"path": "\(databasePath)", "capacity_readings": 100000, "flush_interval_ms": 20},
           "log": {"level": "debug", "stats_interval_s": 1}
         }
         """.write(toFile: configPath, atomically: true, encoding: .utf8)
     }
 
-    func start() throws {
+    /// Starts gatewayd; waits for its broker connection unless `waitForConnection` is false.
+    func start(waitForConnection: Bool = true) throws {
         starts += 1
         let child = try ChildProcess(
             name: "gatewayd", executable: try binary("gatewayd"), arguments: ["--config", configPath],
             logPath: scratch.file("gatewayd-\(starts).log"))
         self.child = child
+        guard waitForConnection else { return }
         try waitFor("gatewayd to connect") {
             guard child.isRunning else {
                 throw HarnessError.exited("gatewayd", child.process.terminationStatus, child.log)
@@ -272,4 +300,83 @@ final class Publisher: @unchecked Sendable {
     }
 
     deinit { client.stop() }
+}
+
+/// An in-process subscriber on a real libmosquitto connection; messages are read off its inbound buffer.
+final class Subscriber: @unchecked Sendable {
+    let client: MQTTClient
+    private var received: [InboundMessage] = []
+
+    init(port: Int, filter: String) throws {
+        var configuration = MQTTClient.Configuration(clientID: "it-subscriber-\(UUID().uuidString.prefix(6))")
+        configuration.port = port
+        configuration.cleanSession = true
+        configuration.subscriptions = [(filter: filter, qos: 1)]
+        client = try MQTTClient(configuration: configuration, logger: Logger(level: .error))
+        client.start()
+        try waitFor("subscriber to connect", seconds: 10) { client.isConnected }
+    }
+
+    /// Waits for a message on `topic` whose payload contains `text`.
+    func waitForMessage(topic: String, containing text: String, seconds: Double = 10) throws -> InboundMessage {
+        var found: InboundMessage?
+        try waitFor("a message on \(topic) containing \(text)", seconds: seconds) {
+            _ = client.inbound.drain(into: &received, max: 1000, deadlineNanos: monotonicNanos() + 10_000_000)
+            found = received.first {
+                $0.topic == topic && String(decoding: $0.payload, as: UTF8.self).contains(text)
+            }
+            return found != nil
+        }
+        return found!
+    }
+
+    deinit { client.stop() }
+}
+
+/// A throwaway CA and a server certificate for 127.0.0.1 (IP SAN only, no DNS name), made with
+/// the openssl command line, for TLS tests against mosquitto.
+struct TestCertificates {
+    let caFile: String
+    let serverCert: String
+    let serverKey: String
+
+    init(scratch: Scratch) throws {
+        caFile = scratch.file("ca.crt")
+        serverCert = scratch.file("server.crt")
+        serverKey = scratch.file("server.key")
+        let caKey = scratch.file("ca.key")
+        let csr = scratch.file("server.csr")
+        let extensions = scratch.file("server.ext")
+        try "subjectAltName = IP:127.0.0.1\nextendedKeyUsage = serverAuth\n".write(
+            toFile: extensions, atomically: true, encoding: .utf8)
+        let commands: [[String]] = [
+            [
+                "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", caKey,
+                "-out", caFile, "-days", "2", "-subj", "/CN=telemetry-gateway test CA",
+            ],
+            [
+                "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", serverKey,
+                "-out", csr, "-subj", "/CN=127.0.0.1",
+            ],
+            [
+                "x509", "-req", "-in", csr, "-CA", caFile, "-CAkey", caKey, "-CAcreateserial", "-out", serverCert,
+                "-days", "2", "-extfile", extensions,
+            ],
+        ]
+        for arguments in commands {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
+            process.arguments = arguments
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            process.waitUntilExit()
+            guard process.terminationStatus == 0 else {
+                throw HarnessError.exited("openssl \(arguments[0])", process.terminationStatus, "")
+            }
+        }
+        // mosquitto drops root privileges to its own user, which must still read the key.
+        chmod(serverKey, 0o644)
+        chmod(scratch.path, 0o755)
+    }
 }

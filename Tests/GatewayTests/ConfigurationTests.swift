@@ -1,0 +1,86 @@
+import JSON
+import Testing
+
+@testable import Gateway
+
+@Suite struct ConfigurationTests {
+    @Test func emptyObjectGivesTheDefaults() throws {
+        let (config, problems) = GatewayConfiguration.parse(try JSONParser.parse("{}"))
+        #expect(problems.isEmpty)
+        #expect(config.store.capacityReadings == 1_000_000)
+        #expect(config.store.flushIntervalMs == 50)
+        #expect(config.limits.maxPayloadBytes == 16_384)
+        #expect(config.clientID == "telemetry-gateway-gw-01")
+    }
+
+    @Test func printedDefaultsParseBackToTheSameValues() throws {
+        let printed = GatewayConfiguration().json.serialized(pretty: true)
+        let (config, problems) = GatewayConfiguration.parse(try JSONParser.parse(printed))
+        #expect(problems.isEmpty, "\(problems)")
+        #expect(config.json == GatewayConfiguration().json)
+    }
+
+    @Test func readsEveryKey() throws {
+        let (config, problems) = GatewayConfiguration.parse(
+            try JSONParser.parse(
+                """
+                {"gateway_id": "depot-7", "broker": {"host": "::1", "port": 8883, "client_id": "gw7", "username": "u",
+                 "keepalive_s": 60},
+                 "store": {"path": "/tmp/x.db", "capacity_readings": 5000, "capacity_events": 200, "capacity_rejects": 300,
+                           "flush_interval_ms": 10, "flush_max_readings": 99, "synchronous": "normal"},
+                 "limits": {"max_payload_bytes": 1024, "max_future_skew_ms": 0, "inbound_queue": 64},
+                 "log": {"level": "debug", "stats_interval_s": 0}}
+                """))
+        #expect(problems.isEmpty, "\(problems)")
+        #expect(config.gatewayID == "depot-7")
+        #expect(config.broker.port == 8883)
+        #expect(config.clientID == "gw7")
+        #expect(config.store.capacityRejects == 300)
+        #expect(config.store.synchronous == "normal")
+        #expect(config.limits.inboundQueue == 64)
+        #expect(config.log.level == "debug")
+    }
+
+    @Test(arguments: [
+        (#"{"broker": {"port": "1883"}}"#, "broker.port: must be an integer"),
+        (#"{"broker": {"port": 0}}"#, "broker.port: must be between 1 and 65535"),
+        (#"{"store": {"capacity_readings": 10}}"#, "store.capacity_readings: must be between"),
+        (#"{"store": {"flush_interval_ms": 1.5}}"#, "store.flush_interval_ms: must be an integer"),
+        (#"{"store": {"synchronous": "off"}}"#, "store.synchronous: must be one of full, normal"),
+        (#"{"stor": {}}"#, #"stor: unknown key; did you mean "store"?"#),
+        (
+            #"{"store": {"capacity_reading": 5000}}"#,
+            #"store.capacity_reading: unknown key; did you mean "capacity_readings"?"#
+        ),
+        (#"{"broker": []}"#, "broker: must be an object"),
+        (#"{"gateway_id": "a/b"}"#, "gateway_id: must be 1 to 64"),
+        (
+            #"{"broker": {"tls": {"cert_file": "/etc/hostname", "key_file": "/etc/hostname"}}}"#,
+            "broker.tls.ca_file: is required"
+        ),
+        (#"{"broker": {"password_file": "/nonexistent/pw"}}"#, "broker.password_file: cannot read /nonexistent/pw"),
+        (#"[]"#, "(root): must be a JSON object"),
+    ])
+    func reportsProblemsWithTheirKeyPath(text: String, expected: String) throws {
+        let (_, problems) = GatewayConfiguration.parse(try JSONParser.parse(text))
+        #expect(problems.contains { $0.description.hasPrefix(expected) }, "\(problems)")
+    }
+
+    @Test func collectsEveryProblemNotJustTheFirst() throws {
+        let (_, problems) = GatewayConfiguration.parse(
+            try JSONParser.parse(#"{"broker": {"port": -1}, "store": {"path": ""}, "log": {"level": "x"}, "extra": 1}"#)
+        )
+        #expect(problems.count == 4, "\(problems)")
+    }
+}
+
+@Suite struct RejectLogLimiterTests {
+    @Test func logsTheFirstThenOncePerIntervalWithTheSuppressedCount() {
+        var limiter = RejectLogLimiter(intervalNanos: 1_000)
+        #expect(limiter.shouldLog(reason: "not_json", nowNanos: 10) == (true, 0))
+        #expect(limiter.shouldLog(reason: "not_json", nowNanos: 20) == (false, 0))
+        #expect(limiter.shouldLog(reason: "not_json", nowNanos: 30) == (false, 0))
+        #expect(limiter.shouldLog(reason: "bad_ts", nowNanos: 40) == (true, 0))
+        #expect(limiter.shouldLog(reason: "not_json", nowNanos: 1_100) == (true, 2))
+    }
+}

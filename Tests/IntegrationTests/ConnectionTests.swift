@@ -1,0 +1,100 @@
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The MQTT side of gatewayd against real brokers: status topic, reconnects, TLS.
+@Suite(.serialized, .timeLimit(.minutes(3)))
+struct ConnectionTests {
+    /// Retained `online` on connect; `offline` on a clean stop (sent by gatewayd) and after a
+    /// kill -9 (sent by the broker as the will).
+    @Test func statusTopicFollowsTheGateway() throws {
+        let scratch = try Scratch()
+        let broker = try Broker(scratch: scratch)
+        let gateway = try GatewayProcess(scratch: scratch, brokerPort: broker.port)
+        let topic = "v1/gateway/it-\(broker.port)/status"
+        let watcher = try Subscriber(port: broker.port, filter: "v1/gateway/+/status")
+        try gateway.start()
+        _ = try watcher.waitForMessage(topic: topic, containing: #""state":"online""#)
+        #expect(gateway.stop() == 0)
+        _ = try watcher.waitForMessage(topic: topic, containing: #""state":"offline""#)
+        try gateway.start()
+        // A client that subscribes later still learns the state: it is retained.
+        let late = try Subscriber(port: broker.port, filter: topic)
+        let retained = try late.waitForMessage(topic: topic, containing: #""state":"online""#)
+        #expect(retained.retained)
+        gateway.stop(signal: SIGKILL)
+        _ = try late.waitForMessage(topic: topic, containing: #""state":"offline""#)
+    }
+
+    /// gatewayd started before its broker keeps retrying; after a broker restart it reconnects
+    /// and subscribes again, and ingest goes on.
+    @Test func reconnectsAndResubscribesAfterBrokerRestarts() async throws {
+        let scratch = try Scratch()
+        let port = try freeLoopbackPort()
+        let gateway = try GatewayProcess(scratch: scratch, brokerPort: port)
+        try gateway.start(waitForConnection: false)
+        try waitFor("a failed connect attempt") { gateway.log.contains("event=mqtt_connect_failed") }
+        var broker: Broker? = try Broker(scratch: scratch, name: "first", port: port)
+        try waitFor("gatewayd to connect") { gateway.log.contains("event=mqtt_connected") }
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        do {
+            let publisher = try Publisher(port: port)
+            try await publisher.send("v1/water/restart-1/level", #"{"ts":\#(now),"seq":1,"level_cm":10}"#)
+        }
+        try waitFor("first reading") { try gateway.count("SELECT count(*) FROM readings_v") == 1 }
+        broker?.child.stop(signal: SIGKILL)
+        broker = nil
+        try waitFor("gatewayd to notice") { gateway.log.contains("event=mqtt_connection_lost") }
+        broker = try Broker(scratch: scratch, name: "second", port: port)
+        try waitFor("gatewayd to reconnect", seconds: 40) { gateway.log.contains("connection=2") }
+        let publisher = try Publisher(port: port)
+        try await publisher.send("v1/water/restart-1/level", #"{"ts":\#(now + 1),"seq":2,"level_cm":11}"#)
+        try waitFor("second reading") { try gateway.count("SELECT count(*) FROM readings_v") == 2 }
+        #expect(try gateway.count("SELECT seq_gaps FROM devices_v") == 0)
+        #expect(gateway.child?.isRunning == true)
+        _ = broker
+    }
+
+    @Test func connectsOverTLSWithAVerifiedServerCertificate() async throws {
+        let scratch = try Scratch()
+        let certificates = try TestCertificates(scratch: scratch)
+        let broker = try Broker(scratch: scratch, tls: certificates)
+        let tlsPort = try #require(broker.tlsPort)
+        let gateway = try GatewayProcess(
+            scratch: scratch, brokerPort: tlsPort,
+            broker: #"{"host": "127.0.0.1", "port": \#(tlsPort), "tls": {"ca_file": "\#(certificates.caFile)"}}"#)
+        try gateway.start()
+        let publisher = try Publisher(port: broker.port)
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        try await publisher.send("v1/water/tls-1/level", #"{"ts":\#(now),"seq":1,"level_cm":10}"#)
+        try waitFor("the reading over TLS") { try gateway.count("SELECT count(*) FROM readings_v") == 1 }
+    }
+
+    /// Host name verification is always on: the certificate names 127.0.0.1 only, so "localhost"
+    /// is refused; so is a server certificate from a CA the gateway does not trust.
+    @Test(arguments: ["wrong host name", "other CA"])
+    func refusesAServerItCannotVerify(case name: String) throws {
+        let scratch = try Scratch()
+        let certificates = try TestCertificates(scratch: scratch)
+        let broker = try Broker(scratch: scratch, tls: certificates)
+        let tlsPort = try #require(broker.tlsPort)
+        let otherScratch = try Scratch()
+        let other = try TestCertificates(scratch: otherScratch)
+        let (host, ca) = name == "wrong host name" ? ("localhost", certificates.caFile) : ("127.0.0.1", other.caFile)
+        let gateway = try GatewayProcess(
+            scratch: scratch, brokerPort: tlsPort,
+            broker: #"{"host": "\#(host)", "port": \#(tlsPort), "tls": {"ca_file": "\#(ca)"}}"#)
+        try gateway.start(waitForConnection: false)
+        try waitFor("a refused connect") { gateway.log.contains("event=mqtt_connect_failed") }
+        usleep(500_000)
+        #expect(!gateway.log.contains("event=mqtt_connected"))
+        // The log says why, in libmosquitto's and OpenSSL's words.
+        let reason = name == "wrong host name" ? "host name verification failed" : "certificate verify failed"
+        #expect(gateway.log.contains(reason), "\(gateway.log)")
+        #expect(gateway.child?.isRunning == true)
+        _ = broker
+    }
+}
