@@ -35,6 +35,7 @@ public final class Gateway: @unchecked Sendable {
         storeConfiguration.capacityEvents = configuration.store.capacityEvents
         storeConfiguration.capacityRejects = configuration.store.capacityRejects
         storeConfiguration.synchronousFull = configuration.store.synchronous == "full"
+        storeConfiguration.maxDevices = Int(configuration.store.maxDevices)
         store = try RingStore(configuration: storeConfiguration, logger: self.logger)
 
         var mqtt = MQTTClient.Configuration(clientID: configuration.clientID)

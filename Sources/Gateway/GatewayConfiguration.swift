@@ -23,6 +23,7 @@ public struct GatewayConfiguration: Sendable {
         public var flushIntervalMs: Int64 = 50
         public var flushMaxReadings: Int64 = 10_000
         public var synchronous = "full"
+        public var maxDevices: Int64 = 100_000
     }
 
     public struct Limits: Sendable {
@@ -102,7 +103,7 @@ public struct GatewayConfiguration: Sendable {
             root, "store", path: "store",
             known: [
                 "path", "capacity_readings", "capacity_events", "capacity_rejects", "flush_interval_ms",
-                "flush_max_readings", "synchronous",
+                "flush_max_readings", "synchronous", "max_devices",
             ])
         config.store.path = reader.string(store, "path", path: "store.path", default: config.store.path)!
         if config.store.path.isEmpty { reader.problem("store.path", "must not be empty") }
@@ -121,6 +122,8 @@ public struct GatewayConfiguration: Sendable {
         config.store.flushMaxReadings = reader.integer(
             store, "flush_max_readings", path: "store.flush_max_readings", default: config.store.flushMaxReadings,
             range: 1...1_000_000)
+        config.store.maxDevices = reader.integer(
+            store, "max_devices", path: "store.max_devices", default: config.store.maxDevices, range: 1...10_000_000)
         config.store.synchronous = reader.choice(
             store, "synchronous", path: "store.synchronous", default: "full", allowed: ["full", "normal"])
 
@@ -187,6 +190,7 @@ public struct GatewayConfiguration: Sendable {
                             ("flush_interval_ms", .int(store.flushIntervalMs)),
                             ("flush_max_readings", .int(store.flushMaxReadings)),
                             ("synchronous", .string(store.synchronous)),
+                            ("max_devices", .int(store.maxDevices)),
                         ]))
                 ),
                 (

@@ -27,6 +27,8 @@ final class IngestPipeline: @unchecked Sendable {
     private let logger: Logger
     private let finished = DispatchSemaphore(value: 0)
     private var rejectLog = RejectLogLimiter()
+    /// Devices first seen in the current batch, not yet known to the store.
+    private var newInBatch = Set<DeviceID>()
 
     init(
         inbound: InboundBuffer, store: RingStore, decoder: Decoder, configuration: Configuration,
@@ -117,6 +119,14 @@ final class IngestPipeline: @unchecked Sendable {
         let result = message.payload.withUnsafeBufferPointer {
             decoder.decode(topic: message.topic, payload: $0, nowMs: nowMs)
         }
+        if case .success(let decoded) = result, !admits(decoded.device) {
+            reject(
+                message,
+                Rejection(
+                    .deviceLimit, "already tracking \(store.configuration.maxDevices) devices (store.max_devices)"),
+                nowMs: nowMs, into: &batch, rejects: &rejects)
+            return
+        }
         switch result {
         case .success(.readings(let device, let ts, let seq, let readings, let entryRejections)):
             batch.append(.readings(device: device, ts: ts, seq: seq, readings: readings))
@@ -132,6 +142,14 @@ final class IngestPipeline: @unchecked Sendable {
         case .failure(let rejection):
             reject(message, rejection, nowMs: nowMs, into: &batch, rejects: &rejects)
         }
+    }
+
+    /// Known devices always; a new one while the store (plus this batch) is under its limit.
+    private func admits(_ device: DeviceID) -> Bool {
+        if store.knows(device) || newInBatch.contains(device) { return true }
+        guard store.deviceCount + newInBatch.count < store.configuration.maxDevices else { return false }
+        newInBatch.insert(device)
+        return true
     }
 
     private func reject(
@@ -185,6 +203,7 @@ final class IngestPipeline: @unchecked Sendable {
                     logger.debug("devices_added", [("count", String(summary.newDevices))])
                 }
                 batch.removeAll()
+                newInBatch.removeAll(keepingCapacity: true)
                 received = 0
                 rejects.removeAll(keepingCapacity: true)
                 return
@@ -204,6 +223,7 @@ final class IngestPipeline: @unchecked Sendable {
                         "batch_lost_on_shutdown",
                         [("messages", String(batch.items.count)), ("readings", String(batch.readingCount))])
                     batch.removeAll()
+                    newInBatch.removeAll(keepingCapacity: true)
                     return
                 }
                 usleep(UInt32(delayMs) * 1000)

@@ -15,6 +15,8 @@ public final class RingStore {
         public var capacityReadings: Int64 = 1_000_000
         public var capacityEvents: Int64 = 100_000
         public var capacityRejects: Int64 = 10_000
+        /// Devices tracked at most; the pipeline refuses messages from new ones beyond it.
+        public var maxDevices = 100_000
         /// `FULL` syncs the WAL at every commit, so a power cut loses nothing committed;
         /// `NORMAL` only at checkpoints (safe against a process crash, not a power cut).
         public var synchronousFull = true
@@ -425,6 +427,11 @@ public final class RingStore {
             readingsEvicted: readingsRing.evicted,
             events: eventsRing.count, rejects: rejectsRing.count, devices: devices.count)
     }
+
+    /// Whether the store already tracks this device (it then never counts against the limit).
+    public func knows(_ device: DeviceID) -> Bool { devices[device] != nil }
+
+    public var deviceCount: Int { devices.count }
 
     /// Loss accounting for one device, as the store has it in memory.
     public func sequenceTracker(for device: DeviceID) -> SequenceTracker? {

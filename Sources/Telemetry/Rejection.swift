@@ -19,6 +19,9 @@ public enum RejectReason: String, Sendable, CaseIterable, Hashable {
     case badHex = "bad_hex"
     case badDTC = "bad_dtc"
     case badText = "bad_text"
+    /// A device never seen before, while the store already tracks `store.max_devices`: bounds
+    /// what a flood of made-up ids can cost in memory and disk.
+    case deviceLimit = "device_limit"
 }
 
 /// One refusal with the context a firmware developer needs to fix the device:

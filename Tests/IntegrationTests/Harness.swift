@@ -207,7 +207,7 @@ final class GatewayProcess: @unchecked Sendable {
     private(set) var child: ChildProcess?
     private var starts = 0
 
-    init(scratch: Scratch, brokerPort: Int, broker: String? = nil) throws {
+    init(scratch: Scratch, brokerPort: Int, broker: String? = nil, store: String = "") throws {
         self.scratch = scratch
         configPath = scratch.file("gateway.json")
         databasePath = scratch.file("gateway.db")
@@ -215,7 +215,7 @@ final class GatewayProcess: @unchecked Sendable {
         {
           "gateway_id": "it-\(brokerPort)",
           "broker": \(broker ?? #"{"host": "127.0.0.1", "port": \#(brokerPort)}"#),
-          "store": {"path": "\(databasePath)", "capacity_readings": 100000, "flush_interval_ms": 20},
+          "store": {"path": "\(databasePath)", "capacity_readings": 100000, "flush_interval_ms": 20\(store)},
           "log": {"level": "debug", "stats_interval_s": 1}
         }
         """.write(toFile: configPath, atomically: true, encoding: .utf8)

@@ -229,6 +229,29 @@ struct IngestTests {
         _ = broker
     }
 
+    /// A flood of made-up device ids cannot grow the store without bound.
+    @Test func deviceLimitBoundsNewDevices() async throws {
+        let scratch = try Scratch()
+        let broker = try Broker(scratch: scratch)
+        let gateway = try GatewayProcess(scratch: scratch, brokerPort: broker.port, store: #", "max_devices": 3"#)
+        try gateway.start()
+        let publisher = try Publisher(port: broker.port)
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        for round in 1...2 {
+            for sensor in 1...5 {
+                try await publisher.send(
+                    "v1/water/limit-\(sensor)/level", #"{"ts":\#(now),"seq":\#(round),"level_cm":1}"#)
+            }
+        }
+        try waitFor("stored and refused messages") {
+            try gateway.count("SELECT count(*) FROM readings_v") + gateway.count("SELECT count(*) FROM rejects_v") == 10
+        }
+        #expect(try gateway.count("SELECT count(*) FROM devices_v") == 3)
+        #expect(try gateway.count("SELECT count(*) FROM readings_v") == 6)
+        #expect(try gateway.count("SELECT count(*) FROM rejects_v WHERE reason = 'device_limit'") == 4)
+        _ = broker
+    }
+
     @Test func checkConfigListsEveryProblemWithItsKeyPath() throws {
         let scratch = try Scratch()
         let path = scratch.file("bad.json")
