@@ -380,3 +380,20 @@ struct TestCertificates {
         chmod(scratch.path, 0o755)
     }
 }
+
+/// The usual set-up of an end-to-end test: a broker, a running gatewayd connected to it, and a
+/// publisher; all stopped when the value goes away.
+struct LiveGateway {
+    let scratch: Scratch
+    let broker: Broker
+    let gateway: GatewayProcess
+    let publisher: Publisher
+
+    init(store: String = "") throws {
+        scratch = try Scratch()
+        broker = try Broker(scratch: scratch)
+        gateway = try GatewayProcess(scratch: scratch, brokerPort: broker.port, store: store)
+        try gateway.start()
+        publisher = try Publisher(port: broker.port)
+    }
+}

@@ -21,11 +21,9 @@ struct IngestTests {
     /// Every firmware vector goes through the broker and gatewayd: each valid reading must be in
     /// `readings_v` exactly once with its value, each invalid message in `rejects_v` with its reason.
     @Test func everyVectorEndsUpStoredOrRejected() async throws {
-        let scratch = try Scratch()
-        let broker = try Broker(scratch: scratch)
-        let gateway = try GatewayProcess(scratch: scratch, brokerPort: broker.port)
-        try gateway.start()
-        let publisher = try Publisher(port: broker.port)
+        let live = try LiveGateway()
+        defer { withExtendedLifetime(live) {} }
+        let (gateway, publisher) = (live.gateway, live.publisher)
 
         struct Expected {
             var device: String
@@ -115,15 +113,12 @@ struct IngestTests {
         #expect(gateway.child?.isRunning == true)
         #expect(gateway.stop() == 0)
         #expect(gateway.log.contains("event=message_rejected"))
-        _ = broker
     }
 
     @Test func duplicatesAreStoredOnceAndGapsCounted() async throws {
-        let scratch = try Scratch()
-        let broker = try Broker(scratch: scratch)
-        let gateway = try GatewayProcess(scratch: scratch, brokerPort: broker.port)
-        try gateway.start()
-        let publisher = try Publisher(port: broker.port)
+        let live = try LiveGateway()
+        defer { withExtendedLifetime(live) {} }
+        let (gateway, publisher) = (live.gateway, live.publisher)
         let now = Int64(Date().timeIntervalSince1970 * 1000)
         let topic = "v1/water/dup-sensor/level"
         for seq in [1, 2, 2, 2, 3, 6, 3] {
@@ -135,17 +130,14 @@ struct IngestTests {
         #expect(try gateway.count("SELECT count(*) FROM readings_v WHERE device = 'dup-sensor'") == 4)
         #expect(try gateway.count("SELECT seq_gaps FROM devices_v WHERE device = 'dup-sensor'") == 2)
         #expect(try gateway.count("SELECT count(DISTINCT seq) FROM readings_v WHERE device = 'dup-sensor'") == 4)
-        _ = broker
     }
 
     /// The broker keeps gatewayd's persistent session: QoS 1 messages published while it is
     /// down are delivered when it comes back.
     @Test func messagesPublishedWhileTheGatewayIsDownArriveAfterRestart() async throws {
-        let scratch = try Scratch()
-        let broker = try Broker(scratch: scratch)
-        let gateway = try GatewayProcess(scratch: scratch, brokerPort: broker.port)
-        try gateway.start()
-        let publisher = try Publisher(port: broker.port)
+        let live = try LiveGateway()
+        defer { withExtendedLifetime(live) {} }
+        let (gateway, publisher) = (live.gateway, live.publisher)
         let now = Int64(Date().timeIntervalSince1970 * 1000)
         let vin = testVIN(777)
         try await publisher.send("v1/obd/\(vin)/pids", #"{"ts":\#(now),"seq":0,"pids":{"0D":"3C"}}"#)
@@ -161,18 +153,15 @@ struct IngestTests {
         }
         #expect(try gateway.count("SELECT seq_gaps FROM devices_v") == 0)
         #expect(try gateway.count("SELECT duplicates FROM devices_v") == 0)
-        _ = broker
     }
 
     /// SIGTERM in the middle of a stream: gatewayd stops acknowledging, commits what it has
     /// acknowledged, exits 0; the rest stays queued at the broker and arrives after a restart.
     /// Nothing is lost and nothing stored twice.
     @Test func sigtermLosesNothingAcknowledged() async throws {
-        let scratch = try Scratch()
-        let broker = try Broker(scratch: scratch)
-        let gateway = try GatewayProcess(scratch: scratch, brokerPort: broker.port)
-        try gateway.start()
-        let publisher = try Publisher(port: broker.port)
+        let live = try LiveGateway()
+        defer { withExtendedLifetime(live) {} }
+        let (gateway, publisher) = (live.gateway, live.publisher)
         let now = Int64(Date().timeIntervalSince1970 * 1000)
         let total = 20_000
         let gatewayPID = gateway.child!.process.processIdentifier
@@ -199,18 +188,15 @@ struct IngestTests {
         #expect(
             try gateway.count(
                 "SELECT count(*) FROM (SELECT device, seq FROM readings_v GROUP BY 1, 2 HAVING count(*) > 1)") == 0)
-        _ = broker
     }
 
     /// kill -9 mid-stream: the file opens cleanly, everything committed before the kill is still
     /// there, and what was acknowledged but not yet committed is exactly what the per-device
     /// seq gaps report: the loss is bounded and visible, never silent.
     @Test func killNineLossIsVisibleAsSeqGaps() throws {
-        let scratch = try Scratch()
-        let broker = try Broker(scratch: scratch)
-        let gateway = try GatewayProcess(scratch: scratch, brokerPort: broker.port)
-        try gateway.start()
-        let publisher = try Publisher(port: broker.port)
+        let live = try LiveGateway()
+        defer { withExtendedLifetime(live) {} }
+        let (gateway, publisher) = (live.gateway, live.publisher)
         let now = Int64(Date().timeIntervalSince1970 * 1000)
         let total = 20_000
         let gatewayPID = gateway.child!.process.processIdentifier
@@ -236,17 +222,14 @@ struct IngestTests {
             try gateway.count(
                 "SELECT count(*) FROM (SELECT device, seq FROM readings_v GROUP BY 1, 2 HAVING count(*) > 1)") == 0)
         #expect(try gateway.database().scalarText("PRAGMA integrity_check") == "ok")
-        _ = broker
     }
 
     /// A unit that reboots starts its seq again; its hello says so, and its messages are stored
     /// instead of being dropped as replays.
     @Test func helloWithALowerSeqRestartsLossAccounting() async throws {
-        let scratch = try Scratch()
-        let broker = try Broker(scratch: scratch)
-        let gateway = try GatewayProcess(scratch: scratch, brokerPort: broker.port)
-        try gateway.start()
-        let publisher = try Publisher(port: broker.port)
+        let live = try LiveGateway()
+        defer { withExtendedLifetime(live) {} }
+        let (gateway, publisher) = (live.gateway, live.publisher)
         let now = Int64(Date().timeIntervalSince1970 * 1000)
         let vin = testVIN(4242)
         try await publisher.send("v1/obd/\(vin)/hello", #"{"seq":1,"fw":"1.0.0","hw":"obd-x1"}"#)
@@ -263,16 +246,13 @@ struct IngestTests {
         #expect(try gateway.count("SELECT duplicates FROM devices_v") == 0)
         #expect(try gateway.count("SELECT seq_resets FROM devices_v") == 1)
         #expect(try gateway.database().scalarText("SELECT fw FROM devices_v") == "1.0.1")
-        _ = broker
     }
 
     /// A flood of made-up device ids cannot grow the store without bound.
     @Test func deviceLimitBoundsNewDevices() async throws {
-        let scratch = try Scratch()
-        let broker = try Broker(scratch: scratch)
-        let gateway = try GatewayProcess(scratch: scratch, brokerPort: broker.port, store: #", "max_devices": 3"#)
-        try gateway.start()
-        let publisher = try Publisher(port: broker.port)
+        let live = try LiveGateway(store: #", "max_devices": 3"#)
+        defer { withExtendedLifetime(live) {} }
+        let (gateway, publisher) = (live.gateway, live.publisher)
         let now = Int64(Date().timeIntervalSince1970 * 1000)
         for round in 1...2 {
             for sensor in 1...5 {
@@ -286,7 +266,6 @@ struct IngestTests {
         #expect(try gateway.count("SELECT count(*) FROM devices_v") == 3)
         #expect(try gateway.count("SELECT count(*) FROM readings_v") == 6)
         #expect(try gateway.count("SELECT count(*) FROM rejects_v WHERE reason = 'device_limit'") == 4)
-        _ = broker
     }
 
     @Test func checkConfigListsEveryProblemWithItsKeyPath() throws {
