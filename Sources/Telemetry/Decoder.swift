@@ -176,13 +176,25 @@ public struct Decoder: Sendable {
         guard case .string(let hex) = value else {
             throw Rejection(.wrongType, "PID \(pid) value must be a hex string, got \(value.typeName)")
         }
-        guard let bytes = decodeHex(hex) else {
-            throw Rejection(.badHex, "PID \(pid) value is not whole bytes of hex")
+        // Decoded straight from the digits: no byte array per PID on the hot path.
+        let digits = hex.utf8
+        guard digits.count % 2 == 0 else { throw Rejection(.badHex, "PID \(pid) value is not whole bytes of hex") }
+        var raw: UInt64 = 0
+        var firstByte: UInt8 = 0
+        var count = 0
+        var iterator = digits.makeIterator()
+        while let high = iterator.next(), let low = iterator.next() {
+            guard let h = hexValue(high), let l = hexValue(low) else {
+                throw Rejection(.badHex, "PID \(pid) value is not whole bytes of hex")
+            }
+            let byte = h << 4 | l
+            if count == 0 { firstByte = byte }
+            raw = raw << 8 | UInt64(byte)
+            count += 1
         }
-        guard bytes.count == definition.byteCount else {
-            throw Rejection(
-                .badPIDLength, "PID \(pid) takes \(definition.byteCount) data bytes, got \(bytes.count)")
+        guard count == definition.byteCount else {
+            throw Rejection(.badPIDLength, "PID \(pid) takes \(definition.byteCount) data bytes, got \(count)")
         }
-        definition.decode(bytes, into: &readings)
+        definition.decode(raw: raw, firstByte: firstByte, into: &readings)
     }
 }

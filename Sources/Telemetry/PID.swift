@@ -50,16 +50,14 @@ public struct PIDDefinition: Sendable {
         formula = .monitorStatus
     }
 
-    /// Appends this PID's readings decoded from exactly `byteCount` data bytes.
-    public func decode(_ bytes: some Collection<UInt8>, into readings: inout [Reading]) {
+    /// Appends this PID's readings, given its `byteCount` data bytes as one big-endian
+    /// integer (`raw`) and byte A on its own.
+    public func decode(raw: UInt64, firstByte a: UInt8, into readings: inout [Reading]) {
         switch formula {
         case .monitorStatus:
-            let a = bytes.first ?? 0
             readings.append(Reading(signal: .milOn, value: Double(a >> 7)))
             readings.append(Reading(signal: .dtcCount, value: Double(a & 0x7F)))
         case .linear(let factor, let offset):
-            var raw: UInt64 = 0
-            for byte in bytes { raw = raw << 8 | UInt64(byte) }
             readings.append(Reading(signal: signals[0], value: Double(raw) * factor + offset))
         }
     }
