@@ -180,7 +180,7 @@ public final class RingStore {
             let select = try database.statement(
                 """
                 SELECT id, name, kind, first_seen_ms, last_seen_ms, fw, hw, model, seq_highest, seq_window,
-                       seq_gaps, duplicates, seq_resets, readings FROM devices
+                       seq_gaps, duplicates, seq_resets, readings, seq_latest_ts FROM devices
                 """)
             while try select.step() {
                 guard let name = select.text(1), let kind = DeviceKind(rawValue: Int(select.int64(2))) else { continue }
@@ -196,7 +196,8 @@ public final class RingStore {
                 let tracker = SequenceTracker(
                     highest: select.isNull(8) ? nil : UInt32(truncatingIfNeeded: select.int64(8)),
                     window: Self.decodeWindow(select.blob(9)),
-                    gaps: select.int64(10), duplicates: select.int64(11), resets: select.int64(12))
+                    gaps: select.int64(10), duplicates: select.int64(11), resets: select.int64(12),
+                    latestTs: select.isNull(14) ? .min : select.int64(14))
                 devices[device] = DeviceState(
                     id: select.int64(0), firstSeenMs: select.int64(3), lastSeenMs: select.int64(4),
                     firmware: select.text(5), hardware: select.text(6), model: select.text(7),
@@ -252,7 +253,7 @@ public final class RingStore {
                     switch item {
                     case .readings(let device, let ts, let seq, let values):
                         var state = try deviceState(device, touched: &touched, nowMs: nowMs, summary: &summary)
-                        guard observe(seq, state: &state, summary: &summary) else {
+                        guard observe(seq, ts: ts, state: &state, summary: &summary) else {
                             touched[device] = state
                             continue
                         }
@@ -272,7 +273,7 @@ public final class RingStore {
                         touched[device] = state
                     case .troubleCodes(let device, let ts, let seq, let codes):
                         var state = try deviceState(device, touched: &touched, nowMs: nowMs, summary: &summary)
-                        guard observe(seq, state: &state, summary: &summary) else {
+                        guard observe(seq, ts: ts, state: &state, summary: &summary) else {
                             touched[device] = state
                             continue
                         }
@@ -317,7 +318,7 @@ public final class RingStore {
                 let updateDevice = try database.statement(
                     """
                     UPDATE devices SET last_seen_ms = ?, fw = ?, hw = ?, model = ?, seq_highest = ?, seq_window = ?,
-                        seq_gaps = ?, duplicates = ?, seq_resets = ?, readings = ? WHERE id = ?
+                        seq_gaps = ?, duplicates = ?, seq_resets = ?, readings = ?, seq_latest_ts = ? WHERE id = ?
                     """)
                 for (_, state) in touched {
                     updateDevice.bind(1, state.lastSeenMs)
@@ -334,7 +335,8 @@ public final class RingStore {
                     updateDevice.bind(8, state.tracker.duplicates)
                     updateDevice.bind(9, state.tracker.resets)
                     updateDevice.bind(10, state.readings)
-                    updateDevice.bind(11, state.id)
+                    updateDevice.bind(11, state.tracker.latestTs)
+                    updateDevice.bind(12, state.id)
                     try updateDevice.run()
                 }
                 let updateRing = try database.statement("UPDATE rings SET next_seqno = ? WHERE name = ?")
@@ -352,9 +354,9 @@ public final class RingStore {
         return summary
     }
 
-    private func observe(_ seq: UInt32, state: inout DeviceState, summary: inout CommitSummary) -> Bool {
+    private func observe(_ seq: UInt32, ts: Int64, state: inout DeviceState, summary: inout CommitSummary) -> Bool {
         let gapsBefore = state.tracker.gaps
-        let observation = state.tracker.observe(seq)
+        let observation = state.tracker.observe(seq, ts: ts)
         summary.newGaps += state.tracker.gaps - gapsBefore
         switch observation {
         case .duplicate:

@@ -38,6 +38,7 @@ enum Schema {
             model TEXT,
             seq_highest INTEGER,
             seq_window BLOB,
+            seq_latest_ts INTEGER,
             seq_gaps INTEGER NOT NULL DEFAULT 0,
             duplicates INTEGER NOT NULL DEFAULT 0,
             seq_resets INTEGER NOT NULL DEFAULT 0,

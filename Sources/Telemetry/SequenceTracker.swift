@@ -6,8 +6,10 @@
 /// `gaps` is the current number of missing messages, not a count of events.
 ///
 /// The last `windowSize` numbers below the highest are remembered in a bitmap, so a replay
-/// within that window is recognised as a duplicate. A number further back than the window is
-/// taken as a restart of the device's counter (reboot or wrap-around) and counted in `resets`.
+/// within that window is recognised as a duplicate. A number at or below the highest is a
+/// restart of the device's counter (reboot, wrap-around), counted in `resets`, when it is
+/// further back than the window or when its `ts` is newer than any seen: a replay or a late
+/// message carries the time it was measured, which is never after a message numbered above it.
 public struct SequenceTracker: Sendable, Equatable {
     public static let windowWords = 16
     public static let windowSize = UInt32(windowWords * 64)
@@ -18,6 +20,8 @@ public struct SequenceTracker: Sendable, Equatable {
     public private(set) var gaps: Int64 = 0
     public private(set) var duplicates: Int64 = 0
     public private(set) var resets: Int64 = 0
+    /// The newest `ts` seen, to tell a restarted counter from a replay.
+    public private(set) var latestTs: Int64 = .min
 
     public enum Observation: Sendable, Equatable {
         case first
@@ -36,19 +40,22 @@ public struct SequenceTracker: Sendable, Equatable {
     }
 
     /// Restores a tracker from its stored form.
-    public init(highest: UInt32?, window: [UInt64], gaps: Int64, duplicates: Int64, resets: Int64) {
+    public init(highest: UInt32?, window: [UInt64], gaps: Int64, duplicates: Int64, resets: Int64, latestTs: Int64) {
         self.highest = highest
         self.window =
             window.count == Self.windowWords ? window : Array(repeating: 0, count: Self.windowWords)
         self.gaps = gaps
         self.duplicates = duplicates
         self.resets = resets
+        self.latestTs = latestTs
     }
 
     /// True for observations whose message should be stored.
     public static func isNew(_ observation: Observation) -> Bool { observation != .duplicate }
 
-    public mutating func observe(_ seq: UInt32) -> Observation {
+    public mutating func observe(_ seq: UInt32, ts: Int64) -> Observation {
+        let newest = ts > latestTs
+        if newest { latestTs = ts }
         guard let top = highest else {
             highest = seq
             clearWindow()
@@ -65,7 +72,7 @@ public struct SequenceTracker: Sendable, Equatable {
             return .afterGap(missing: advance - 1)
         }
         let offset = top - seq
-        if offset >= Self.windowSize {
+        if offset >= Self.windowSize || newest {
             resets += 1
             highest = seq
             clearWindow()

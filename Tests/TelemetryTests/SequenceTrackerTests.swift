@@ -1,7 +1,33 @@
 import Telemetry
 import Testing
 
+extension SequenceTracker {
+    /// Every message with the same time: only the numbers decide.
+    mutating func observe(_ seq: UInt32) -> Observation { observe(seq, ts: 1_000) }
+}
+
 @Suite struct SequenceTrackerTests {
+    /// A unit that reboots and counts from 1 again: its new messages carry newer times, so they
+    /// are a restart, not replays; a true replay (old time) is still a duplicate.
+    @Test func lowerNumberWithNewerTimeIsARestart() {
+        var tracker = SequenceTracker()
+        for seq in UInt32(1)...300 { _ = tracker.observe(seq, ts: 10_000 + Int64(seq)) }
+        #expect(tracker.observe(120, ts: 10_120) == .duplicate)
+        #expect(tracker.observe(1, ts: 20_000) == .reset)
+        #expect(tracker.resets == 1)
+        #expect(tracker.observe(2, ts: 20_001) == .inOrder)
+        #expect(tracker.observe(2, ts: 20_001) == .duplicate)
+        #expect(tracker.gaps == 0)
+    }
+
+    @Test func lateMessageWithItsOldTimeFillsTheGap() {
+        var tracker = SequenceTracker()
+        _ = tracker.observe(1, ts: 100)
+        _ = tracker.observe(3, ts: 300)
+        #expect(tracker.observe(2, ts: 200) == .late)
+        #expect(tracker.gaps == 0)
+    }
+
     @Test func inOrderStreamHasNoGapsOrDuplicates() {
         var tracker = SequenceTracker()
         #expect(tracker.observe(10) == .first)
@@ -63,7 +89,7 @@ import Testing
         for seq: UInt32 in [1, 2, 5, 9, 70, 130] { _ = tracker.observe(seq) }
         var restored = SequenceTracker(
             highest: tracker.highest, window: tracker.window, gaps: tracker.gaps, duplicates: tracker.duplicates,
-            resets: tracker.resets)
+            resets: tracker.resets, latestTs: tracker.latestTs)
         #expect(restored == tracker)
         #expect(restored.observe(70) == .duplicate)
         #expect(restored.observe(69) == .late)
