@@ -53,8 +53,8 @@ func reader(_ directory: TemporaryDirectory) throws -> Database {
 func fileFootprint(_ directory: TemporaryDirectory) -> Int {
     let manager = FileManager.default
     return ["store.db", "store.db-wal"].reduce(0) { total, name in
-        let size = (try? manager.attributesOfItem(atPath: directory.path + "/" + name)[.size] as? Int) ?? 0
-        return total + (size ?? 0)
+        let attributes = try? manager.attributesOfItem(atPath: directory.path + "/" + name)
+        return total + ((attributes?[.size] as? Int) ?? 0)
     }
 }
 
