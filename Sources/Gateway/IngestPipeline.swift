@@ -240,6 +240,11 @@ final class IngestPipeline: @unchecked Sendable {
             [
                 ("messages", String(now.messagesReceived)), ("readings", String(now.readingsStored)),
                 ("readings_per_s", String(Int(rate))), ("rejects", String(now.rejectsTotal)),
+                (
+                    "rejects_by_reason",
+                    now.rejects.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.key.rawValue):\($0.value)" }
+                        .joined(separator: ",")
+                ),
                 ("duplicates", String(now.duplicates)), ("seq_gaps_opened", String(now.seqGapsOpened)),
                 ("evicted", String(now.readingsEvicted)), ("commits", String(now.commits)),
                 ("commit_max_us", String(now.maxCommitMicros)), ("inbound_depth", String(inboundStats.depth)),
