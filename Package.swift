@@ -31,6 +31,7 @@ let package = Package(
         .target(name: "JSON", swiftSettings: swiftSettings),
         .target(name: "Logging", swiftSettings: swiftSettings),
         .target(name: "Telemetry", dependencies: ["JSON"], swiftSettings: swiftSettings),
+        .target(name: "Aggregation", swiftSettings: swiftSettings),
 
         // C wrappers.
         .target(name: "MQTT", dependencies: ["CMosquitto", "Logging"], swiftSettings: swiftSettings),
@@ -39,7 +40,7 @@ let package = Package(
 
         // Storage and wiring.
         .target(
-            name: "RingStore", dependencies: ["SQLite", "Telemetry", "Logging"],
+            name: "RingStore", dependencies: ["SQLite", "Telemetry", "Aggregation", "Logging"],
             swiftSettings: swiftSettings),
         .target(
             name: "Gateway", dependencies: ["MQTT", "RingStore", "Telemetry", "JSON", "Logging"],
@@ -61,6 +62,7 @@ let package = Package(
             swiftSettings: swiftSettings),
         .testTarget(name: "MQTTTests", dependencies: ["MQTT"], swiftSettings: swiftSettings),
         .testTarget(name: "GatewayTests", dependencies: ["Gateway", "JSON"], swiftSettings: swiftSettings),
+        .testTarget(name: "AggregationTests", dependencies: ["Aggregation"], swiftSettings: swiftSettings),
         .testTarget(name: "CryptoTests", dependencies: ["Crypto"], swiftSettings: swiftSettings),
         .testTarget(
             name: "IntegrationTests",

@@ -36,6 +36,16 @@ public final class Gateway: @unchecked Sendable {
         storeConfiguration.capacityRejects = configuration.store.capacityRejects
         storeConfiguration.synchronousFull = configuration.store.synchronous == "full"
         storeConfiguration.maxDevices = Int(configuration.store.maxDevices)
+        if configuration.aggregation.enabled {
+            var aggregation = RingStore.AggregationSettings()
+            aggregation.windowMs = configuration.aggregation.windowS * 1000
+            aggregation.latenessMs = configuration.aggregation.latenessMs
+            aggregation.retentionMs = configuration.aggregation.retentionDays * 86_400_000
+            aggregation.capacityRows = configuration.aggregation.capacityRows
+            storeConfiguration.aggregation = aggregation
+        } else {
+            storeConfiguration.aggregation = nil
+        }
         store = try RingStore(configuration: storeConfiguration, logger: self.logger)
 
         var mqtt = MQTTClient.Configuration(clientID: configuration.clientID)

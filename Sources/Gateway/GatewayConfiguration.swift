@@ -32,6 +32,14 @@ public struct GatewayConfiguration: Sendable {
         public var inboundQueue: Int64 = 8192
     }
 
+    public struct Aggregation: Sendable {
+        public var enabled = true
+        public var windowS: Int64 = 60
+        public var latenessMs: Int64 = 2_000
+        public var retentionDays: Int64 = 7
+        public var capacityRows: Int64 = 1_000_000
+    }
+
     public struct Log: Sendable {
         public var level = "info"
         public var statsIntervalS: Int64 = 10
@@ -41,6 +49,7 @@ public struct GatewayConfiguration: Sendable {
     public var broker = Broker()
     public var store = Store()
     public var limits = Limits()
+    public var aggregation = Aggregation()
     public var log = Log()
 
     public init() {}
@@ -56,7 +65,8 @@ public struct GatewayConfiguration: Sendable {
             reader.problem("(root)", "must be a JSON object, got \(document.typeName)")
             return (config, reader.problems)
         }
-        reader.checkUnknownKeys(root, path: "", known: ["gateway_id", "broker", "store", "limits", "log"])
+        reader.checkUnknownKeys(
+            root, path: "", known: ["gateway_id", "broker", "store", "limits", "aggregation", "log"])
 
         let gatewayID = reader.string(root, "gateway_id", path: "gateway_id", default: config.gatewayID)!
         if gatewayID.isEmpty || gatewayID.utf8.count > 64
@@ -139,6 +149,30 @@ public struct GatewayConfiguration: Sendable {
             limits, "inbound_queue", path: "limits.inbound_queue", default: config.limits.inboundQueue,
             range: 16...1_000_000)
 
+        let aggregation = reader.object(
+            root, "aggregation", path: "aggregation",
+            known: ["enabled", "window_s", "lateness_ms", "retention_days", "capacity_rows"])
+        config.aggregation.enabled = reader.boolean(
+            aggregation, "enabled", path: "aggregation.enabled", default: config.aggregation.enabled)
+        config.aggregation.windowS = reader.integer(
+            aggregation, "window_s", path: "aggregation.window_s", default: config.aggregation.windowS, range: 1...3600)
+        if 3600 % config.aggregation.windowS != 0 {
+            reader.problem(
+                "aggregation.window_s",
+                "must divide 3600 so windows roll up into hours (1, 2, 5, 10, 15, 30, 60, 300, 600, 900, 1800, 3600, ...), got \(config.aggregation.windowS)"
+            )
+            config.aggregation.windowS = 60
+        }
+        config.aggregation.latenessMs = reader.integer(
+            aggregation, "lateness_ms", path: "aggregation.lateness_ms", default: config.aggregation.latenessMs,
+            range: 0...3_600_000)
+        config.aggregation.retentionDays = reader.integer(
+            aggregation, "retention_days", path: "aggregation.retention_days",
+            default: config.aggregation.retentionDays, range: 1...3650)
+        config.aggregation.capacityRows = reader.integer(
+            aggregation, "capacity_rows", path: "aggregation.capacity_rows", default: config.aggregation.capacityRows,
+            range: 1_000...1_000_000_000)
+
         let log = reader.object(root, "log", path: "log", known: ["level", "stats_interval_s"])
         config.log.level = reader.choice(
             log, "level", path: "log.level", default: "info",
@@ -200,6 +234,16 @@ public struct GatewayConfiguration: Sendable {
                             ("max_payload_bytes", .int(limits.maxPayloadBytes)),
                             ("max_future_skew_ms", .int(limits.maxFutureSkewMs)),
                             ("inbound_queue", .int(limits.inboundQueue)),
+                        ]))
+                ),
+                (
+                    "aggregation",
+                    .object(
+                        JSONObject([
+                            ("enabled", .bool(aggregation.enabled)), ("window_s", .int(aggregation.windowS)),
+                            ("lateness_ms", .int(aggregation.latenessMs)),
+                            ("retention_days", .int(aggregation.retentionDays)),
+                            ("capacity_rows", .int(aggregation.capacityRows)),
                         ]))
                 ),
                 (

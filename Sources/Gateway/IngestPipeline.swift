@@ -85,10 +85,12 @@ final class IngestPipeline: @unchecked Sendable {
                 metrics.update { $0.uncommittedMessages = pending }
             }
             let closing = taken == 0 && inbound.isClosedAndEmpty
-            if !batch.isEmpty
+            let flushDue =
+                !batch.isEmpty
                 && (batch.readingCount >= configuration.flushMaxReadings || monotonicNanos() >= batchDeadline
                     || closing)
-            {
+            // Windows close on the clock, with or without traffic.
+            if flushDue || (batch.isEmpty && store.aggregationDue(nowMs: wallClockMs())) {
                 commit(&batch, received: &received, rejects: &rejects, closing: closing)
                 batchMessages = 0
                 batchDeadline = .max
@@ -193,6 +195,7 @@ final class IngestPipeline: @unchecked Sendable {
                     m.duplicates += Int64(summary.duplicatesSkipped)
                     m.seqGapsOpened += summary.newGaps
                     m.seqResets += Int64(summary.resets)
+                    m.aggregatesWritten += Int64(summary.aggregates.count)
                     for (reason, count) in rejectCounts { m.rejects[reason, default: 0] += count }
                     m.commits += 1
                     m.lastCommitMicros = micros

@@ -63,6 +63,8 @@ public struct CommitSummary: Sendable, Equatable {
     public var eventsStored = 0
     public var rejectsStored = 0
     public var newDevices = 0
+    /// Closed windows stored or revised by this commit, for the upstream link.
+    public var aggregates: [AggregateRow] = []
 
     public init() {}
 }

@@ -1,3 +1,4 @@
+import Aggregation
 public import Logging
 import SQLite
 public import Telemetry
@@ -22,6 +23,8 @@ public final class RingStore {
         public var synchronousFull = true
         /// The WAL is truncated back to this size after checkpoints, bounding the footprint.
         public var walSizeLimitBytes: Int64 = 16 * 1024 * 1024
+        /// Edge aggregation of every accepted reading; nil turns it off.
+        public var aggregation: AggregationSettings? = AggregationSettings()
 
         public init(path: String) {
             self.path = path
@@ -46,6 +49,13 @@ public final class RingStore {
     private(set) var eventsRing: RingCursor
     private(set) var rejectsRing: RingCursor
     private var devices: [DeviceID: DeviceState] = [:]
+    /// Device row id → name, for rows that leave the store by id (aggregates).
+    private var deviceNamesByID: [Int64: String] = [:]
+    /// The open aggregation windows (the hourly rollup lives in the file, not in memory).
+    var windows: WindowAggregator
+    var windowsNeedRebuild = false
+    private(set) var aggregatesRing: RingCursor
+    var nextRetentionMs: Int64 = .min
 
     public init(configuration: Configuration, logger: Logger) throws(StoreError) {
         self.configuration = configuration
@@ -62,6 +72,10 @@ public final class RingStore {
             throw .sqlite(error, doing: "opening \(configuration.path)")
         }
         database.setDefensive(true)
+        windows = WindowAggregator(
+            windowMs: configuration.aggregation?.windowMs ?? 60_000,
+            latenessMs: configuration.aggregation?.latenessMs ?? 0)
+        aggregatesRing = RingCursor(capacity: configuration.aggregation?.capacityRows ?? 1)
         readingsRing = RingCursor(capacity: configuration.capacityReadings)
         eventsRing = RingCursor(capacity: configuration.capacityEvents)
         rejectsRing = RingCursor(capacity: configuration.capacityRejects)
@@ -92,7 +106,11 @@ public final class RingStore {
         readingsRing = try openRing("readings", capacity: configuration.capacityReadings)
         eventsRing = try openRing("events", capacity: configuration.capacityEvents)
         rejectsRing = try openRing("rejects", capacity: configuration.capacityRejects)
+        if let aggregation = configuration.aggregation {
+            aggregatesRing = try openRing("aggregates", capacity: aggregation.capacityRows)
+        }
         try loadDevices()
+        try step("rebuilding open aggregation windows") { try rebuildWindows() }
         self.logger.info(
             "store_opened",
             [
@@ -198,6 +216,7 @@ public final class RingStore {
                     window: Self.decodeWindow(select.blob(9)),
                     gaps: select.int64(10), duplicates: select.int64(11), resets: select.int64(12),
                     latestTs: select.isNull(14) ? .min : select.int64(14))
+                deviceNamesByID[select.int64(0)] = name
                 devices[device] = DeviceState(
                     id: select.int64(0), firstSeenMs: select.int64(3), lastSeenMs: select.int64(4),
                     firmware: select.text(5), hardware: select.text(6), model: select.text(7),
@@ -239,7 +258,13 @@ public final class RingStore {
         var readings = readingsRing
         var events = eventsRing
         var rejects = rejectsRing
+        var aggregates = aggregatesRing
+        var late: [LateKey: WindowStats] = [:]
+        let aggregating = configuration.aggregation != nil
         try step("committing a batch of \(batch.items.count) messages") {
+            if windowsNeedRebuild { try rebuildWindows() }
+            // Any failure below leaves the in-memory windows ahead of the file: rebuild next time.
+            windowsNeedRebuild = aggregating
             try database.transaction {
                 let insertReading = try database.statement(
                     """
@@ -267,6 +292,12 @@ public final class RingStore {
                             insertReading.bind(6, Int64(seq))
                             try insertReading.run()
                             if evicts { summary.readingsEvicted += 1 }
+                            if aggregating {
+                                aggregate(
+                                    device: state.id, signal: reading.signal.id, ts: ts, value: reading.value,
+                                    nowMs: nowMs,
+                                    late: &late)
+                            }
                         }
                         summary.readingsStored += values.count
                         state.readings += Int64(values.count)
@@ -339,8 +370,14 @@ public final class RingStore {
                     updateDevice.bind(12, state.id)
                     try updateDevice.run()
                 }
+                if aggregating {
+                    try persistAggregates(late: late, nowMs: nowMs, ring: &aggregates, changed: &summary.aggregates)
+                    if nowMs >= nextRetentionMs { try expireAggregates(nowMs: nowMs) }
+                }
                 let updateRing = try database.statement("UPDATE rings SET next_seqno = ? WHERE name = ?")
-                for (name, ring) in [("readings", readings), ("events", events), ("rejects", rejects)] {
+                for (name, ring) in [
+                    ("readings", readings), ("events", events), ("rejects", rejects), ("aggregates", aggregates),
+                ] {
                     updateRing.bind(1, ring.next)
                     updateRing.bind(2, name)
                     try updateRing.run()
@@ -348,6 +385,9 @@ public final class RingStore {
             }
         }
         readingsRing = readings
+        aggregatesRing = aggregates
+        windowsNeedRebuild = false
+        if aggregating && nowMs >= nextRetentionMs { nextRetentionMs = nowMs + 3_600_000 }
         eventsRing = events
         rejectsRing = rejects
         for (device, state) in touched { devices[device] = state }
@@ -404,6 +444,7 @@ public final class RingStore {
         insert.bind(4, nowMs)
         try insert.run()
         summary.newDevices += 1
+        deviceNamesByID[database.lastInsertRowID] = device.name
         return DeviceState(
             id: database.lastInsertRowID, firstSeenMs: nowMs, lastSeenMs: nowMs, firmware: nil, hardware: nil,
             model: nil, tracker: SequenceTracker(), readings: 0)
@@ -429,6 +470,8 @@ public final class RingStore {
             readingsEvicted: readingsRing.evicted,
             events: eventsRing.count, rejects: rejectsRing.count, devices: devices.count)
     }
+
+    func deviceName(_ id: Int64) -> String { deviceNamesByID[id] ?? "device_\(id)" }
 
     /// Whether the store already tracks this device (it then never counts against the limit).
     public func knows(_ device: DeviceID) -> Bool { devices[device] != nil }

@@ -94,7 +94,35 @@ enum Schema {
 
         CREATE VIEW rejects_v AS
             SELECT ts_ms, topic, reason, detail, payload_head FROM rejects;
+        """,
+        // 2: edge aggregation. A ring like the others, plus a unique key for late-data merges.
+        // revision 0 marks an hourly rollup still being filled; closed windows have 1, 2, ...
         """
+        CREATE TABLE aggregates(
+            slot INTEGER PRIMARY KEY,
+            device_id INTEGER NOT NULL,
+            signal_id INTEGER NOT NULL,
+            window_s INTEGER NOT NULL,
+            start_ms INTEGER NOT NULL,
+            count INTEGER NOT NULL,
+            sum REAL NOT NULL,
+            min REAL NOT NULL,
+            max REAL NOT NULL,
+            first_ts INTEGER NOT NULL,
+            last_ts INTEGER NOT NULL,
+            last REAL NOT NULL,
+            revision INTEGER NOT NULL,
+            UNIQUE(device_id, signal_id, window_s, start_ms)
+        );
+        CREATE INDEX aggregates_open ON aggregates(start_ms) WHERE revision = 0;
+
+        CREATE VIEW aggregates_v AS
+            SELECT d.name AS device, s.name AS signal, a.window_s AS window_s, a.start_ms AS start_ms,
+                   a.count AS count, a.min AS min, a.max AS max, a.sum / a.count AS mean, a.last AS last,
+                   a.revision AS revision, a.sum AS sum, a.first_ts AS first_ts_ms, a.last_ts AS last_ts_ms
+            FROM aggregates a JOIN devices d ON d.id = a.device_id JOIN signals s ON s.id = a.signal_id
+            WHERE a.revision > 0;
+        """,
     ]
 
     static var version: Int64 { Int64(migrations.count) }
