@@ -32,6 +32,7 @@ let package = Package(
         .target(name: "Logging", swiftSettings: swiftSettings),
         .target(name: "Telemetry", dependencies: ["JSON"], swiftSettings: swiftSettings),
         .target(name: "Aggregation", swiftSettings: swiftSettings),
+        .target(name: "Alerts", swiftSettings: swiftSettings),
 
         // C wrappers.
         .target(name: "MQTT", dependencies: ["CMosquitto", "Logging"], swiftSettings: swiftSettings),
@@ -40,10 +41,10 @@ let package = Package(
 
         // Storage and wiring.
         .target(
-            name: "RingStore", dependencies: ["SQLite", "Telemetry", "Aggregation", "Logging"],
+            name: "RingStore", dependencies: ["SQLite", "Telemetry", "Aggregation", "Alerts", "Logging"],
             swiftSettings: swiftSettings),
         .target(
-            name: "Gateway", dependencies: ["MQTT", "RingStore", "Telemetry", "JSON", "Logging"],
+            name: "Gateway", dependencies: ["MQTT", "RingStore", "Telemetry", "Alerts", "JSON", "Logging"],
             swiftSettings: swiftSettings),
 
         // Thin executables.
@@ -58,11 +59,12 @@ let package = Package(
         .testTarget(
             name: "TelemetryTests", dependencies: ["Telemetry", "JSON", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(
-            name: "RingStoreTests", dependencies: ["RingStore", "SQLite", "Telemetry"],
+            name: "RingStoreTests", dependencies: ["RingStore", "SQLite", "Telemetry", "Aggregation", "Alerts"],
             swiftSettings: swiftSettings),
         .testTarget(name: "MQTTTests", dependencies: ["MQTT"], swiftSettings: swiftSettings),
         .testTarget(name: "GatewayTests", dependencies: ["Gateway", "JSON"], swiftSettings: swiftSettings),
         .testTarget(name: "AggregationTests", dependencies: ["Aggregation"], swiftSettings: swiftSettings),
+        .testTarget(name: "AlertsTests", dependencies: ["Alerts"], swiftSettings: swiftSettings),
         .testTarget(name: "CryptoTests", dependencies: ["Crypto"], swiftSettings: swiftSettings),
         .testTarget(
             name: "IntegrationTests",

@@ -61,6 +61,21 @@ struct ConfigReader {
         return number
     }
 
+    mutating func number(
+        _ object: JSONObject?, _ key: String, path: String, default value: Double, range: ClosedRange<Double>
+    ) -> Double {
+        guard let raw = object?[key], raw != .null else { return value }
+        guard let number = raw.number else {
+            problem(path, "must be a number, got \(raw.typeName)")
+            return value
+        }
+        guard range.contains(number) else {
+            problem(path, "must be between \(range.lowerBound) and \(range.upperBound), got \(number)")
+            return value
+        }
+        return number
+    }
+
     mutating func boolean(_ object: JSONObject?, _ key: String, path: String, default value: Bool) -> Bool {
         guard let raw = object?[key], raw != .null else { return value }
         guard case .bool(let flag) = raw else {

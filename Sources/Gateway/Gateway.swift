@@ -1,3 +1,4 @@
+import Alerts
 import Foundation
 public import Logging
 import MQTT
@@ -36,6 +37,7 @@ public final class Gateway: @unchecked Sendable {
         storeConfiguration.capacityRejects = configuration.store.capacityRejects
         storeConfiguration.synchronousFull = configuration.store.synchronous == "full"
         storeConfiguration.maxDevices = Int(configuration.store.maxDevices)
+        storeConfiguration.alertIDPrefix = configuration.gatewayID
         if configuration.aggregation.enabled {
             var aggregation = RingStore.AggregationSettings()
             aggregation.windowMs = configuration.aggregation.windowS * 1000
@@ -78,6 +80,12 @@ public final class Gateway: @unchecked Sendable {
         var decoderConfiguration = Decoder.Configuration()
         decoderConfiguration.maxPayloadBytes = Int(configuration.limits.maxPayloadBytes)
         decoderConfiguration.maxFutureSkewMs = configuration.limits.maxFutureSkewMs
+        var alerts = AlertEngine(
+            waterDefaults: configuration.alerts.water, waterOverrides: configuration.alerts.waterSensors,
+            coolantLimitC: configuration.alerts.coolantC)
+        alerts.restore(try store.activeAlerts())
+        let client = client
+        let publishLogger = self.logger
         pipeline = IngestPipeline(
             inbound: client.inbound, store: store, decoder: Decoder(configuration: decoderConfiguration),
             configuration: .init(
@@ -85,6 +93,14 @@ public final class Gateway: @unchecked Sendable {
                 flushMaxReadings: Int(configuration.store.flushMaxReadings),
                 maxPayloadBytes: Int(configuration.limits.maxPayloadBytes),
                 statsIntervalNanos: UInt64(configuration.log.statsIntervalS) * 1_000_000_000),
+            alerts: alerts,
+            publishRetained: { topic, payload in
+                do {
+                    try client.publish(topic: topic, payload: payload, qos: 1, retain: true)
+                } catch {
+                    publishLogger.warning("alert_state_publish_failed", [("mqtt.topic", topic), ("error", "\(error)")])
+                }
+            },
             metrics: metrics, logger: self.logger)
     }
 

@@ -1,5 +1,7 @@
+public import Alerts
 import Foundation
 public import JSON
+import Telemetry
 
 /// Everything gatewayd reads from its JSON configuration file. Every key is optional.
 public struct GatewayConfiguration: Sendable {
@@ -40,6 +42,12 @@ public struct GatewayConfiguration: Sendable {
         public var capacityRows: Int64 = 1_000_000
     }
 
+    public struct AlertSettings: Sendable {
+        public var water = WaterAlertSettings()
+        public var waterSensors: [String: WaterAlertSettings] = [:]
+        public var coolantC: Double = 110
+    }
+
     public struct Log: Sendable {
         public var level = "info"
         public var statsIntervalS: Int64 = 10
@@ -50,6 +58,7 @@ public struct GatewayConfiguration: Sendable {
     public var store = Store()
     public var limits = Limits()
     public var aggregation = Aggregation()
+    public var alerts = AlertSettings()
     public var log = Log()
 
     public init() {}
@@ -66,7 +75,7 @@ public struct GatewayConfiguration: Sendable {
             return (config, reader.problems)
         }
         reader.checkUnknownKeys(
-            root, path: "", known: ["gateway_id", "broker", "store", "limits", "aggregation", "log"])
+            root, path: "", known: ["gateway_id", "broker", "store", "limits", "aggregation", "alerts", "log"])
 
         let gatewayID = reader.string(root, "gateway_id", path: "gateway_id", default: config.gatewayID)!
         if gatewayID.isEmpty || gatewayID.utf8.count > 64
@@ -173,6 +182,27 @@ public struct GatewayConfiguration: Sendable {
             aggregation, "capacity_rows", path: "aggregation.capacity_rows", default: config.aggregation.capacityRows,
             range: 1_000...1_000_000_000)
 
+        let alerts = reader.object(root, "alerts", path: "alerts", known: ["water", "vehicle"])
+        let water = reader.object(alerts, "water", path: "alerts.water", known: Self.waterKeys + ["sensors"])
+        config.alerts.water = Self.waterSettings(
+            water, path: "alerts.water", base: WaterAlertSettings(), reader: &reader)
+        if let sensors = reader.object(
+            water, "sensors", path: "alerts.water.sensors", known: water?["sensors"]?.object?.keys ?? [])
+        {
+            for (id, _) in sensors.members {
+                let path = "alerts.water.sensors.\(id)"
+                if SensorID(id) == nil {
+                    reader.problem(path, "is not a valid sensor id (1 to 64 of A-Z a-z 0-9 _ . -)")
+                }
+                let override = reader.object(sensors, id, path: path, known: Self.waterKeys)
+                config.alerts.waterSensors[id] = Self.waterSettings(
+                    override, path: path, base: config.alerts.water, reader: &reader)
+            }
+        }
+        let vehicle = reader.object(alerts, "vehicle", path: "alerts.vehicle", known: ["coolant_c"])
+        config.alerts.coolantC = reader.number(
+            vehicle, "coolant_c", path: "alerts.vehicle.coolant_c", default: 110, range: 50...200)
+
         let log = reader.object(root, "log", path: "log", known: ["level", "stats_interval_s"])
         config.log.level = reader.choice(
             log, "level", path: "log.level", default: "info",
@@ -180,6 +210,38 @@ public struct GatewayConfiguration: Sendable {
         config.log.statsIntervalS = reader.integer(
             log, "stats_interval_s", path: "log.stats_interval_s", default: 10, range: 0...86_400)
         return (config, reader.problems)
+    }
+
+    static let waterKeys = [
+        "warning_cm", "alarm_cm", "rise_cm_per_min", "rise_window_s", "hysteresis_cm", "dwell_s", "stale_after_s",
+        "low_battery_v",
+    ]
+
+    /// Water alert settings at `path`, each key defaulting to `base` (the defaults, or for a
+    /// sensor override the gateway-wide values).
+    static func waterSettings(
+        _ object: JSONObject?, path: String, base: WaterAlertSettings, reader: inout ConfigReader
+    ) -> WaterAlertSettings {
+        var s = base
+        s.warningCm = reader.number(
+            object, "warning_cm", path: path + ".warning_cm", default: s.warningCm, range: -100...10_000)
+        s.alarmCm = reader.number(
+            object, "alarm_cm", path: path + ".alarm_cm", default: s.alarmCm, range: -100...10_000)
+        s.riseCmPerMin = reader.number(
+            object, "rise_cm_per_min", path: path + ".rise_cm_per_min", default: s.riseCmPerMin, range: 0.01...10_000)
+        s.riseWindowS = reader.integer(
+            object, "rise_window_s", path: path + ".rise_window_s", default: s.riseWindowS, range: 10...86_400)
+        s.hysteresisCm = reader.number(
+            object, "hysteresis_cm", path: path + ".hysteresis_cm", default: s.hysteresisCm, range: 0...1_000)
+        s.dwellS = reader.integer(object, "dwell_s", path: path + ".dwell_s", default: s.dwellS, range: 0...86_400)
+        s.staleAfterS = reader.integer(
+            object, "stale_after_s", path: path + ".stale_after_s", default: s.staleAfterS, range: 10...604_800)
+        s.lowBatteryV = reader.number(
+            object, "low_battery_v", path: path + ".low_battery_v", default: s.lowBatteryV, range: 0...60)
+        if s.alarmCm <= s.warningCm {
+            reader.problem(path + ".alarm_cm", "must be above warning_cm (\(s.warningCm)), got \(s.alarmCm)")
+        }
+        return s
     }
 
     /// Reads and parses a file; problems include a JSON syntax error with its byte offset.
@@ -195,6 +257,16 @@ public struct GatewayConfiguration: Sendable {
         } catch {
             return (GatewayConfiguration(), [ConfigProblem(path: path, message: "not valid JSON: \(error)")])
         }
+    }
+
+    static func waterJSON(_ s: WaterAlertSettings) -> JSONObject {
+        JSONObject([
+            ("warning_cm", .double(s.warningCm)), ("alarm_cm", .double(s.alarmCm)),
+            ("rise_cm_per_min", .double(s.riseCmPerMin)), ("rise_window_s", .int(s.riseWindowS)),
+            ("hysteresis_cm", .double(s.hysteresisCm)), ("dwell_s", .int(s.dwellS)),
+            ("stale_after_s", .int(s.staleAfterS)), ("low_battery_v", .double(s.lowBatteryV)),
+            ("sensors", .object(JSONObject())),
+        ])
     }
 
     /// The configuration as JSON, with every key: what `--print-default-config` prints.
@@ -244,6 +316,14 @@ public struct GatewayConfiguration: Sendable {
                             ("lateness_ms", .int(aggregation.latenessMs)),
                             ("retention_days", .int(aggregation.retentionDays)),
                             ("capacity_rows", .int(aggregation.capacityRows)),
+                        ]))
+                ),
+                (
+                    "alerts",
+                    .object(
+                        JSONObject([
+                            ("water", .object(Self.waterJSON(alerts.water))),
+                            ("vehicle", .object(JSONObject([("coolant_c", .double(alerts.coolantC))]))),
                         ]))
                 ),
                 (

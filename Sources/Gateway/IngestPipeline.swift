@@ -1,3 +1,4 @@
+import Alerts
 import Foundation
 import Logging
 import MQTT
@@ -27,13 +28,21 @@ final class IngestPipeline: @unchecked Sendable {
     private let logger: Logger
     private let finished = DispatchSemaphore(value: 0)
     private var rejectLog = RejectLogLimiter()
+    private var alerts: AlertEngine
+    /// Level states to publish (retained) once the batch that decided them is committed.
+    private var pendingLevels: [String: AlertEngine.LevelPublication] = [:]
+    private let publishRetained: @Sendable (String, [UInt8]) -> Void
+    private var nextTick: UInt64 = 0
     /// Devices first seen in the current batch, not yet known to the store.
     private var newInBatch = Set<DeviceID>()
 
     init(
         inbound: InboundBuffer, store: RingStore, decoder: Decoder, configuration: Configuration,
+        alerts: AlertEngine, publishRetained: @escaping @Sendable (String, [UInt8]) -> Void,
         metrics: IngestMetrics, logger: Logger
     ) {
+        self.alerts = alerts
+        self.publishRetained = publishRetained
         self.inbound = inbound
         self.store = store
         self.decoder = decoder
@@ -78,6 +87,12 @@ final class IngestPipeline: @unchecked Sendable {
                 if batch.isEmpty { batchDeadline = message.receivedAtNanos + configuration.flushIntervalNanos }
                 process(message, nowMs: nowMs, into: &batch, rejects: &rejects)
             }
+            if monotonicNanos() >= nextTick {
+                nextTick = monotonicNanos() + 1_000_000_000
+                batch.alerts.append(contentsOf: alerts.tick(nowMs: nowMs))
+            }
+            // Alerts do not wait for the flush interval: commit (and forward) them now.
+            if !batch.alerts.isEmpty { batchDeadline = 0 }
             received += Int64(taken)
             batchMessages += Int64(taken)
             if taken > 0 {
@@ -132,11 +147,14 @@ final class IngestPipeline: @unchecked Sendable {
         switch result {
         case .success(.readings(let device, let ts, let seq, let readings, let entryRejections)):
             batch.append(.readings(device: device, ts: ts, seq: seq, readings: readings))
+            evaluateAlerts(device: device, ts: ts, readings: readings, nowMs: nowMs, into: &batch)
             for rejection in entryRejections {
                 reject(message, rejection, nowMs: nowMs, into: &batch, rejects: &rejects)
             }
         case .success(.troubleCodes(let device, let ts, let seq, let codes)):
             batch.append(.troubleCodes(device: device, ts: ts, seq: seq, codes: codes))
+            batch.alerts.append(
+                contentsOf: alerts.observeCodes(vin: device.name, codes: codes.map(\.description), tsMs: ts))
         case .success(.hello(let device, let firmware, let hardware, let model, let nextSeq)):
             batch.append(.hello(device: device, firmware: firmware, hardware: hardware, model: model, nextSeq: nextSeq))
             logger.debug(
@@ -144,6 +162,41 @@ final class IngestPipeline: @unchecked Sendable {
         case .failure(let rejection):
             reject(message, rejection, nowMs: nowMs, into: &batch, rejects: &rejects)
         }
+    }
+
+    private func evaluateAlerts(
+        device: DeviceID, ts: Int64, readings: [Reading], nowMs: Int64, into batch: inout IngestBatch
+    ) {
+        func value(_ signal: Signal) -> Double? {
+            for reading in readings where reading.signal.id == signal.id { return reading.value }
+            return nil
+        }
+        switch device.kind {
+        case .water:
+            let (events, publication) = alerts.observeWater(
+                sensor: device.name, levelCm: value(.waterLevel), batteryV: value(.batteryVoltage), tsMs: ts,
+                nowMs: nowMs)
+            batch.alerts.append(contentsOf: events)
+            if let publication { pendingLevels[device.name] = publication }
+        case .vehicle:
+            let mil = value(.milOn)
+            let coolant = value(.coolantTemp)
+            if mil != nil || coolant != nil {
+                batch.alerts.append(
+                    contentsOf: alerts.observeVehicle(vin: device.name, milOn: mil, coolantC: coolant, tsMs: ts))
+            }
+        }
+    }
+
+    /// Sends the level states decided by the batch just committed, retained, so a siren or a
+    /// signboard that connects later learns the state at once.
+    private func publishLevels() {
+        for (sensor, level) in pendingLevels {
+            let payload =
+                #"{"state":"\#(level.state.rawValue)","level_cm":\#(level.levelCm),"ts_ms":\#(level.tsMs)}"#
+            publishRetained("v1/alerts/water/\(sensor)", Array(payload.utf8))
+        }
+        pendingLevels.removeAll(keepingCapacity: true)
     }
 
     /// Known devices always; a new one while the store (plus this batch) is under its limit.
@@ -202,6 +255,18 @@ final class IngestPipeline: @unchecked Sendable {
                     m.maxCommitMicros = max(m.maxCommitMicros, micros)
                     m.uncommittedMessages = 0
                 }
+                for stored in summary.alerts {
+                    let event = stored.event
+                    logger.notice(
+                        "alert",
+                        [
+                            ("alert.id", stored.alertID), ("device.id", event.device),
+                            ("alert.type", event.type.rawValue),
+                            ("alert.state", event.state.rawValue), ("alert.value", String(event.value)),
+                            ("alert.subject", event.subject),
+                        ])
+                }
+                publishLevels()
                 if summary.newDevices > 0 {
                     logger.debug("devices_added", [("count", String(summary.newDevices))])
                 }

@@ -1,3 +1,4 @@
+public import Alerts
 public import Telemetry
 
 /// What the pipeline hands the store in one transaction.
@@ -29,12 +30,14 @@ public struct IngestBatch: Sendable {
 
     public var items: [Item] = []
     public var rejects: [RejectRecord] = []
+    /// Alert raises and clears decided on this batch's readings (or by the clock).
+    public var alerts: [AlertEvent] = []
     /// Readings in `items`, kept up to date by `append` so flush decisions are O(1).
     public private(set) var readingCount = 0
 
     public init() {}
 
-    public var isEmpty: Bool { items.isEmpty && rejects.isEmpty }
+    public var isEmpty: Bool { items.isEmpty && rejects.isEmpty && alerts.isEmpty }
 
     public mutating func append(_ item: Item) {
         if case .readings(_, _, _, let readings) = item { readingCount += readings.count }
@@ -48,8 +51,16 @@ public struct IngestBatch: Sendable {
     public mutating func removeAll() {
         items.removeAll(keepingCapacity: true)
         rejects.removeAll(keepingCapacity: true)
+        alerts.removeAll(keepingCapacity: true)
         readingCount = 0
     }
+}
+
+/// An alert event as stored: its id is unique for the gateway's lifetime, so the receiver
+/// can de-duplicate a re-sent event.
+public struct StoredAlert: Sendable, Equatable {
+    public var alertID: String
+    public var event: AlertEvent
 }
 
 /// What one commit did, for metrics and logs.
@@ -65,6 +76,8 @@ public struct CommitSummary: Sendable, Equatable {
     public var newDevices = 0
     /// Closed windows stored or revised by this commit, for the upstream link.
     public var aggregates: [AggregateRow] = []
+    /// Alert events stored by this commit, with their ids.
+    public var alerts: [StoredAlert] = []
 
     public init() {}
 }

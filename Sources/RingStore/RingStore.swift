@@ -1,4 +1,5 @@
 import Aggregation
+public import Alerts
 public import Logging
 import SQLite
 public import Telemetry
@@ -23,6 +24,9 @@ public final class RingStore {
         public var synchronousFull = true
         /// The WAL is truncated back to this size after checkpoints, bounding the footprint.
         public var walSizeLimitBytes: Int64 = 16 * 1024 * 1024
+        public var capacityAlerts: Int64 = 100_000
+        /// Alert ids are this prefix, a dash and a number that never repeats: the gateway id.
+        public var alertIDPrefix = "gw"
         /// Edge aggregation of every accepted reading; nil turns it off.
         public var aggregation: AggregationSettings? = AggregationSettings()
 
@@ -55,6 +59,7 @@ public final class RingStore {
     var windows: WindowAggregator
     var windowsNeedRebuild = false
     private(set) var aggregatesRing: RingCursor
+    private(set) var alertsRing: RingCursor
     var nextRetentionMs: Int64 = .min
 
     public init(configuration: Configuration, logger: Logger) throws(StoreError) {
@@ -76,6 +81,7 @@ public final class RingStore {
             windowMs: configuration.aggregation?.windowMs ?? 60_000,
             latenessMs: configuration.aggregation?.latenessMs ?? 0)
         aggregatesRing = RingCursor(capacity: configuration.aggregation?.capacityRows ?? 1)
+        alertsRing = RingCursor(capacity: configuration.capacityAlerts)
         readingsRing = RingCursor(capacity: configuration.capacityReadings)
         eventsRing = RingCursor(capacity: configuration.capacityEvents)
         rejectsRing = RingCursor(capacity: configuration.capacityRejects)
@@ -109,6 +115,7 @@ public final class RingStore {
         if let aggregation = configuration.aggregation {
             aggregatesRing = try openRing("aggregates", capacity: aggregation.capacityRows)
         }
+        alertsRing = try openRing("alerts", capacity: configuration.capacityAlerts)
         try loadDevices()
         try step("rebuilding open aggregation windows") { try rebuildWindows() }
         self.logger.info(
@@ -259,6 +266,7 @@ public final class RingStore {
         var events = eventsRing
         var rejects = rejectsRing
         var aggregates = aggregatesRing
+        var alerts = alertsRing
         var late: [LateKey: WindowStats] = [:]
         let aggregating = configuration.aggregation != nil
         try step("committing a batch of \(batch.items.count) messages") {
@@ -370,6 +378,9 @@ public final class RingStore {
                     updateDevice.bind(12, state.id)
                     try updateDevice.run()
                 }
+                if !batch.alerts.isEmpty {
+                    try storeAlerts(batch.alerts, ring: &alerts, stored: &summary.alerts)
+                }
                 if aggregating {
                     try persistAggregates(late: late, nowMs: nowMs, ring: &aggregates, changed: &summary.aggregates)
                     if nowMs >= nextRetentionMs { try expireAggregates(nowMs: nowMs) }
@@ -377,6 +388,7 @@ public final class RingStore {
                 let updateRing = try database.statement("UPDATE rings SET next_seqno = ? WHERE name = ?")
                 for (name, ring) in [
                     ("readings", readings), ("events", events), ("rejects", rejects), ("aggregates", aggregates),
+                    ("alerts", alerts),
                 ] {
                     updateRing.bind(1, ring.next)
                     updateRing.bind(2, name)
@@ -386,6 +398,7 @@ public final class RingStore {
         }
         readingsRing = readings
         aggregatesRing = aggregates
+        alertsRing = alerts
         windowsNeedRebuild = false
         if aggregating && nowMs >= nextRetentionMs { nextRetentionMs = nowMs + 3_600_000 }
         eventsRing = events

@@ -123,6 +123,33 @@ enum Schema {
             FROM aggregates a JOIN devices d ON d.id = a.device_id JOIN signals s ON s.id = a.signal_id
             WHERE a.revision > 0;
         """,
+        // 3: alerts. Every raise and clear in a ring; what is raised now in alerts_active.
+        """
+        CREATE TABLE alerts(
+            slot INTEGER PRIMARY KEY,
+            alert_id TEXT NOT NULL,
+            device TEXT NOT NULL,
+            type TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            state TEXT NOT NULL,
+            value REAL NOT NULL,
+            ts_ms INTEGER NOT NULL
+        );
+        CREATE TABLE alerts_active(
+            device TEXT NOT NULL,
+            type TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            state TEXT NOT NULL,
+            value REAL NOT NULL,
+            since_ms INTEGER NOT NULL,
+            alert_id TEXT NOT NULL,
+            PRIMARY KEY(device, type, subject)
+        ) WITHOUT ROWID;
+        CREATE VIEW alerts_v AS
+            SELECT alert_id, device, type, state, value, ts_ms, subject FROM alerts;
+        CREATE VIEW alerts_active_v AS
+            SELECT alert_id, device, type, state, value, since_ms, subject FROM alerts_active;
+        """,
     ]
 
     static var version: Int64 { Int64(migrations.count) }

@@ -209,13 +209,14 @@ final class GatewayProcess: @unchecked Sendable {
     private(set) var child: ChildProcess?
     private var starts = 0
 
-    init(scratch: Scratch, brokerPort: Int, broker: String? = nil, store: String = "") throws {
+    /// `store` adds keys to the store object; `extra` adds top-level sections (`"alerts": {...},`).
+    init(scratch: Scratch, brokerPort: Int, broker: String? = nil, store: String = "", extra: String = "") throws {
         self.scratch = scratch
         configPath = scratch.file("gateway.json")
         databasePath = scratch.file("gateway.db")
         try """
         {
-          "gateway_id": "it-\(brokerPort)",
+          "gateway_id": "it-\(brokerPort)", \(extra)
           "broker": \(broker ?? #"{"host": "127.0.0.1", "port": \#(brokerPort)}"#),
           "store": {"path": "\(databasePath)", "capacity_readings": 100000, "flush_interval_ms": 20\(store)},
           "log": {"level": "debug", "stats_interval_s": 1}
@@ -391,10 +392,10 @@ struct LiveGateway {
     let gateway: GatewayProcess
     let publisher: Publisher
 
-    init(store: String = "") throws {
+    init(store: String = "", extra: String = "") throws {
         scratch = try Scratch()
         broker = try Broker(scratch: scratch)
-        gateway = try GatewayProcess(scratch: scratch, brokerPort: broker.port, store: store)
+        gateway = try GatewayProcess(scratch: scratch, brokerPort: broker.port, store: store, extra: extra)
         try gateway.start()
         publisher = try Publisher(port: broker.port)
     }

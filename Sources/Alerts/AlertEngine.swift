@@ -1,0 +1,109 @@
+/// All alert machines of a gateway, keyed by device, with per-sensor settings.
+///
+/// Pure: the ingest thread feeds it decoded readings and the clock, and writes the events it
+/// returns in the same transaction as the readings. Owned by that one thread.
+public struct AlertEngine: Sendable {
+    public var waterDefaults: WaterAlertSettings
+    public var waterOverrides: [String: WaterAlertSettings]
+    public var coolantLimitC: Double
+    private var water: [String: WaterAlertMachine] = [:]
+    private var vehicles: [String: VehicleAlertMachine] = [:]
+    private var restored: [String: [ActiveAlert]] = [:]
+
+    /// An alert raised and not yet cleared, as the store keeps it across restarts.
+    public struct ActiveAlert: Sendable, Equatable {
+        public var device: String
+        public var type: AlertType
+        public var subject: String
+        public var state: AlertState
+
+        public init(device: String, type: AlertType, subject: String, state: AlertState) {
+            self.device = device
+            self.type = type
+            self.subject = subject
+            self.state = state
+        }
+    }
+
+    /// A water sensor's level state to publish (retained) for sirens and signboards.
+    public struct LevelPublication: Sendable, Equatable {
+        public var sensor: String
+        public var state: WaterAlertMachine.LevelState
+        public var levelCm: Double
+        public var tsMs: Int64
+    }
+
+    public init(waterDefaults: WaterAlertSettings, waterOverrides: [String: WaterAlertSettings], coolantLimitC: Double)
+    {
+        self.waterDefaults = waterDefaults
+        self.waterOverrides = waterOverrides
+        self.coolantLimitC = coolantLimitC
+    }
+
+    /// Alerts that were active when the gateway stopped; applied when each device is next seen.
+    public mutating func restore(_ active: [ActiveAlert]) {
+        restored = Dictionary(grouping: active, by: \.device)
+    }
+
+    /// A water reading. Returns the events and, on the sensor's first reading since start and
+    /// on every level change, the state to publish.
+    public mutating func observeWater(
+        sensor: String, levelCm: Double?, batteryV: Double?, tsMs: Int64, nowMs: Int64
+    ) -> (events: [AlertEvent], publication: LevelPublication?) {
+        var isNew = false
+        if water[sensor] == nil {
+            isNew = true
+            var machine = WaterAlertMachine(
+                sensor: sensor, settings: waterOverrides[sensor] ?? waterDefaults, nowMs: nowMs)
+            if let active = restored.removeValue(forKey: sensor) {
+                let level = active.first { $0.type == .waterLevel }
+                machine.restore(
+                    level: level?.state == .alarm ? .alarm : level?.state == .warning ? .warning : .normal,
+                    rising: active.contains { $0.type == .riseRate },
+                    batteryLow: active.contains { $0.type == .lowBattery },
+                    stale: active.contains { $0.type == .stale })
+            }
+            water[sensor] = machine
+        }
+        let before = water[sensor]!.level.current
+        let events = water[sensor]!.observe(levelCm: levelCm, batteryV: batteryV, tsMs: tsMs, nowMs: nowMs)
+        let machine = water[sensor]!
+        guard let level = machine.lastLevelCm, isNew || machine.level.current != before else { return (events, nil) }
+        return (
+            events,
+            LevelPublication(sensor: sensor, state: machine.level.current, levelCm: level, tsMs: machine.lastTsMs)
+        )
+    }
+
+    public mutating func observeVehicle(vin: String, milOn: Double?, coolantC: Double?, tsMs: Int64) -> [AlertEvent] {
+        ensureVehicle(vin)
+        return vehicles[vin]!.observe(milOn: milOn, coolantC: coolantC, tsMs: tsMs)
+    }
+
+    public mutating func observeCodes(vin: String, codes: [String], tsMs: Int64) -> [AlertEvent] {
+        ensureVehicle(vin)
+        return vehicles[vin]!.observe(codes: codes, tsMs: tsMs)
+    }
+
+    private mutating func ensureVehicle(_ vin: String) {
+        guard vehicles[vin] == nil else { return }
+        var machine = VehicleAlertMachine(vin: vin, coolantLimitC: coolantLimitC)
+        if let active = restored.removeValue(forKey: vin) {
+            machine.restore(
+                codes: Set(active.filter { $0.type == .dtc }.map(\.subject)),
+                milOn: active.contains { $0.type == .milOn }, overheating: active.contains { $0.type == .coolant })
+        }
+        vehicles[vin] = machine
+    }
+
+    /// Silent sensors. Call about once a second.
+    public mutating func tick(nowMs: Int64) -> [AlertEvent] {
+        var events: [AlertEvent] = []
+        for sensor in water.keys {
+            if let event = water[sensor]!.tick(nowMs: nowMs) { events.append(event) }
+        }
+        return events
+    }
+
+    public var waterSensors: Int { water.count }
+}

@@ -1,0 +1,71 @@
+public import Alerts
+import SQLite
+
+extension RingStore {
+    /// Inside the commit's transaction: appends the events to the alerts ring and keeps
+    /// `alerts_active` equal to what is raised now.
+    func storeAlerts(_ events: [AlertEvent], ring: inout RingCursor, stored: inout [StoredAlert]) throws {
+        let insert = try database.statement(
+            """
+            INSERT INTO alerts(slot, alert_id, device, type, subject, state, value, ts_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT(slot) DO UPDATE SET alert_id = excluded.alert_id, device = excluded.device,
+                type = excluded.type, subject = excluded.subject, state = excluded.state, value = excluded.value,
+                ts_ms = excluded.ts_ms
+            """)
+        let raise = try database.statement(
+            """
+            INSERT INTO alerts_active(device, type, subject, state, value, since_ms, alert_id) VALUES (?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT(device, type, subject) DO UPDATE SET state = excluded.state, value = excluded.value,
+                since_ms = excluded.since_ms, alert_id = excluded.alert_id
+            """)
+        let clear = try database.statement("DELETE FROM alerts_active WHERE device = ? AND type = ? AND subject = ?")
+        for event in events {
+            let (seqno, slot, _) = ring.advance()
+            let alertID = "\(configuration.alertIDPrefix)-\(seqno + 1)"
+            insert.bind(1, slot)
+            insert.bind(2, alertID)
+            insert.bind(3, event.device)
+            insert.bind(4, event.type.rawValue)
+            insert.bind(5, event.subject)
+            insert.bind(6, event.state.rawValue)
+            insert.bind(7, event.value)
+            insert.bind(8, event.tsMs)
+            try insert.run()
+            if event.state == .cleared {
+                clear.bind(1, event.device)
+                clear.bind(2, event.type.rawValue)
+                clear.bind(3, event.subject)
+                try clear.run()
+            } else {
+                raise.bind(1, event.device)
+                raise.bind(2, event.type.rawValue)
+                raise.bind(3, event.subject)
+                raise.bind(4, event.state.rawValue)
+                raise.bind(5, event.value)
+                raise.bind(6, event.tsMs)
+                raise.bind(7, alertID)
+                try raise.run()
+            }
+            stored.append(StoredAlert(alertID: alertID, event: event))
+        }
+    }
+
+    /// The alerts raised and not cleared, for the alert engine after a restart.
+    public func activeAlerts() throws(StoreError) -> [AlertEngine.ActiveAlert] {
+        do {
+            let select = try database.statement("SELECT device, type, subject, state FROM alerts_active")
+            var result: [AlertEngine.ActiveAlert] = []
+            while try select.step() {
+                guard let device = select.text(0), let type = select.text(1).flatMap(AlertType.init(rawValue:)),
+                    let state = select.text(3).flatMap(AlertState.init(rawValue:))
+                else { continue }
+                result.append(
+                    AlertEngine.ActiveAlert(device: device, type: type, subject: select.text(2) ?? "", state: state))
+            }
+            select.reset()
+            return result
+        } catch {
+            throw .sqlite(error, doing: "reading active alerts")
+        }
+    }
+}
