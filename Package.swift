@@ -44,7 +44,7 @@ let package = Package(
             name: "RingStore", dependencies: ["SQLite", "Telemetry", "Aggregation", "Alerts", "Logging"],
             swiftSettings: swiftSettings),
         .target(
-            name: "Gateway", dependencies: ["MQTT", "RingStore", "Telemetry", "Alerts", "JSON", "Logging"],
+            name: "Gateway", dependencies: ["MQTT", "RingStore", "Telemetry", "Alerts", "Crypto", "JSON", "Logging"],
             swiftSettings: swiftSettings),
 
         // Thin executables.

@@ -5,11 +5,12 @@ import MQTT
 import RingStore
 import Telemetry
 
-/// gatewayd's wiring and lifecycle: store, MQTT client, ingest pipeline.
+/// gatewayd's wiring and lifecycle: store, MQTT client, ingest pipeline, upstream forwarder.
 ///
-/// Start order is store → pipeline → MQTT (nothing arrives before there is somewhere to put
-/// it); stop is the reverse: MQTT disconnects first so no new message is acknowledged, the
-/// pipeline commits everything already acknowledged, then the store is checkpointed.
+/// Start order is store → upstream → pipeline → MQTT (nothing arrives before there is
+/// somewhere to put it); stop is the reverse: MQTT disconnects first so no new message is
+/// acknowledged, the pipeline commits everything already acknowledged, the forwarder stops
+/// (what it has not sent stays in the outbox), then the store is checkpointed.
 public final class Gateway: @unchecked Sendable {
     public let configuration: GatewayConfiguration
     public let metrics = IngestMetrics()
@@ -17,6 +18,8 @@ public final class Gateway: @unchecked Sendable {
     private let store: RingStore
     private let client: MQTTClient
     private let pipeline: IngestPipeline
+    private let upstream: UpstreamForwarder?
+    let outboxGauge: OutboxGauge?
 
     /// The topic filters the gateway subscribes to (QoS 1).
     public static let subscriptions = ["v1/obd/#", "v1/water/#"]
@@ -48,7 +51,21 @@ public final class Gateway: @unchecked Sendable {
         } else {
             storeConfiguration.aggregation = nil
         }
+        let gatewayID = configuration.gatewayID
+        if configuration.upstream.enabled {
+            let gauge = OutboxGauge()
+            outboxGauge = gauge
+            storeConfiguration.outboxGauge = gauge
+            storeConfiguration.outboxLimitBytes = configuration.upstream.maxBacklogBytes
+            storeConfiguration.outboxEncoder = { summary, batch in
+                UpstreamMessages.encode(summary: summary, batch: batch, gatewayID: gatewayID)
+            }
+        } else {
+            outboxGauge = nil
+        }
         store = try RingStore(configuration: storeConfiguration, logger: self.logger)
+        upstream = try Self.makeUpstream(
+            configuration, gauge: outboxGauge, store: store, metrics: metrics, logger: self.logger)
 
         var mqtt = MQTTClient.Configuration(clientID: configuration.clientID)
         mqtt.host = configuration.broker.host
@@ -86,6 +103,7 @@ public final class Gateway: @unchecked Sendable {
         alerts.restore(try store.activeAlerts())
         let client = client
         let publishLogger = self.logger
+        let upstream = upstream
         pipeline = IngestPipeline(
             inbound: client.inbound, store: store, decoder: Decoder(configuration: decoderConfiguration),
             configuration: .init(
@@ -101,10 +119,53 @@ public final class Gateway: @unchecked Sendable {
                     publishLogger.warning("alert_state_publish_failed", [("mqtt.topic", topic), ("error", "\(error)")])
                 }
             },
+            onOutbox: { upstream?.notify() },
             metrics: metrics, logger: self.logger)
     }
 
+    /// The upstream link, after its TLS material passed the security checks.
+    private static func makeUpstream(
+        _ configuration: GatewayConfiguration, gauge: OutboxGauge?, store: RingStore, metrics: IngestMetrics,
+        logger: Logger
+    ) throws -> UpstreamForwarder? {
+        let settings = configuration.upstream
+        guard let host = settings.host, let gauge else { return nil }
+        let prefix = "\(settings.topicPrefix)/\(configuration.gatewayID)"
+        var mqtt = MQTTClient.Configuration(clientID: settings.clientID ?? "telemetry-gateway-\(configuration.gatewayID)")
+        mqtt.host = host
+        mqtt.port = Int(settings.port)
+        mqtt.cleanSession = true
+        mqtt.keepAliveSeconds = Int32(settings.keepAliveSeconds)
+        mqtt.maxInflightMessages = 64
+        mqtt.will = .init(topic: "\(prefix)/status", payload: Array(#"{"state":"offline"}"#.utf8), qos: 1, retain: true)
+        if let caFile = settings.caFile {
+            mqtt.tls = .init(caFile: caFile, certFile: settings.certFile, keyFile: settings.keyFile)
+        } else {
+            logger.warning(
+                "upstream_insecure",
+                [("detail", "upstream.allow_insecure is set: the link to \(host):\(settings.port) is plaintext and unauthenticated")])
+        }
+        let client = try MQTTClient(configuration: mqtt, logger: logger.with("link", "upstream"))
+        let outbox = try OutboxReader(path: configuration.store.path, gauge: gauge)
+        let forwarder = UpstreamForwarder(
+            configuration: .init(
+                prefix: settings.topicPrefix, gatewayID: configuration.gatewayID,
+                maxRatePerSecond: Double(settings.maxRateMsgsPerS), statusIntervalMs: settings.statusIntervalS * 1000,
+                caFile: settings.caFile, certFile: settings.certFile, keyFile: settings.keyFile),
+            client: client, outbox: outbox, gauge: gauge, logger: logger,
+            health: {
+                let snapshot = metrics.snapshot
+                return [
+                    ("readings", .int(snapshot.readingsStored)), ("rejects", .int(snapshot.rejectsTotal)),
+                    ("seq_gaps_opened", .int(snapshot.seqGapsOpened)),
+                ]
+            })
+        forwarder.checkCertificates()
+        return forwarder
+    }
+
     public func start() {
+        upstream?.start()
         pipeline.start()
         client.start()
         logger.info(
@@ -120,6 +181,7 @@ public final class Gateway: @unchecked Sendable {
         logger.info("gateway_stopping")
         client.stop()
         pipeline.waitUntilFinished()
+        upstream?.stop()
         do {
             try store.checkpoint()
         } catch {

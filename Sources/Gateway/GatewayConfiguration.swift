@@ -1,4 +1,5 @@
 public import Alerts
+import Crypto
 import Foundation
 public import JSON
 import Telemetry
@@ -48,6 +49,24 @@ public struct GatewayConfiguration: Sendable {
         public var coolantC: Double = 110
     }
 
+    public struct Upstream: Sendable {
+        /// The upstream link is on when a host is set.
+        public var host: String?
+        public var port: Int64 = 8883
+        public var clientID: String?
+        public var topicPrefix = "city"
+        public var caFile: String?
+        public var certFile: String?
+        public var keyFile: String?
+        public var allowInsecure = false
+        public var maxBacklogBytes: Int64 = 256 * 1024 * 1024
+        public var maxRateMsgsPerS: Int64 = 200
+        public var statusIntervalS: Int64 = 60
+        public var keepAliveSeconds: Int64 = 30
+
+        public var enabled: Bool { host != nil }
+    }
+
     public struct Log: Sendable {
         public var level = "info"
         public var statsIntervalS: Int64 = 10
@@ -59,6 +78,7 @@ public struct GatewayConfiguration: Sendable {
     public var limits = Limits()
     public var aggregation = Aggregation()
     public var alerts = AlertSettings()
+    public var upstream = Upstream()
     public var log = Log()
 
     public init() {}
@@ -75,7 +95,8 @@ public struct GatewayConfiguration: Sendable {
             return (config, reader.problems)
         }
         reader.checkUnknownKeys(
-            root, path: "", known: ["gateway_id", "broker", "store", "limits", "aggregation", "alerts", "log"])
+            root, path: "",
+            known: ["gateway_id", "broker", "store", "limits", "aggregation", "alerts", "upstream", "log"])
 
         let gatewayID = reader.string(root, "gateway_id", path: "gateway_id", default: config.gatewayID)!
         if gatewayID.isEmpty || gatewayID.utf8.count > 64
@@ -203,6 +224,8 @@ public struct GatewayConfiguration: Sendable {
         config.alerts.coolantC = reader.number(
             vehicle, "coolant_c", path: "alerts.vehicle.coolant_c", default: 110, range: 50...200)
 
+        parseUpstream(root, into: &config.upstream, reader: &reader)
+
         let log = reader.object(root, "log", path: "log", known: ["level", "stats_interval_s"])
         config.log.level = reader.choice(
             log, "level", path: "log.level", default: "info",
@@ -210,6 +233,64 @@ public struct GatewayConfiguration: Sendable {
         config.log.statsIntervalS = reader.integer(
             log, "stats_interval_s", path: "log.stats_interval_s", default: 10, range: 0...86_400)
         return (config, reader.problems)
+    }
+
+    static func parseUpstream(_ root: JSONObject, into upstream: inout Upstream, reader: inout ConfigReader) {
+        let object = reader.object(
+            root, "upstream", path: "upstream",
+            known: [
+                "host", "port", "client_id", "topic_prefix", "tls", "allow_insecure", "max_backlog_bytes",
+                "max_rate_msgs_per_s", "status_interval_s", "keepalive_s",
+            ])
+        upstream.host = reader.string(object, "host", path: "upstream.host", default: nil)
+        upstream.port = reader.integer(object, "port", path: "upstream.port", default: 8883, range: 1...65535)
+        upstream.clientID = reader.string(object, "client_id", path: "upstream.client_id", default: nil)
+        upstream.topicPrefix = reader.string(object, "topic_prefix", path: "upstream.topic_prefix", default: "city")!
+        if upstream.topicPrefix.isEmpty || upstream.topicPrefix.contains(where: { "+#".contains($0) })
+            || upstream.topicPrefix.hasPrefix("/") || upstream.topicPrefix.hasSuffix("/")
+        {
+            reader.problem("upstream.topic_prefix", "must be a plain topic prefix without + # or a leading or trailing /")
+        }
+        let tls = reader.object(object, "tls", path: "upstream.tls", known: ["ca_file", "cert_file", "key_file"])
+        upstream.caFile = reader.string(tls, "ca_file", path: "upstream.tls.ca_file", default: nil)
+        upstream.certFile = reader.string(tls, "cert_file", path: "upstream.tls.cert_file", default: nil)
+        upstream.keyFile = reader.string(tls, "key_file", path: "upstream.tls.key_file", default: nil)
+        upstream.allowInsecure = reader.boolean(object, "allow_insecure", path: "upstream.allow_insecure", default: false)
+        upstream.maxBacklogBytes = reader.integer(
+            object, "max_backlog_bytes", path: "upstream.max_backlog_bytes", default: upstream.maxBacklogBytes,
+            range: 65_536...1_099_511_627_776)
+        upstream.maxRateMsgsPerS = reader.integer(
+            object, "max_rate_msgs_per_s", path: "upstream.max_rate_msgs_per_s", default: upstream.maxRateMsgsPerS,
+            range: 1...100_000)
+        upstream.statusIntervalS = reader.integer(
+            object, "status_interval_s", path: "upstream.status_interval_s", default: 60, range: 1...86_400)
+        upstream.keepAliveSeconds = reader.integer(
+            object, "keepalive_s", path: "upstream.keepalive_s", default: 30, range: 5...3600)
+        guard upstream.enabled else { return }
+        let tlsComplete = upstream.caFile != nil && upstream.certFile != nil && upstream.keyFile != nil
+        if !tlsComplete && !upstream.allowInsecure {
+            reader.problem(
+                "upstream.tls",
+                "the upstream link requires mutual TLS: set ca_file, cert_file and key_file "
+                    + "(bash Deploy/make-certs.sh DIR makes development ones), or set upstream.allow_insecure to true")
+        }
+        if let caFile = upstream.caFile {
+            if upstream.certFile == nil || upstream.keyFile == nil {
+                reader.problem("upstream.tls", "cert_file and key_file are required with ca_file: the gateway authenticates with a client certificate")
+            }
+            for (path, file) in [
+                ("upstream.tls.ca_file", upstream.caFile), ("upstream.tls.cert_file", upstream.certFile),
+                ("upstream.tls.key_file", upstream.keyFile),
+            ] {
+                if let file, access(file, R_OK) != 0 {
+                    reader.problem(path, "cannot read \(file): \(String(cString: strerror(errno)))")
+                }
+            }
+            let check = CertificateCheck.run(caFile: caFile, certFile: upstream.certFile, keyFile: upstream.keyFile)
+            for finding in check.findings where finding.severity == .error {
+                reader.problem("upstream.tls", finding.description)
+            }
+        }
     }
 
     static let waterKeys = [
@@ -324,6 +405,29 @@ public struct GatewayConfiguration: Sendable {
                         JSONObject([
                             ("water", .object(Self.waterJSON(alerts.water))),
                             ("vehicle", .object(JSONObject([("coolant_c", .double(alerts.coolantC))]))),
+                        ]))
+                ),
+                (
+                    "upstream",
+                    .object(
+                        JSONObject([
+                            ("host", upstream.host.map(JSONValue.string) ?? .null), ("port", .int(upstream.port)),
+                            ("client_id", upstream.clientID.map(JSONValue.string) ?? .null),
+                            ("topic_prefix", .string(upstream.topicPrefix)),
+                            (
+                                "tls",
+                                .object(
+                                    JSONObject([
+                                        ("ca_file", upstream.caFile.map(JSONValue.string) ?? .null),
+                                        ("cert_file", upstream.certFile.map(JSONValue.string) ?? .null),
+                                        ("key_file", upstream.keyFile.map(JSONValue.string) ?? .null),
+                                    ]))
+                            ),
+                            ("allow_insecure", .bool(upstream.allowInsecure)),
+                            ("max_backlog_bytes", .int(upstream.maxBacklogBytes)),
+                            ("max_rate_msgs_per_s", .int(upstream.maxRateMsgsPerS)),
+                            ("status_interval_s", .int(upstream.statusIntervalS)),
+                            ("keepalive_s", .int(upstream.keepAliveSeconds)),
                         ]))
                 ),
                 (

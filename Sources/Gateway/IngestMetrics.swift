@@ -15,6 +15,8 @@ public final class IngestMetrics: Sendable {
         public var seqResets: Int64 = 0
         /// Closed windows stored or revised (each one is sent upstream).
         public var aggregatesWritten: Int64 = 0
+        /// Upstream messages dropped because the outbox reached its cap.
+        public var outboxDropped: Int64 = 0
         public var rejects: [RejectReason: Int64] = [:]
         public var commits: Int64 = 0
         public var commitFailures: Int64 = 0

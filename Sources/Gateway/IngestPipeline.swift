@@ -32,6 +32,7 @@ final class IngestPipeline: @unchecked Sendable {
     /// Level states to publish (retained) once the batch that decided them is committed.
     private var pendingLevels: [String: AlertEngine.LevelPublication] = [:]
     private let publishRetained: @Sendable (String, [UInt8]) -> Void
+    private let onOutbox: @Sendable () -> Void
     private var nextTick: UInt64 = 0
     /// Devices first seen in the current batch, not yet known to the store.
     private var newInBatch = Set<DeviceID>()
@@ -39,8 +40,9 @@ final class IngestPipeline: @unchecked Sendable {
     init(
         inbound: InboundBuffer, store: RingStore, decoder: Decoder, configuration: Configuration,
         alerts: AlertEngine, publishRetained: @escaping @Sendable (String, [UInt8]) -> Void,
-        metrics: IngestMetrics, logger: Logger
+        onOutbox: @escaping @Sendable () -> Void, metrics: IngestMetrics, logger: Logger
     ) {
+        self.onOutbox = onOutbox
         self.alerts = alerts
         self.publishRetained = publishRetained
         self.inbound = inbound
@@ -249,6 +251,7 @@ final class IngestPipeline: @unchecked Sendable {
                     m.seqGapsOpened += summary.newGaps
                     m.seqResets += Int64(summary.resets)
                     m.aggregatesWritten += Int64(summary.aggregates.count)
+                    m.outboxDropped += summary.outboxDropped
                     for (reason, count) in rejectCounts { m.rejects[reason, default: 0] += count }
                     m.commits += 1
                     m.lastCommitMicros = micros
@@ -267,6 +270,12 @@ final class IngestPipeline: @unchecked Sendable {
                         ])
                 }
                 publishLevels()
+                if summary.outboxMessages > 0 { onOutbox() }
+                if summary.outboxDropped > 0 {
+                    logger.warning(
+                        "outbox_full_dropped",
+                        [("messages", String(summary.outboxDropped)), ("detail", "upstream.max_backlog_bytes reached; oldest aggregates dropped first")])
+                }
                 if summary.newDevices > 0 {
                     logger.debug("devices_added", [("count", String(summary.newDevices))])
                 }

@@ -78,6 +78,9 @@ public struct CommitSummary: Sendable, Equatable {
     public var aggregates: [AggregateRow] = []
     /// Alert events stored by this commit, with their ids.
     public var alerts: [StoredAlert] = []
+    /// Messages this commit added to the upstream outbox (net of drops), and drops for the cap.
+    public var outboxMessages = 0
+    public var outboxDropped: Int64 = 0
 
     public init() {}
 }

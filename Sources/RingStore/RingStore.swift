@@ -1,5 +1,5 @@
 import Aggregation
-public import Alerts
+import Alerts
 public import Logging
 import SQLite
 public import Telemetry
@@ -27,6 +27,12 @@ public final class RingStore {
         public var capacityAlerts: Int64 = 100_000
         /// Alert ids are this prefix, a dash and a number that never repeats: the gateway id.
         public var alertIDPrefix = "gw"
+        /// The upstream outbox: nil when there is no upstream link (nothing is queued).
+        public var outboxGauge: OutboxGauge?
+        public var outboxLimitBytes: Int64 = 256 * 1024 * 1024
+        /// Turns what a commit stored (alerts, closed windows, events) into upstream messages,
+        /// inside the same transaction, so nothing stored can miss the outbox.
+        public var outboxEncoder: (@Sendable (CommitSummary, IngestBatch) -> [OutboxMessage])?
         /// Edge aggregation of every accepted reading; nil turns it off.
         public var aggregation: AggregationSettings? = AggregationSettings()
 
@@ -61,6 +67,9 @@ public final class RingStore {
     private(set) var aggregatesRing: RingCursor
     private(set) var alertsRing: RingCursor
     var nextRetentionMs: Int64 = .min
+    /// Outbox changes of the transaction in progress, applied to the gauge after it commits.
+    var pendingOutbox: (messages: Int64, bytes: Int64) = (0, 0)
+    var pendingDrops: [OutboxMessage.Priority: Int64] = [:]
 
     public init(configuration: Configuration, logger: Logger) throws(StoreError) {
         self.configuration = configuration
@@ -118,6 +127,13 @@ public final class RingStore {
         alertsRing = try openRing("alerts", capacity: configuration.capacityAlerts)
         try loadDevices()
         try step("rebuilding open aggregation windows") { try rebuildWindows() }
+        if let gauge = configuration.outboxGauge {
+            try step("measuring the outbox") {
+                let select = try database.statement("SELECT count(*), coalesce(sum(length(payload)), 0) FROM outbox")
+                if try select.step() { gauge.add(messages: select.int64(0), bytes: select.int64(1)) }
+                select.reset()
+            }
+        }
         self.logger.info(
             "store_opened",
             [
@@ -385,6 +401,11 @@ public final class RingStore {
                     try persistAggregates(late: late, nowMs: nowMs, ring: &aggregates, changed: &summary.aggregates)
                     if nowMs >= nextRetentionMs { try expireAggregates(nowMs: nowMs) }
                 }
+                pendingOutbox = (0, 0)
+                pendingDrops.removeAll()
+                if let encoder = configuration.outboxEncoder {
+                    try enqueue(encoder(summary, batch), nowMs: nowMs)
+                }
                 let updateRing = try database.statement("UPDATE rings SET next_seqno = ? WHERE name = ?")
                 for (name, ring) in [
                     ("readings", readings), ("events", events), ("rejects", rejects), ("aggregates", aggregates),
@@ -399,6 +420,15 @@ public final class RingStore {
         readingsRing = readings
         aggregatesRing = aggregates
         alertsRing = alerts
+        if let gauge = configuration.outboxGauge {
+            gauge.add(messages: pendingOutbox.messages, bytes: pendingOutbox.bytes)
+            summary.outboxMessages = Int(pendingOutbox.messages)
+            if !pendingDrops.isEmpty {
+                let drops = pendingDrops
+                gauge.dropped.withLock { for (priority, count) in drops { $0[priority, default: 0] += count } }
+                summary.outboxDropped = drops.values.reduce(0, +)
+            }
+        }
         windowsNeedRebuild = false
         if aggregating && nowMs >= nextRetentionMs { nextRetentionMs = nowMs + 3_600_000 }
         eventsRing = events

@@ -150,6 +150,20 @@ enum Schema {
         CREATE VIEW alerts_active_v AS
             SELECT alert_id, device, type, state, value, since_ms, subject FROM alerts_active;
         """,
+        // 4: the upstream outbox. A message leaves only after the upstream broker acknowledged
+        // it; priority 0 (alerts) goes before 1 (events) before 2 (aggregates).
+        """
+        CREATE TABLE outbox(
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            priority INTEGER NOT NULL,
+            topic TEXT NOT NULL,
+            payload BLOB NOT NULL,
+            created_ms INTEGER NOT NULL
+        );
+        CREATE INDEX outbox_order ON outbox(priority, id);
+        CREATE VIEW outbox_v AS
+            SELECT id, priority, topic, length(payload) AS bytes, created_ms FROM outbox;
+        """,
     ]
 
     static var version: Int64 { Int64(migrations.count) }

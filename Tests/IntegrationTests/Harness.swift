@@ -172,7 +172,7 @@ final class Broker: @unchecked Sendable {
         log_type error
         log_type warning
         log_type notice
-        """.write(toFile: config, atomically: true, encoding: .utf8)
+        """.write(toFile: config, atomically: false, encoding: .utf8)
         child = try ChildProcess(
             name: name, executable: try Self.executable(), arguments: ["-c", config],
             logPath: scratch.file("\(name).log"))
@@ -221,7 +221,7 @@ final class GatewayProcess: @unchecked Sendable {
           "store": {"path": "\(databasePath)", "capacity_readings": 100000, "flush_interval_ms": 20\(store)},
           "log": {"level": "debug", "stats_interval_s": 1}
         }
-        """.write(toFile: configPath, atomically: true, encoding: .utf8)
+        """.write(toFile: configPath, atomically: false, encoding: .utf8)
     }
 
     /// Starts gatewayd; waits for its broker connection unless `waitForConnection` is false.
@@ -351,7 +351,7 @@ struct TestCertificates {
         let csr = scratch.file("server.csr")
         let extensions = scratch.file("server.ext")
         try "subjectAltName = IP:127.0.0.1\nextendedKeyUsage = serverAuth\n".write(
-            toFile: extensions, atomically: true, encoding: .utf8)
+            toFile: extensions, atomically: false, encoding: .utf8)
         let commands: [[String]] = [
             [
                 "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", caKey,

@@ -274,7 +274,7 @@ struct IngestTests {
         try """
         {"gateway_id": "bad id!", "broker": {"port": 70000, "hots": "x"}, "store": {"capacity_readings": "lots"},
          "log": {"level": "loud"}}
-        """.write(toFile: path, atomically: true, encoding: .utf8)
+        """.write(toFile: path, atomically: false, encoding: .utf8)
         let check = try ChildProcess(
             name: "check", executable: try binary("gatewayd"), arguments: ["--check-config", path],
             logPath: scratch.file("check.log"))

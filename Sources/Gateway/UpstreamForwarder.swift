@@ -1,0 +1,182 @@
+import Crypto
+import Foundation
+import JSON
+import Logging
+import MQTT
+import RingStore
+import Synchronization
+
+/// Store-and-forward to the city's broker: reads the outbox in order (alerts first), publishes
+/// with QoS 1 under a rate limit, and deletes a message only once the upstream broker has
+/// acknowledged it. Its own thread, MQTT connection and SQLite connection.
+///
+/// Delivery is at least once: a message acknowledged upstream but not yet deleted when
+/// gatewayd dies is sent again after the restart; `batch_id` and `alert_id` let the receiver
+/// drop the copy.
+final class UpstreamForwarder: @unchecked Sendable {
+    struct Configuration {
+        var prefix: String
+        var gatewayID: String
+        var window = 64
+        var maxRatePerSecond: Double
+        var statusIntervalMs: Int64
+        var caFile: String?
+        var certFile: String?
+        var keyFile: String?
+    }
+
+    private let configuration: Configuration
+    private let client: MQTTClient
+    private let outbox: OutboxReader
+    private let gauge: OutboxGauge
+    private let logger: Logger
+    private let healthJSON: @Sendable () -> [(String, JSONValue)]
+    private let wake = DispatchSemaphore(value: 0)
+    private let finished = DispatchSemaphore(value: 0)
+    private let running = Atomic<Bool>(true)
+    private let acked = Mutex<[(id: Int64, bytes: Int64)]>([])
+    let secondsToCertificateExpiry = Atomic<Int64>(Int64.min)
+    let sent = Atomic<Int64>(0)
+
+    init(
+        configuration: Configuration, client: MQTTClient, outbox: OutboxReader, gauge: OutboxGauge, logger: Logger,
+        health: @escaping @Sendable () -> [(String, JSONValue)]
+    ) {
+        self.configuration = configuration
+        self.client = client
+        self.outbox = outbox
+        self.gauge = gauge
+        self.logger = logger.with("component", "upstream")
+        self.healthJSON = health
+    }
+
+    var isConnected: Bool { client.isConnected }
+
+    func start() {
+        client.start()
+        let thread = Thread { [self] in
+            run()
+            finished.signal()
+        }
+        thread.name = "upstream"
+        thread.start()
+    }
+
+    /// New messages are in the outbox: send now rather than at the next poll.
+    func notify() {
+        wake.signal()
+    }
+
+    func stop() {
+        running.store(false, ordering: .relaxed)
+        wake.signal()
+        finished.wait()
+        client.stop()
+        applyAcknowledgements()
+    }
+
+    private func run() {
+        var inFlight: [Int64: Int64] = [:]
+        var tokens = configuration.maxRatePerSecond
+        var lastRefill = monotonicNanos()
+        var nextStatus: UInt64 = 0
+        var nextCheck: UInt64 = monotonicNanos() + 3_600_000_000_000
+        var wasConnected = false
+        while running.load(ordering: .relaxed) {
+            for (id, _) in applyAcknowledgements() { inFlight.removeValue(forKey: id) }
+            let now = monotonicNanos()
+            if now >= nextCheck {
+                nextCheck = now + 3_600_000_000_000
+                checkCertificates()
+            }
+            let connected = client.isConnected
+            if connected != wasConnected {
+                wasConnected = connected
+                logger.info(connected ? "upstream_connected" : "upstream_disconnected")
+            }
+            guard connected else {
+                _ = wake.wait(timeout: .now() + .milliseconds(100))
+                continue
+            }
+            if now >= nextStatus {
+                nextStatus = now + UInt64(configuration.statusIntervalMs) * 1_000_000
+                publishStatus()
+            }
+            tokens = min(
+                configuration.maxRatePerSecond,
+                tokens + Double(now - lastRefill) / 1e9 * configuration.maxRatePerSecond)
+            lastRefill = now
+            let room = min(configuration.window - inFlight.count, Int(tokens))
+            if room > 0 {
+                do {
+                    let rows = try outbox.next(limit: room, skipping: Set(inFlight.keys))
+                    for row in rows {
+                        let bytes = Int64(row.payload.count)
+                        let id = row.id
+                        try client.publish(
+                            topic: "\(configuration.prefix)/\(configuration.gatewayID)/\(row.topic)", payload: row.payload,
+                            qos: 1
+                        ) { [self] result in
+                            if case .success = result {
+                                acked.withLock { $0.append((id, bytes)) }
+                                sent.add(1, ordering: .relaxed)
+                            }
+                        }
+                        inFlight[id] = bytes
+                        tokens -= 1
+                    }
+                    if !rows.isEmpty { continue }
+                } catch {
+                    logger.warning("upstream_send_failed", [("error", "\(error)")])
+                }
+            }
+            _ = wake.wait(timeout: .now() + .milliseconds(inFlight.isEmpty ? 200 : 5))
+        }
+    }
+
+    /// Deletes what upstream acknowledged; returns those rows.
+    @discardableResult
+    private func applyAcknowledgements() -> [(id: Int64, bytes: Int64)] {
+        let rows = acked.withLock { rows -> [(id: Int64, bytes: Int64)] in
+            defer { rows.removeAll() }
+            return rows
+        }
+        guard !rows.isEmpty else { return [] }
+        do {
+            try outbox.delete(rows)
+        } catch {
+            // They were delivered; they will be sent again and de-duplicated upstream.
+            logger.error("outbox_delete_failed", [("error", error.description), ("messages", String(rows.count))])
+        }
+        return rows
+    }
+
+    private func publishStatus() {
+        var object = JSONObject([
+            ("state", .string("online")), ("gateway_id", .string(configuration.gatewayID)),
+            ("version", .string(GatewayVersion.current)), ("ts_ms", .int(wallClockMs())),
+            ("backlog_messages", .int(gauge.backlogMessages)), ("backlog_bytes", .int(gauge.backlogBytes)),
+        ])
+        for (key, value) in healthJSON() { object[key] = value }
+        do {
+            try client.publish(
+                topic: "\(configuration.prefix)/\(configuration.gatewayID)/status",
+                payload: Array(JSONValue.object(object).serialized().utf8), qos: 1, retain: true)
+        } catch {
+            logger.warning("upstream_status_failed", [("error", error.description)])
+        }
+    }
+
+    /// The hourly security check of the TLS material; findings are logged with what to do.
+    func checkCertificates() {
+        guard let caFile = configuration.caFile else { return }
+        let result = CertificateCheck.run(caFile: caFile, certFile: configuration.certFile, keyFile: configuration.keyFile)
+        if let seconds = result.secondsToExpiry { secondsToCertificateExpiry.store(seconds, ordering: .relaxed) }
+        for finding in result.findings {
+            logger.log(
+                finding.severity == .error ? .error : .warning, "tls_check",
+                [("file", finding.file), ("problem", finding.message)])
+        }
+    }
+}
+
