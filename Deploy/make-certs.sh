@@ -18,18 +18,18 @@ cd "$dir"
 key() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:prime256v1 -out "$1" 2>/dev/null; chmod 600 "$1"; }
 
 key ca.key
-openssl req -x509 -new -key ca.key -out ca.crt -days 30 -subj "/CN=telemetry-gateway development CA" 2>/dev/null
+openssl req -x509 -new -key ca.key -out ca.crt -days 90 -subj "/CN=telemetry-gateway development CA" 2>/dev/null
 
 key server.key
 openssl req -new -key server.key -out server.csr -subj "/CN=localhost" 2>/dev/null
 printf 'subjectAltName = IP:127.0.0.1, DNS:localhost\nextendedKeyUsage = serverAuth\n' >server.ext
-openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out server.crt -days 30 \
+openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out server.crt -days 90 \
     -extfile server.ext 2>/dev/null
 
 key client.key
 openssl req -new -key client.key -out client.csr -subj "/CN=$gateway" 2>/dev/null
 printf 'extendedKeyUsage = clientAuth\n' >client.ext
-openssl x509 -req -in client.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out client.crt -days 30 \
+openssl x509 -req -in client.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out client.crt -days 90 \
     -extfile client.ext 2>/dev/null
 
 # An expired client certificate, signed by the same CA, to test that it is refused.

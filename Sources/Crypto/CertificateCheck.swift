@@ -38,7 +38,8 @@ public enum CertificateCheck {
             result.findings.append(Finding(severity: .warning, file: file, message: message))
         }
         if readCertificates(caFile).isEmpty {
-            error(caFile, "no PEM certificate could be read: point upstream.tls.ca_file at the CA that signed the server")
+            error(
+                caFile, "no PEM certificate could be read: point upstream.tls.ca_file at the CA that signed the server")
         }
         guard let certFile, let keyFile else { return result }
         var info = stat()
@@ -47,7 +48,8 @@ public enum CertificateCheck {
         } else if info.st_mode & 0o077 != 0 {
             error(
                 keyFile,
-                "private key is readable by group or others (mode \(String(info.st_mode & 0o777, radix: 8))): chmod 600 \(keyFile)")
+                "private key is readable by group or others (mode \(String(info.st_mode & 0o777, radix: 8))): chmod 600 \(keyFile)"
+            )
         }
         guard let certificate = readCertificates(certFile).first else {
             error(certFile, "no PEM certificate could be read: check upstream.tls.cert_file")
@@ -69,7 +71,9 @@ public enum CertificateCheck {
             error(certFile, "client certificate is not valid yet: check the board's clock")
         }
         guard let key = readPrivateKey(keyFile) else {
-            error(keyFile, "no PEM private key could be read (an encrypted key is not supported): check upstream.tls.key_file")
+            error(
+                keyFile,
+                "no PEM private key could be read (an encrypted key is not supported): check upstream.tls.key_file")
             return result
         }
         defer { EVP_PKEY_free(key) }

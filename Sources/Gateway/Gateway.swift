@@ -131,7 +131,8 @@ public final class Gateway: @unchecked Sendable {
         let settings = configuration.upstream
         guard let host = settings.host, let gauge else { return nil }
         let prefix = "\(settings.topicPrefix)/\(configuration.gatewayID)"
-        var mqtt = MQTTClient.Configuration(clientID: settings.clientID ?? "telemetry-gateway-\(configuration.gatewayID)")
+        var mqtt = MQTTClient.Configuration(
+            clientID: settings.clientID ?? "telemetry-gateway-\(configuration.gatewayID)")
         mqtt.host = host
         mqtt.port = Int(settings.port)
         mqtt.cleanSession = true
@@ -143,7 +144,12 @@ public final class Gateway: @unchecked Sendable {
         } else {
             logger.warning(
                 "upstream_insecure",
-                [("detail", "upstream.allow_insecure is set: the link to \(host):\(settings.port) is plaintext and unauthenticated")])
+                [
+                    (
+                        "detail",
+                        "upstream.allow_insecure is set: the link to \(host):\(settings.port) is plaintext and unauthenticated"
+                    )
+                ])
         }
         let client = try MQTTClient(configuration: mqtt, logger: logger.with("link", "upstream"))
         let outbox = try OutboxReader(path: configuration.store.path, gauge: gauge)

@@ -249,13 +249,15 @@ public struct GatewayConfiguration: Sendable {
         if upstream.topicPrefix.isEmpty || upstream.topicPrefix.contains(where: { "+#".contains($0) })
             || upstream.topicPrefix.hasPrefix("/") || upstream.topicPrefix.hasSuffix("/")
         {
-            reader.problem("upstream.topic_prefix", "must be a plain topic prefix without + # or a leading or trailing /")
+            reader.problem(
+                "upstream.topic_prefix", "must be a plain topic prefix without + # or a leading or trailing /")
         }
         let tls = reader.object(object, "tls", path: "upstream.tls", known: ["ca_file", "cert_file", "key_file"])
         upstream.caFile = reader.string(tls, "ca_file", path: "upstream.tls.ca_file", default: nil)
         upstream.certFile = reader.string(tls, "cert_file", path: "upstream.tls.cert_file", default: nil)
         upstream.keyFile = reader.string(tls, "key_file", path: "upstream.tls.key_file", default: nil)
-        upstream.allowInsecure = reader.boolean(object, "allow_insecure", path: "upstream.allow_insecure", default: false)
+        upstream.allowInsecure = reader.boolean(
+            object, "allow_insecure", path: "upstream.allow_insecure", default: false)
         upstream.maxBacklogBytes = reader.integer(
             object, "max_backlog_bytes", path: "upstream.max_backlog_bytes", default: upstream.maxBacklogBytes,
             range: 65_536...1_099_511_627_776)
@@ -276,7 +278,10 @@ public struct GatewayConfiguration: Sendable {
         }
         if let caFile = upstream.caFile {
             if upstream.certFile == nil || upstream.keyFile == nil {
-                reader.problem("upstream.tls", "cert_file and key_file are required with ca_file: the gateway authenticates with a client certificate")
+                reader.problem(
+                    "upstream.tls",
+                    "cert_file and key_file are required with ca_file: the gateway authenticates with a client certificate"
+                )
             }
             for (path, file) in [
                 ("upstream.tls.ca_file", upstream.caFile), ("upstream.tls.cert_file", upstream.certFile),

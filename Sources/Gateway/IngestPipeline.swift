@@ -274,7 +274,10 @@ final class IngestPipeline: @unchecked Sendable {
                 if summary.outboxDropped > 0 {
                     logger.warning(
                         "outbox_full_dropped",
-                        [("messages", String(summary.outboxDropped)), ("detail", "upstream.max_backlog_bytes reached; oldest aggregates dropped first")])
+                        [
+                            ("messages", String(summary.outboxDropped)),
+                            ("detail", "upstream.max_backlog_bytes reached; oldest aggregates dropped first"),
+                        ])
                 }
                 if summary.newDevices > 0 {
                     logger.debug("devices_added", [("count", String(summary.newDevices))])

@@ -114,7 +114,8 @@ final class UpstreamForwarder: @unchecked Sendable {
                         let bytes = Int64(row.payload.count)
                         let id = row.id
                         try client.publish(
-                            topic: "\(configuration.prefix)/\(configuration.gatewayID)/\(row.topic)", payload: row.payload,
+                            topic: "\(configuration.prefix)/\(configuration.gatewayID)/\(row.topic)",
+                            payload: row.payload,
                             qos: 1
                         ) { [self] result in
                             if case .success = result {
@@ -170,7 +171,8 @@ final class UpstreamForwarder: @unchecked Sendable {
     /// The hourly security check of the TLS material; findings are logged with what to do.
     func checkCertificates() {
         guard let caFile = configuration.caFile else { return }
-        let result = CertificateCheck.run(caFile: caFile, certFile: configuration.certFile, keyFile: configuration.keyFile)
+        let result = CertificateCheck.run(
+            caFile: caFile, certFile: configuration.certFile, keyFile: configuration.keyFile)
         if let seconds = result.secondsToExpiry { secondsToCertificateExpiry.store(seconds, ordering: .relaxed) }
         for finding in result.findings {
             logger.log(
@@ -179,4 +181,3 @@ final class UpstreamForwarder: @unchecked Sendable {
         }
     }
 }
-

@@ -17,7 +17,8 @@ enum UpstreamMessages {
         for stored in summary.alerts {
             let event = stored.event
             var object = JSONObject([
-                ("alert_id", .string(stored.alertID)), ("gateway_id", .string(gatewayID)), ("device", .string(event.device)),
+                ("alert_id", .string(stored.alertID)), ("gateway_id", .string(gatewayID)),
+                ("device", .string(event.device)),
                 ("type", .string(event.type.rawValue)), ("state", .string(event.state.rawValue)),
                 ("value", .double(event.value)), ("ts_ms", .int(event.tsMs)),
             ])
@@ -63,9 +64,12 @@ enum UpstreamMessages {
             let items = summary.aggregates[start..<end].map { row -> JSONValue in
                 .object(
                     JSONObject([
-                        ("device", .string(row.device)), ("signal", .string(row.signal)), ("window_s", .int(row.windowS)),
-                        ("start_ms", .int(row.startMs)), ("count", .int(row.stats.count)), ("min", .double(row.stats.min)),
-                        ("max", .double(row.stats.max)), ("mean", .double(row.stats.mean)), ("sum", .double(row.stats.sum)),
+                        ("device", .string(row.device)), ("signal", .string(row.signal)),
+                        ("window_s", .int(row.windowS)),
+                        ("start_ms", .int(row.startMs)), ("count", .int(row.stats.count)),
+                        ("min", .double(row.stats.min)),
+                        ("max", .double(row.stats.max)), ("mean", .double(row.stats.mean)),
+                        ("sum", .double(row.stats.sum)),
                         ("last", .double(row.stats.last)), ("revision", .int(row.revision)),
                     ]))
             }

@@ -85,51 +85,99 @@ func waitFor(_ what: String, seconds: Double = 20, _ condition: () throws -> Boo
 }
 
 /// A child process whose output goes to a log file (never a pipe that could fill and block it).
+///
+/// Spawned with `posix_spawn` and an empty signal mask: the test runner blocks signals in its
+/// threads, and a child inheriting that mask (as with Foundation's `Process`) would never see
+/// the SIGTERM a test sends it.
 final class ChildProcess: @unchecked Sendable {
-    let process = Process()
+    let pid: pid_t
     let logPath: String
     let name: String
+    private var status: Int32?
 
     init(name: String, executable: String, arguments: [String], logPath: String) throws {
         self.name = name
         self.logPath = logPath
-        guard FileManager.default.createFile(atPath: logPath, contents: nil) else {
-            throw HarnessError.notFound("a writable \(logPath)")
-        }
-        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        process.standardOutput = log
-        process.standardError = log
-        try process.run()
+        let fd = open(logPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw HarnessError.notFound("a writable \(logPath)") }
+        defer { close(fd) }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_adddup2(&actions, fd, 1)
+        posix_spawn_file_actions_adddup2(&actions, fd, 2)
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var mask = sigset_t()
+        sigemptyset(&mask)
+        posix_spawnattr_setsigmask(&attributes, &mask)
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        for signal in [SIGTERM, SIGINT, SIGPIPE, SIGHUP] { sigaddset(&defaults, signal) }
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        let envp = ProcessInfo.processInfo.environment.map { strdup("\($0)=\($1)") } + [nil]
+        defer { envp.forEach { free($0) } }
+        var child = pid_t()
+        let rc = posix_spawn(&child, executable, &actions, &attributes, argv, envp)
+        guard rc == 0 else { throw HarnessError.exited("spawn \(executable)", rc, String(cString: strerror(rc))) }
+        pid = child
     }
 
     var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 
-    var isRunning: Bool { process.isRunning }
+    var isRunning: Bool {
+        guard status == nil else { return false }
+        var raw: Int32 = 0
+        let result = waitpid(pid, &raw, WNOHANG)
+        if result == pid || result < 0 {
+            status = Self.decode(raw, reaped: result == pid)
+            return false
+        }
+        return true
+    }
+
+    /// The exit code, or 128 + the signal that ended it. Only meaningful once it has exited.
+    var terminationStatus: Int32 {
+        _ = isRunning
+        return status ?? -1
+    }
+
+    func waitUntilExit() {
+        guard status == nil else { return }
+        var raw: Int32 = 0
+        let result = waitpid(pid, &raw, 0)
+        status = Self.decode(raw, reaped: result == pid)
+    }
+
+    private static func decode(_ raw: Int32, reaped: Bool) -> Int32 {
+        guard reaped else { return -1 }
+        let signal = raw & 0x7F
+        return signal == 0 ? (raw >> 8) & 0xFF : 128 + signal
+    }
 
     /// Sends `signal` and waits for the exit; returns the exit status.
     @discardableResult
     func stop(signal: Int32 = SIGTERM, seconds: Double = 20) -> Int32 {
-        guard process.isRunning else { return process.terminationStatus }
-        kill(process.processIdentifier, signal)
+        guard isRunning else { return terminationStatus }
+        kill(pid, signal)
         let deadline = Date().addingTimeInterval(seconds)
-        while process.isRunning && Date() < deadline { usleep(10_000) }
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
+        while isRunning && Date() < deadline { usleep(5_000) }
+        if isRunning {
+            kill(pid, SIGKILL)
+            waitUntilExit()
         }
-        return process.terminationStatus
+        return terminationStatus
     }
 
     deinit { stop(signal: SIGKILL) }
 }
 
 /// A real mosquitto broker on a free loopback port.
-///
-/// Stopped with SIGKILL: children of the test runner inherit its blocked signal mask, and
-/// mosquitto (unlike gatewayd, whose signal sources do not depend on the mask) never sees a
-/// SIGTERM there. A killed broker is also the harsher case for the gateway.
 final class Broker: @unchecked Sendable {
     let port: Int
     let child: ChildProcess
@@ -178,7 +226,7 @@ final class Broker: @unchecked Sendable {
             logPath: scratch.file("\(name).log"))
         try waitFor("mosquitto on port \(port)", seconds: 10) { [child] in
             guard child.isRunning else {
-                throw HarnessError.exited("mosquitto", child.process.terminationStatus, child.log)
+                throw HarnessError.exited("mosquitto", child.terminationStatus, child.log)
             }
             return canConnect(port: port)
         }
@@ -210,13 +258,16 @@ final class GatewayProcess: @unchecked Sendable {
     private var starts = 0
 
     /// `store` adds keys to the store object; `extra` adds top-level sections (`"alerts": {...},`).
-    init(scratch: Scratch, brokerPort: Int, broker: String? = nil, store: String = "", extra: String = "") throws {
+    init(
+        scratch: Scratch, brokerPort: Int, broker: String? = nil, store: String = "", extra: String = "",
+        gatewayID: String? = nil
+    ) throws {
         self.scratch = scratch
         configPath = scratch.file("gateway.json")
         databasePath = scratch.file("gateway.db")
         try """
         {
-          "gateway_id": "it-\(brokerPort)", \(extra)
+          "gateway_id": "\(gatewayID ?? "it-\(brokerPort)")", \(extra)
           "broker": \(broker ?? #"{"host": "127.0.0.1", "port": \#(brokerPort)}"#),
           "store": {"path": "\(databasePath)", "capacity_readings": 100000, "flush_interval_ms": 20\(store)},
           "log": {"level": "debug", "stats_interval_s": 1}
@@ -234,7 +285,7 @@ final class GatewayProcess: @unchecked Sendable {
         guard waitForConnection else { return }
         try waitFor("gatewayd to connect") {
             guard child.isRunning else {
-                throw HarnessError.exited("gatewayd", child.process.terminationStatus, child.log)
+                throw HarnessError.exited("gatewayd", child.terminationStatus, child.log)
             }
             return child.log.contains("event=mqtt_connected")
         }
@@ -310,14 +361,26 @@ final class Subscriber: @unchecked Sendable {
     let client: MQTTClient
     private var received: [InboundMessage] = []
 
-    init(port: Int, filter: String) throws {
-        var configuration = MQTTClient.Configuration(clientID: "it-subscriber-\(UUID().uuidString.prefix(6))")
+    /// `persistentID`: a fixed client id with a persistent session, so the broker queues for it.
+    init(
+        port: Int, filter: String, tls: MQTTClient.Configuration.TLS? = nil, persistentID: String? = nil
+    ) throws {
+        var configuration = MQTTClient.Configuration(
+            clientID: persistentID ?? "it-subscriber-\(UUID().uuidString.prefix(6))")
         configuration.port = port
-        configuration.cleanSession = true
+        configuration.cleanSession = persistentID == nil
+        configuration.tls = tls
+        configuration.reconnectMaxMs = 500
         configuration.subscriptions = [(filter: filter, qos: 1)]
         client = try MQTTClient(configuration: configuration, logger: Logger(level: .error))
         client.start()
         try waitFor("subscriber to connect", seconds: 10) { client.isConnected }
+    }
+
+    /// Everything received so far, in order.
+    func messages() -> [InboundMessage] {
+        _ = client.inbound.drain(into: &received, max: 100_000, deadlineNanos: monotonicNanos())
+        return received
     }
 
     /// Waits for a message on `topic` whose payload contains `text`.
@@ -398,5 +461,76 @@ struct LiveGateway {
         gateway = try GatewayProcess(scratch: scratch, brokerPort: broker.port, store: store, extra: extra)
         try gateway.start()
         publisher = try Publisher(port: broker.port)
+    }
+}
+
+/// The city's broker on loopback: TLS only, client certificate required, with the CA and
+/// certificates made by `Deploy/make-certs.sh` (the same script the quick start uses).
+final class UpstreamBroker: @unchecked Sendable {
+    let port: Int
+    let certificates: String
+    let child: ChildProcess
+    let scratch: Scratch
+
+    static func makeCertificates(in directory: String, gatewayID: String) throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        let script = root.appendingPathComponent("Deploy/make-certs.sh").path
+        let make = try ChildProcess(
+            name: "make-certs", executable: "/bin/bash", arguments: [script, directory, "0", gatewayID],
+            logPath: directory + ".log")
+        make.waitUntilExit()
+        guard make.terminationStatus == 0 else {
+            throw HarnessError.exited("make-certs.sh", make.terminationStatus, make.log)
+        }
+    }
+
+    /// `persistence`: keep sessions and queued messages across a clean restart (SIGTERM).
+    init(scratch: Scratch, gatewayID: String, port fixedPort: Int? = nil, persistence: Bool = false) throws {
+        self.scratch = scratch
+        certificates = scratch.file("certs")
+        if !FileManager.default.fileExists(atPath: certificates + "/ca.crt") {
+            try Self.makeCertificates(in: certificates, gatewayID: gatewayID)
+        }
+        port = try fixedPort ?? freeLoopbackPort()
+        let config = scratch.file("upstream.conf")
+        try """
+        per_listener_settings true
+        persistence \(persistence)
+        persistence_location \(scratch.path)/
+        autosave_interval 1
+        listener \(port) 127.0.0.1
+        cafile \(certificates)/ca.crt
+        certfile \(certificates)/server.crt
+        keyfile \(certificates)/server.key
+        require_certificate true
+        use_identity_as_username true
+        tls_version tlsv1.2
+        allow_anonymous false
+        log_dest stdout
+        """.write(toFile: config, atomically: false, encoding: .utf8)
+        chmod(scratch.path, 0o777)
+        child = try ChildProcess(
+            name: "upstream", executable: try Broker.executable(), arguments: ["-c", config],
+            logPath: scratch.file("upstream-\(UUID().uuidString.prefix(4)).log"))
+        let port = port
+        try waitFor("upstream mosquitto on port \(port)", seconds: 10) { [child] in
+            guard child.isRunning else { throw HarnessError.exited("mosquitto", child.terminationStatus, child.log) }
+            return canConnect(port: port)
+        }
+    }
+
+    /// The TLS settings of a client holding the gateway's certificate.
+    var clientTLS: MQTTClient.Configuration.TLS {
+        .init(
+            caFile: certificates + "/ca.crt", certFile: certificates + "/client.crt",
+            keyFile: certificates + "/client.key")
+    }
+
+    /// gatewayd's `upstream` section for this broker.
+    func gatewaySection(host: String = "127.0.0.1", cert: String = "client", ca: String? = nil, extra: String = "")
+        -> String
+    {
+        #""upstream": {"host": "\#(host)", "port": \#(port), "max_rate_msgs_per_s": 1000, "status_interval_s": 1, "tls": {"ca_file": "\#(ca ?? certificates + "/ca.crt")", "cert_file": "\#(certificates)/\#(cert).crt", "key_file": "\#(certificates)/\#(cert).key"}\#(extra)},"#
     }
 }

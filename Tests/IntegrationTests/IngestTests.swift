@@ -164,7 +164,7 @@ struct IngestTests {
         let (gateway, publisher) = (live.gateway, live.publisher)
         let now = Int64(Date().timeIntervalSince1970 * 1000)
         let total = 20_000
-        let gatewayPID = gateway.child!.process.processIdentifier
+        let gatewayPID = gateway.child!.pid
         // Pipelined, so the signal lands while messages are in flight at every stage.
         try publisher.stream(
             count: total,
@@ -174,7 +174,7 @@ struct IngestTests {
         }
         let child = try #require(gateway.child)
         try waitFor("gatewayd to exit") { !child.isRunning }
-        #expect(child.process.terminationStatus == 0)
+        #expect(child.terminationStatus == 0)
         #expect(child.log.contains("event=gateway_stopped"))
         let before = try gateway.count("SELECT count(*) FROM readings_v")
         #expect(before > 0)
@@ -199,7 +199,7 @@ struct IngestTests {
         let (gateway, publisher) = (live.gateway, live.publisher)
         let now = Int64(Date().timeIntervalSince1970 * 1000)
         let total = 20_000
-        let gatewayPID = gateway.child!.process.processIdentifier
+        let gatewayPID = gateway.child!.pid
         try publisher.stream(
             count: total, before: { index in if index == total / 2 { kill(gatewayPID, SIGKILL) } }
         ) { index in
@@ -278,8 +278,8 @@ struct IngestTests {
         let check = try ChildProcess(
             name: "check", executable: try binary("gatewayd"), arguments: ["--check-config", path],
             logPath: scratch.file("check.log"))
-        check.process.waitUntilExit()
-        #expect(check.process.terminationStatus == 1)
+        check.waitUntilExit()
+        #expect(check.terminationStatus == 1)
         let output = check.log
         for expected in [
             "gateway_id: must be", "broker.port: must be between 1 and 65535",
@@ -291,12 +291,12 @@ struct IngestTests {
         let defaults = try ChildProcess(
             name: "defaults", executable: try binary("gatewayd"), arguments: ["--print-default-config"],
             logPath: scratch.file("defaults.json"))
-        defaults.process.waitUntilExit()
-        #expect(defaults.process.terminationStatus == 0)
+        defaults.waitUntilExit()
+        #expect(defaults.terminationStatus == 0)
         let again = try ChildProcess(
             name: "check-defaults", executable: try binary("gatewayd"),
             arguments: ["--check-config", scratch.file("defaults.json")], logPath: scratch.file("check2.log"))
-        again.process.waitUntilExit()
-        #expect(again.process.terminationStatus == 0, "\(again.log)")
+        again.waitUntilExit()
+        #expect(again.terminationStatus == 0, "\(again.log)")
     }
 }
