@@ -14,6 +14,7 @@ let package = Package(
         .executable(name: "gatewayd", targets: ["gatewayd"]),
         .executable(name: "gwsim", targets: ["gwsim"]),
         .executable(name: "gwctl", targets: ["gwctl"]),
+        .executable(name: "gwbench", targets: ["gwbench"]),
     ],
     targets: [
         // C libraries, each wrapped once by exactly one Swift module.
@@ -51,6 +52,8 @@ let package = Package(
         .executableTarget(name: "gatewayd", dependencies: ["Gateway", "Logging"], swiftSettings: swiftSettings),
         .executableTarget(
             name: "gwsim", dependencies: ["MQTT", "Telemetry", "Logging"], swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "gwbench", dependencies: ["MQTT", "SQLite", "JSON", "Logging"], swiftSettings: swiftSettings),
         .executableTarget(
             name: "gwctl", dependencies: ["RingStore", "Crypto", "Logging"], swiftSettings: swiftSettings),
 

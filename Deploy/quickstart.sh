@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Quick start on loopback: a mosquitto broker, gatewayd and a simulated fleet, with a live
-# count of readings landing in SQLite. Ctrl-C stops everything this script started.
+# Quick start on loopback: the whole path. A simulated fleet publishes to a local mosquitto;
+# gatewayd stores, aggregates and raises alerts; it forwards them over mutual TLS to a second
+# mosquitto standing in for the city's broker (TLS only, client certificate required), where a
+# subscriber logs what arrives. Ctrl-C stops everything this script started.
 #
 #   VEHICLES=20 SENSORS=5 RATE=50 bash Deploy/quickstart.sh
 #   DURATION=15 bash Deploy/quickstart.sh      # stop by itself after 15 s
@@ -21,9 +23,18 @@ swift build -c release --product gwsim >/dev/null
 swift build -c release --product gwctl >/dev/null
 bin=$(swift build -c release --show-bin-path)
 
-# A free loopback port: the first one nothing answers on.
-port=18830
-while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((port + 1)); done
+# Free loopback ports: the first ones nothing answers on.
+free_port() {
+    local candidate=$1
+    while (exec 3<>"/dev/tcp/127.0.0.1/$candidate") 2>/dev/null; do candidate=$((candidate + 1)); done
+    echo "$candidate"
+}
+port=$(free_port 18830)
+upstream_port=$(free_port $((port + 1)))
+
+# Throwaway CA, server and client certificates, and the upstream broker's TLS config.
+bash Deploy/make-certs.sh "$dir/certs" "$upstream_port" quickstart >/dev/null
+certs=$PWD/$dir/certs
 
 cat >"$dir/mosquitto.conf" <<CONF
 listener $port 127.0.0.1
@@ -37,6 +48,10 @@ cat >"$dir/gateway.json" <<CONF
   "gateway_id": "quickstart",
   "broker": {"host": "127.0.0.1", "port": $port},
   "store": {"path": "$dir/gateway.db", "capacity_readings": 1000000},
+  "aggregation": {"window_s": 10, "lateness_ms": 2000},
+  "alerts": {"water": {"warning_cm": 70, "alarm_cm": 110, "dwell_s": 5, "stale_after_s": 60}},
+  "upstream": {"host": "127.0.0.1", "port": $upstream_port, "topic_prefix": "city", "status_interval_s": 10,
+               "tls": {"ca_file": "$certs/ca.crt", "cert_file": "$certs/client.crt", "key_file": "$certs/client.key"}},
   "log": {"level": "info", "stats_interval_s": 10}
 }
 CONF
@@ -48,6 +63,11 @@ cleanup() {
     echo "quickstart: stopping"
     for ((i = ${#pids[@]} - 1; i >= 0; i--)); do kill -TERM "${pids[$i]}" 2>/dev/null || true; wait "${pids[$i]}" 2>/dev/null || true; done
     if [ -f "$dir/gateway.db" ]; then "$bin/gwctl" stats --db "$dir/gateway.db" || true; fi
+    if [ -f "$dir/upstream.log" ]; then
+        echo "upstream received (city broker, over mutual TLS):"
+        awk '{split($1, t, "/"); n[t[3]]++} END {for (k in n) printf "  %-12s %d messages\n", k, n[k]}' "$dir/upstream.log"
+        grep -m 2 '/alerts ' "$dir/upstream.log" | cut -c1-200 || true
+    fi
     echo "quickstart: logs and the store are in $dir/ (sqlite3 $dir/gateway.db 'SELECT * FROM readings_v LIMIT 10')"
 }
 trap cleanup EXIT
@@ -55,7 +75,15 @@ trap 'exit 0' INT TERM
 
 mosquitto -c "$dir/mosquitto.conf" >"$dir/mosquitto.log" 2>&1 &
 pids+=($!)
-for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.05; done
+mosquitto -c "$certs/upstream-mosquitto.conf" >"$dir/upstream-broker.log" 2>&1 &
+pids+=($!)
+for p in "$port" "$upstream_port"; do
+    for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && break; sleep 0.05; done
+done
+# What the city's cloud receives, one line per message.
+mosquitto_sub -h 127.0.0.1 -p "$upstream_port" --cafile "$certs/ca.crt" --cert "$certs/client.crt" \
+    --key "$certs/client.key" -i quickstart-city -t 'city/#' -v >"$dir/upstream.log" 2>&1 &
+pids+=($!)
 
 "$bin/gatewayd" --config "$dir/gateway.json" 2>"$dir/gatewayd.log" &
 pids+=($!)
@@ -66,10 +94,19 @@ grep -q mqtt_connected "$dir/gatewayd.log" || { cat "$dir/gatewayd.log"; echo "q
     --duration "$DURATION" >"$dir/gwsim.log" 2>&1 &
 pids+=($!)
 
-echo "quickstart: broker 127.0.0.1:$port, $VEHICLES vehicles and $SENSORS water sensors at $RATE msg/s; Ctrl-C stops"
+echo "quickstart: local broker 127.0.0.1:$port, upstream (mutual TLS) 127.0.0.1:$upstream_port;" \
+    "$VEHICLES vehicles and $SENSORS water sensors at $RATE msg/s; Ctrl-C stops"
+# Every 10 s: what has arrived upstream, by topic.
+(
+    while sleep 10; do
+        counts=$(awk '{split($1, t, "/"); n[t[3]]++} END {for (k in n) printf "%s=%d ", k, n[k]}' "$dir/upstream.log")
+        echo "upstream received: ${counts:-nothing yet}"
+    done
+) &
+pids+=($!)
 sleep 1
 if [ "$DURATION" != "0" ]; then
-    timeout "$DURATION" "$bin/gwctl" watch --db "$dir/gateway.db" || true
+    timeout "$DURATION" "$bin/gwctl" watch --db "$dir/gateway.db" --interval 2 || true
 else
-    "$bin/gwctl" watch --db "$dir/gateway.db"
+    "$bin/gwctl" watch --db "$dir/gateway.db" --interval 2
 fi

@@ -131,7 +131,15 @@ final class UpstreamForwarder: @unchecked Sendable {
                     logger.warning("upstream_send_failed", [("error", "\(error)")])
                 }
             }
-            _ = wake.wait(timeout: .now() + .milliseconds(inFlight.isEmpty ? 200 : 5))
+            // Out of tokens: sleep until the next one. Otherwise until a new message (notify),
+            // an acknowledgement to apply, or a poll.
+            let waitMs: Int
+            if tokens < 1 {
+                waitMs = max(1, Int(((1 - tokens) / configuration.maxRatePerSecond * 1000).rounded(.up)))
+            } else {
+                waitMs = inFlight.isEmpty ? 200 : 5
+            }
+            _ = wake.wait(timeout: .now() + .milliseconds(waitMs))
         }
     }
 

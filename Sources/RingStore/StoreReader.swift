@@ -27,6 +27,9 @@ public final class StoreReader {
         public var seqGaps: Int64 = 0
         public var duplicates: Int64 = 0
         public var fileBytes: Int64 = 0
+        public var aggregates: Int64 = 0
+        public var alertsActive: Int64 = 0
+        public var outboxMessages: Int64 = 0
 
         public var readings: Int64 { readingsByKind.values.reduce(0, +) }
     }
@@ -63,6 +66,11 @@ public final class StoreReader {
         try rows("SELECT reason, count(*) FROM rejects GROUP BY reason") {
             summary.rejectsByReason[$0.text(0) ?? "?"] = $0.int64(1)
         }
+        try rows("SELECT min(capacity, next_seqno - floor_seqno) FROM rings WHERE name = 'aggregates'") {
+            summary.aggregates = $0.int64(0)
+        }
+        try rows("SELECT count(*) FROM alerts_active") { summary.alertsActive = $0.int64(0) }
+        try rows("SELECT count(*) FROM outbox") { summary.outboxMessages = $0.int64(0) }
         try rows("SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()") {
             summary.fileBytes = $0.int64(0)
         }

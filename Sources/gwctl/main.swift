@@ -116,7 +116,8 @@ case "stats":
                 "readings": summary.readingsByKind, "devices": summary.devicesByKind,
                 "capacity_readings": summary.capacityReadings, "readings_evicted": summary.readingsEvicted,
                 "events": summary.events, "rejects": summary.rejectsByReason, "seq_gaps": summary.seqGaps,
-                "duplicates": summary.duplicates, "file_bytes": summary.fileBytes,
+                "duplicates": summary.duplicates, "file_bytes": summary.fileBytes, "aggregates": summary.aggregates,
+                "alerts_active": summary.alertsActive, "outbox_messages": summary.outboxMessages,
             ]))
     } else {
         let fill = summary.capacityReadings > 0 ? 100 * Double(summary.readings) / Double(summary.capacityReadings) : 0
@@ -133,6 +134,8 @@ case "stats":
                     separator: ", "))
         print("loss         \(summary.seqGaps) missing (seq gaps), \(summary.duplicates) duplicates dropped")
         print("events       \(summary.events) trouble codes")
+        print("aggregates   \(summary.aggregates) windows stored, \(summary.alertsActive) alerts active")
+        print("outbox       \(summary.outboxMessages) messages waiting for upstream")
         print("rejects      \(summary.rejectsByReason.values.reduce(0, +))")
         for (reason, count) in summary.rejectsByReason.sorted(by: { $0.value > $1.value }) {
             print("  \(reason.padding(toLength: 18, withPad: " ", startingAt: 0)) \(count)")
@@ -157,7 +160,8 @@ case "watch":
         let time = ISO8601DateFormatter().string(from: now)
         print(
             "\(time) readings \(kinds.joined(separator: " ")) rate=\(Int(rate))/s devices=\(summary.devicesByKind.values.reduce(0, +)) "
-                + "gaps=\(summary.seqGaps) dups=\(summary.duplicates) rejects=\(summary.rejectsByReason.values.reduce(0, +))"
+                + "gaps=\(summary.seqGaps) dups=\(summary.duplicates) rejects=\(summary.rejectsByReason.values.reduce(0, +)) "
+                + "windows=\(summary.aggregates) alerts=\(summary.alertsActive) outbox=\(summary.outboxMessages)"
         )
         fflush(nil)
         previous = summary

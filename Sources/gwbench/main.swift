@@ -1,0 +1,153 @@
+import Foundation
+import JSON
+import Logging
+import MQTT
+import SQLite
+import Synchronization
+
+/// gwbench: measurements that need a client on both sides of gatewayd.
+///
+///   gwbench alert-latency --local-port P --upstream-port U --certs DIR --gateway-id ID [--count N]
+///       publishes alarm and all-clear levels on the local broker, one at a time, and times each
+///       alert's arrival at the upstream broker (mutual TLS); prints p50, p99, p99.9 and max.
+///   gwbench fill-outbox --db FILE --rows N [--batch 500] [--gateway-id ID]
+///       writes N aggregate rows as upstream batches into a stopped gateway's outbox, in the
+///       exact wire format, to measure how fast a backlog drains.
+let usage = """
+    usage: gwbench alert-latency --local-port P --upstream-port U --certs DIR --gateway-id ID [--count N] [--interval-ms 10]
+           gwbench fill-outbox --db FILE --rows N [--batch 500] [--gateway-id ID]
+    """
+
+func fail(_ message: String) -> Never {
+    FileHandle.standardError.write(Data("gwbench: \(message)\n".utf8))
+    exit(64)
+}
+
+let command = CommandLine.arguments.dropFirst().first ?? ""
+let options: [String: String] = {
+    var arguments = Array(CommandLine.arguments.dropFirst(2))
+    var parsed: [String: String] = [:]
+    while let flag = arguments.first {
+        arguments.removeFirst()
+        guard flag.hasPrefix("--"), let value = arguments.first else { fail("bad argument \(flag)\n\(usage)") }
+        arguments.removeFirst()
+        parsed[String(flag.dropFirst(2))] = value
+    }
+    return parsed
+}()
+func option(_ name: String) -> String {
+    guard let value = options[name] else { fail("--\(name) is required\n\(usage)") }
+    return value
+}
+func number(_ name: String, default value: Int) -> Int {
+    guard let text = options[name] else { return value }
+    guard let parsed = Int(text) else { fail("--\(name) must be an integer") }
+    return parsed
+}
+
+func percentile(_ sorted: [Double], _ p: Double) -> Double {
+    sorted[min(sorted.count - 1, Int((Double(sorted.count) * p).rounded(.up)) - 1)]
+}
+
+switch command {
+case "alert-latency":
+    let count = number("count", default: 1000)
+    let certs = option("certs")
+    let gatewayID = option("gateway-id")
+    let logger = Logger(level: .error)
+    var upstreamConfiguration = MQTTClient.Configuration(clientID: "gwbench-city-\(getpid())")
+    upstreamConfiguration.port = Int(option("upstream-port"))!
+    upstreamConfiguration.cleanSession = true
+    upstreamConfiguration.tls = .init(
+        caFile: certs + "/ca.crt", certFile: certs + "/client.crt", keyFile: certs + "/client.key")
+    upstreamConfiguration.subscriptions = [("city/\(gatewayID)/alerts", 1)]
+    var localConfiguration = MQTTClient.Configuration(clientID: "gwbench-sensor-\(getpid())")
+    localConfiguration.port = Int(option("local-port"))!
+    localConfiguration.cleanSession = true
+    let upstream = try MQTTClient(configuration: upstreamConfiguration, logger: logger)
+    let local = try MQTTClient(configuration: localConfiguration, logger: logger)
+    upstream.start()
+    local.start()
+    let deadline = Date().addingTimeInterval(15)
+    while !(upstream.isConnected && local.isConnected) {
+        if Date() > deadline { fail("could not connect to both brokers") }
+        usleep(10_000)
+    }
+    usleep(300_000)
+    let sensor = "bench-alerts-\(getpid())"
+    var latencies: [Double] = []
+    var inbox: [InboundMessage] = []
+    var timeouts = 0
+    // Paced below the upstream rate limit, so what is measured is latency, not throttling.
+    let intervalNanos = UInt64(number("interval-ms", default: 10)) * 1_000_000
+    var nextSend = monotonicNanos()
+    for index in 0..<count {
+        while monotonicNanos() < nextSend { usleep(200) }
+        nextSend = monotonicNanos() + intervalNanos
+        let ts = Int64(Date().timeIntervalSince1970 * 1000) + Int64(index)
+        let level = index % 2 == 0 ? 300.0 : 10.0
+        let payload = #"{"ts":\#(ts),"seq":\#(index + 1),"level_cm":\#(level)}"#
+        let sent = monotonicNanos()
+        try local.publish(topic: "v1/water/\(sensor)/level", payload: Array(payload.utf8), qos: 1)
+        var matched = false
+        while !matched && monotonicNanos() - sent < 5_000_000_000 {
+            inbox.removeAll(keepingCapacity: true)
+            _ = upstream.inbound.drain(into: &inbox, max: 100, deadlineNanos: monotonicNanos() + 100_000_000)
+            for message in inbox {
+                guard let alert = try? JSONParser.parse(message.payload), alert["device"] == .string(sensor),
+                    alert["ts_ms"] == .int(ts), alert["type"] == .string("water_level")
+                else { continue }
+                latencies.append(Double(monotonicNanos() - sent) / 1e6)
+                matched = true
+            }
+        }
+        if !matched { timeouts += 1 }
+    }
+    local.stop()
+    upstream.stop()
+    guard !latencies.isEmpty else { fail("no alert arrived upstream") }
+    let sorted = latencies.sorted()
+    print(
+        String(
+            format: "alerts=%d timeouts=%d p50_ms=%.2f p99_ms=%.2f p999_ms=%.2f max_ms=%.2f", sorted.count, timeouts,
+            percentile(sorted, 0.5), percentile(sorted, 0.99), percentile(sorted, 0.999), sorted.last!))
+case "fill-outbox":
+    let rows = number("rows", default: 1_000_000)
+    let batchSize = number("batch", default: 500)
+    let gatewayID = options["gateway-id"] ?? "bench"
+    let database = try Database(path: option("db"))
+    let insert = try database.statement(
+        "INSERT INTO outbox(priority, topic, payload, created_ms) VALUES (2, 'aggregates', ?, ?)")
+    let now = Int64(Date().timeIntervalSince1970 * 1000)
+    var written = 0
+    var batches = 0
+    try database.transaction {
+        while written < rows {
+            let size = min(batchSize, rows - written)
+            let items = (0..<size).map { offset -> JSONValue in
+                let index = written + offset
+                return .object(
+                    JSONObject([
+                        ("device", .string("bench-\(index % 10_000)")), ("signal", .string("level_cm")),
+                        ("window_s", .int(60)), ("start_ms", .int(now - Int64(index / 10_000 + 1) * 60_000)),
+                        ("count", .int(60)), ("min", .double(10.5)), ("max", .double(42.25)),
+                        ("mean", .double(20.125)), ("sum", .double(1207.5)), ("last", .double(19.75)),
+                        ("revision", .int(1)),
+                    ]))
+            }
+            let batch = JSONValue.object(
+                JSONObject([
+                    ("batch_id", .string("\(gatewayID)-\(UUID().uuidString.lowercased())")),
+                    ("gateway_id", .string(gatewayID)), ("items", .array(items)),
+                ]))
+            insert.bind(1, blob: Array(batch.serialized().utf8))
+            insert.bind(2, now)
+            try insert.run()
+            written += size
+            batches += 1
+        }
+    }
+    print("rows=\(written) messages=\(batches)")
+default:
+    fail(usage)
+}
