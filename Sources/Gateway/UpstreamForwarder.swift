@@ -167,6 +167,8 @@ final class UpstreamForwarder: @unchecked Sendable {
             ("backlog_messages", .int(gauge.backlogMessages)), ("backlog_bytes", .int(gauge.backlogBytes)),
         ])
         for (key, value) in healthJSON() { object[key] = value }
+        let expiry = secondsToCertificateExpiry.load(ordering: .relaxed)
+        if expiry != .min { object["cert_seconds_to_expiry"] = .int(expiry) }
         do {
             try client.publish(
                 topic: "\(configuration.prefix)/\(configuration.gatewayID)/status",
