@@ -9,6 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source .ci/deps.sh
+source .ci/loopback.sh
 
 VEHICLES=${VEHICLES:-800}
 SENSORS=${SENSORS:-200}
@@ -24,8 +25,7 @@ bin=$(swift build -c release --show-bin-path)
 dir=$(mktemp -d /tmp/gw-bench.XXXXXX)
 trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$dir"' EXIT
 
-port=19830
-while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((port + 1)); done
+port=$(free_port 19830)
 cat >"$dir/mosquitto.conf" <<CONF
 listener $port 127.0.0.1
 allow_anonymous true
@@ -40,7 +40,7 @@ cat >"$dir/gateway.json" <<CONF
  "log": {"level": "warning", "stats_interval_s": 0}}
 CONF
 mosquitto -c "$dir/mosquitto.conf" >"$dir/mosquitto.log" 2>&1 &
-for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.05; done
+wait_port "$port"
 "$bin/gatewayd" --config "$dir/gateway.json" 2>"$dir/gatewayd.log" &
 gw=$!
 for _ in $(seq 100); do [ -f "$dir/gateway.db" ] && break; sleep 0.05; done

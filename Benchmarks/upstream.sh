@@ -7,6 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source .ci/deps.sh
+source .ci/loopback.sh
 
 ALERTS=${ALERTS:-1000}
 ROWS=${ROWS:-1000000}
@@ -18,12 +19,6 @@ dir=$(mktemp -d /tmp/gw-upstream-bench.XXXXXX)
 chmod 755 "$dir"
 trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$dir"' EXIT
 
-free_port() {
-    local candidate=$1
-    while (exec 3<>"/dev/tcp/127.0.0.1/$candidate") 2>/dev/null; do candidate=$((candidate + 1)); done
-    echo "$candidate"
-}
-wait_port() { for _ in $(seq 200); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return; sleep 0.05; done; }
 port=$(free_port 20830)
 upstream_port=$(free_port $((port + 1)))
 bash Deploy/make-certs.sh "$dir/certs" "$upstream_port" bench >/dev/null

@@ -9,6 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source .ci/deps.sh
+source .ci/loopback.sh
 
 VEHICLES=${VEHICLES:-20}
 SENSORS=${SENSORS:-5}
@@ -23,12 +24,6 @@ swift build -c release --product gwsim >/dev/null
 swift build -c release --product gwctl >/dev/null
 bin=$(swift build -c release --show-bin-path)
 
-# Free loopback ports: the first ones nothing answers on.
-free_port() {
-    local candidate=$1
-    while (exec 3<>"/dev/tcp/127.0.0.1/$candidate") 2>/dev/null; do candidate=$((candidate + 1)); done
-    echo "$candidate"
-}
 port=$(free_port 18830)
 upstream_port=$(free_port $((port + 1)))
 
@@ -77,9 +72,8 @@ mosquitto -c "$dir/mosquitto.conf" >"$dir/mosquitto.log" 2>&1 &
 pids+=($!)
 mosquitto -c "$certs/upstream-mosquitto.conf" >"$dir/upstream-broker.log" 2>&1 &
 pids+=($!)
-for p in "$port" "$upstream_port"; do
-    for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && break; sleep 0.05; done
-done
+wait_port "$port"
+wait_port "$upstream_port"
 # What the city's cloud receives, one line per message.
 mosquitto_sub -h 127.0.0.1 -p "$upstream_port" --cafile "$certs/ca.crt" --cert "$certs/client.crt" \
     --key "$certs/client.key" -i quickstart-city -t 'city/#' -v >"$dir/upstream.log" 2>&1 &
