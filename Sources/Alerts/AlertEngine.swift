@@ -105,5 +105,4 @@ public struct AlertEngine: Sendable {
         return events
     }
 
-    public var waterSensors: Int { water.count }
 }

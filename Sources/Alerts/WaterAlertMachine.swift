@@ -137,6 +137,4 @@ public struct WaterAlertMachine: Sendable {
             device: sensor, type: .stale, state: .warning, value: Double(nowMs - lastSeenMs) / 1000, tsMs: nowMs)
     }
 
-    public var isRising: Bool { rising.current }
-    public var isBatteryLow: Bool { batteryLow.current }
 }

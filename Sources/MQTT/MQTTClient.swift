@@ -103,9 +103,6 @@ public final class MQTTClient: @unchecked Sendable {
     /// True between a successful CONNACK and the next disconnect.
     public var isConnected: Bool { context.connected.load(ordering: .acquiring) }
 
-    /// How many times a connection has been established (1 after the first).
-    public var connectionCount: Int { context.connections.load(ordering: .relaxed) }
-
     /// Starts the network thread, which connects and keeps reconnecting until `stop`.
     public func start() {
         guard thread == nil else { return }
@@ -269,8 +266,6 @@ public final class MQTTClient: @unchecked Sendable {
         }
     }
 
-    /// Publishes still waiting for their acknowledgement.
-    public var pendingPublishes: Int { context.pendingCount }
 }
 
 /// What the C callbacks reach through libmosquitto's `obj` pointer. Lives as long as the client.
@@ -331,7 +326,6 @@ final class CallbackContext: @unchecked Sendable {
         for completion in all.values { completion(.failure(error)) }
     }
 
-    var pendingCount: Int { pending.withLock { $0.completions.count } }
 }
 
 private func context(_ obj: UnsafeMutableRawPointer?) -> CallbackContext {

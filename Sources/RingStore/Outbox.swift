@@ -28,13 +28,11 @@ public struct OutboxMessage: Sendable, Equatable {
 public final class OutboxGauge: Sendable {
     let bytes = Atomic<Int64>(0)
     let messages = Atomic<Int64>(0)
-    let dropped = Mutex([OutboxMessage.Priority: Int64]())
 
     public init() {}
 
     public var backlogBytes: Int64 { bytes.load(ordering: .relaxed) }
     public var backlogMessages: Int64 { messages.load(ordering: .relaxed) }
-    public var droppedByPriority: [OutboxMessage.Priority: Int64] { dropped.withLock { $0 } }
 
     func add(messages count: Int64, bytes size: Int64) {
         messages.add(count, ordering: .relaxed)
@@ -77,7 +75,7 @@ extension RingStore {
                     try delete.run()
                     over -= size
                     pendingOutbox = (pendingOutbox.messages - 1, pendingOutbox.bytes - size)
-                    pendingDrops[priority, default: 0] += 1
+                    pendingDrops += 1
                 }
             }
         }

@@ -69,7 +69,7 @@ public final class RingStore {
     var nextRetentionMs: Int64 = .min
     /// Outbox changes of the transaction in progress, applied to the gauge after it commits.
     var pendingOutbox: (messages: Int64, bytes: Int64) = (0, 0)
-    var pendingDrops: [OutboxMessage.Priority: Int64] = [:]
+    var pendingDrops: Int64 = 0
 
     public init(configuration: Configuration, logger: Logger) throws(StoreError) {
         self.configuration = configuration
@@ -402,7 +402,7 @@ public final class RingStore {
                     if nowMs >= nextRetentionMs { try expireAggregates(nowMs: nowMs) }
                 }
                 pendingOutbox = (0, 0)
-                pendingDrops.removeAll()
+                pendingDrops = 0
                 if let encoder = configuration.outboxEncoder {
                     try enqueue(encoder(summary, batch), nowMs: nowMs)
                 }
@@ -423,11 +423,7 @@ public final class RingStore {
         if let gauge = configuration.outboxGauge {
             gauge.add(messages: pendingOutbox.messages, bytes: pendingOutbox.bytes)
             summary.outboxMessages = Int(pendingOutbox.messages)
-            if !pendingDrops.isEmpty {
-                let drops = pendingDrops
-                gauge.dropped.withLock { for (priority, count) in drops { $0[priority, default: 0] += count } }
-                summary.outboxDropped = drops.values.reduce(0, +)
-            }
+            summary.outboxDropped = pendingDrops
         }
         windowsNeedRebuild = false
         if aggregating && nowMs >= nextRetentionMs { nextRetentionMs = nowMs + 3_600_000 }

@@ -84,8 +84,6 @@ public final class Database {
 
     public var isAutocommit: Bool { sqlite3_get_autocommit(handle) != 0 }
 
-    public var changes: Int { Int(sqlite3_changes(handle)) }
-
     public var lastInsertRowID: Int64 { sqlite3_last_insert_rowid(handle) }
 
     /// The value of a pragma that returns one integer (`page_count`, `user_version`, ...).

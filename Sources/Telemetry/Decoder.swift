@@ -184,7 +184,7 @@ public struct Decoder: Sendable {
         var count = 0
         var iterator = digits.makeIterator()
         while let high = iterator.next(), let low = iterator.next() {
-            guard let h = hexValue(high), let l = hexValue(low) else {
+            guard let h = hexDigitValue(high), let l = hexDigitValue(low) else {
                 throw Rejection(.badHex, "PID \(pid) value is not whole bytes of hex")
             }
             let byte = h << 4 | l

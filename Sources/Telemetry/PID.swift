@@ -1,3 +1,5 @@
+import JSON
+
 /// An OBD-II service 01 parameter id (SAE J1979 / ISO 15031-5).
 public struct PID: Sendable, Hashable, CustomStringConvertible {
     public let code: UInt8
@@ -7,7 +9,9 @@ public struct PID: Sendable, Hashable, CustomStringConvertible {
     /// Parses the two-hex-digit key used in payloads ("0C"); either case is accepted.
     public init?(hex: some StringProtocol) {
         let bytes = Array(hex.utf8)
-        guard bytes.count == 2, let high = hexValue(bytes[0]), let low = hexValue(bytes[1]) else { return nil }
+        guard bytes.count == 2, let high = hexDigitValue(bytes[0]), let low = hexDigitValue(bytes[1]) else {
+            return nil
+        }
         code = high << 4 | low
     }
 
@@ -89,15 +93,6 @@ public struct PIDDefinition: Sendable {
     }()
 }
 
-@inline(__always) func hexValue(_ byte: UInt8) -> UInt8? {
-    switch byte {
-    case 0x30...0x39: return byte - 0x30
-    case 0x41...0x46: return byte - 0x41 + 10
-    case 0x61...0x66: return byte - 0x61 + 10
-    default: return nil
-    }
-}
-
 /// Decodes a string of hex digit pairs into bytes; nil if it is not whole bytes of hex.
 func decodeHex(_ text: String) -> [UInt8]? {
     let utf8 = text.utf8
@@ -106,7 +101,7 @@ func decodeHex(_ text: String) -> [UInt8]? {
     bytes.reserveCapacity(utf8.count / 2)
     var iterator = utf8.makeIterator()
     while let high = iterator.next(), let low = iterator.next() {
-        guard let h = hexValue(high), let l = hexValue(low) else { return nil }
+        guard let h = hexDigitValue(high), let l = hexDigitValue(low) else { return nil }
         bytes.append(h << 4 | l)
     }
     return bytes
