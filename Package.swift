@@ -25,7 +25,7 @@ let package = Package(
             name: "CSQLite", pkgConfig: "sqlite3",
             providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(
-            name: "CCrypto", pkgConfig: "libcrypto",
+            name: "CCrypto", pkgConfig: "libssl",
             providers: [.apt(["libssl-dev"])]),
 
         // Pure modules.
@@ -34,18 +34,30 @@ let package = Package(
         .target(name: "Telemetry", dependencies: ["JSON"], swiftSettings: swiftSettings),
         .target(name: "Aggregation", swiftSettings: swiftSettings),
         .target(name: "Alerts", swiftSettings: swiftSettings),
+        .target(name: "Metrics", swiftSettings: swiftSettings),
+        .target(name: "Suggest", swiftSettings: swiftSettings),
+        .target(name: "Arguments", dependencies: ["Suggest"], swiftSettings: swiftSettings),
 
         // C wrappers.
         .target(name: "MQTT", dependencies: ["CMosquitto", "Logging"], swiftSettings: swiftSettings),
         .target(name: "SQLite", dependencies: ["CSQLite"], swiftSettings: swiftSettings),
         .target(name: "Crypto", dependencies: ["CCrypto"], swiftSettings: swiftSettings),
+        .target(name: "HTTP", dependencies: ["Crypto", "Logging"], swiftSettings: swiftSettings),
 
         // Storage and wiring.
         .target(
             name: "RingStore", dependencies: ["SQLite", "Telemetry", "Aggregation", "Alerts", "Logging"],
             swiftSettings: swiftSettings),
         .target(
-            name: "Gateway", dependencies: ["MQTT", "RingStore", "Telemetry", "Alerts", "Crypto", "JSON", "Logging"],
+            name: "Gateway",
+            dependencies: [
+                "MQTT", "RingStore", "Telemetry", "Alerts", "Crypto", "JSON", "Logging", "API", "Metrics", "Suggest",
+            ],
+            swiftSettings: swiftSettings),
+
+        .target(
+            name: "API",
+            dependencies: ["HTTP", "RingStore", "Telemetry", "Metrics", "Crypto", "JSON", "Logging", "Suggest"],
             swiftSettings: swiftSettings),
 
         // Thin executables.
@@ -55,7 +67,7 @@ let package = Package(
         .executableTarget(
             name: "gwbench", dependencies: ["MQTT", "SQLite", "JSON", "Logging"], swiftSettings: swiftSettings),
         .executableTarget(
-            name: "gwctl", dependencies: ["RingStore", "Crypto", "Logging"], swiftSettings: swiftSettings),
+            name: "gwctl", dependencies: ["RingStore", "API", "Arguments", "JSON"], swiftSettings: swiftSettings),
 
         .target(name: "TestSupport", dependencies: ["JSON"], path: "Tests/TestSupport", swiftSettings: swiftSettings),
         .testTarget(name: "JSONTests", dependencies: ["JSON"], swiftSettings: swiftSettings),

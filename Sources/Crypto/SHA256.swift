@@ -48,6 +48,30 @@ public enum Hex {
         }
         return String(decoding: output, as: UTF8.self)
     }
+
+    /// Bytes from hex digits (either case); nil for odd length or a non-hex character.
+    public static func decode(_ text: String) -> [UInt8]? {
+        let digits = Array(text.utf8)
+        guard digits.count % 2 == 0 else { return nil }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(digits.count / 2)
+        var index = 0
+        while index < digits.count {
+            guard let high = value(digits[index]), let low = value(digits[index + 1]) else { return nil }
+            bytes.append(high << 4 | low)
+            index += 2
+        }
+        return bytes
+    }
+
+    private static func value(_ digit: UInt8) -> UInt8? {
+        switch digit {
+        case 48...57: return digit - 48
+        case 65...70: return digit - 55
+        case 97...102: return digit - 87
+        default: return nil
+        }
+    }
 }
 
 /// The most recent error on OpenSSL's error queue, as text.

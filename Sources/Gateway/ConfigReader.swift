@@ -1,4 +1,5 @@
 import JSON
+import Suggest
 
 /// One thing wrong with a configuration file, located by its key path.
 public struct ConfigProblem: Sendable, Equatable, CustomStringConvertible {
@@ -32,7 +33,7 @@ struct ConfigReader {
         for key in object.keys where !known.contains(key) {
             let prefix = path.isEmpty ? "" : path + "."
             var message = "unknown key"
-            if let suggestion = closest(key, in: known) { message += "; did you mean \"\(suggestion)\"?" }
+            if let suggestion = Suggestion.closest(to: key, in: known) { message += "; did you mean \"\(suggestion)\"?" }
             problem(prefix + key, message)
         }
     }
@@ -95,29 +96,4 @@ struct ConfigReader {
         }
         return text
     }
-}
-
-/// The known key nearest to a mistyped one, if it is close enough to be a typo.
-func closest(_ word: String, in candidates: [String]) -> String? {
-    var best: (String, Int)?
-    for candidate in candidates {
-        let distance = editDistance(Array(word), Array(candidate))
-        if distance <= max(2, candidate.count / 3), distance < (best?.1 ?? Int.max) { best = (candidate, distance) }
-    }
-    return best?.0
-}
-
-func editDistance(_ a: [Character], _ b: [Character]) -> Int {
-    if a.isEmpty { return b.count }
-    if b.isEmpty { return a.count }
-    var previous = Array(0...b.count)
-    var current = Array(repeating: 0, count: b.count + 1)
-    for i in 1...a.count {
-        current[0] = i
-        for j in 1...b.count {
-            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
-        }
-        swap(&previous, &current)
-    }
-    return previous[b.count]
 }

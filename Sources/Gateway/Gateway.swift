@@ -1,4 +1,6 @@
+import API
 import Alerts
+import Crypto
 import Foundation
 public import Logging
 import MQTT
@@ -20,6 +22,12 @@ public final class Gateway: @unchecked Sendable {
     private let pipeline: IngestPipeline
     private let upstream: UpstreamForwarder?
     let outboxGauge: OutboxGauge?
+    private let api: APIServer?
+    private let rates = RateMeter()
+    private let startedMs = Int64(Date().timeIntervalSince1970 * 1000)
+    private var rateTimer: (any DispatchSourceTimer)?
+    private let statusSource = StatusSource()
+    private let httpCertificateExpiresMs: Int64?
 
     /// The topic filters the gateway subscribes to (QoS 1).
     public static let subscriptions = ["v1/obd/#", "v1/water/#"]
@@ -121,6 +129,49 @@ public final class Gateway: @unchecked Sendable {
             },
             onOutbox: { upstream?.notify() },
             metrics: metrics, logger: self.logger)
+        api = try Self.makeAPI(configuration, statusSource: statusSource, logger: self.logger)
+        if let cert = configuration.http.certFile,
+            let seconds = CertificateCheck.run(caFile: cert, certFile: cert, keyFile: configuration.http.keyFile)
+                .secondsToExpiry
+        {
+            httpCertificateExpiresMs = wallClockMs() + seconds * 1000
+        } else {
+            httpCertificateExpiresMs = nil
+        }
+        statusSource.install { [weak self] in self?.liveStatus() ?? LiveStatus() }
+    }
+
+    /// The REST API, when `http.enabled`. Its status closure reads the gateway's counters
+    /// and connections on each request, so the API module knows nothing of the gateway's types.
+    private static func makeAPI(
+        _ configuration: GatewayConfiguration, statusSource: StatusSource, logger: Logger
+    ) throws -> APIServer? {
+        let settings = configuration.http
+        guard settings.enabled else { return nil }
+        var api = APIConfiguration()
+        api.listen = settings.listen
+        api.tokens = settings.tokens
+        api.openHealth = settings.openHealth
+        api.openMetrics = settings.openMetrics
+        api.corsOrigins = settings.corsOrigins
+        api.tlsCertFile = settings.certFile
+        api.tlsKeyFile = settings.keyFile
+        api.maxConnections = Int(settings.maxConnections)
+        api.headerTimeoutMs = Int(settings.headerTimeoutMs)
+        api.idleTimeoutMs = Int(settings.idleTimeoutMs)
+        api.maxSeriesPoints = Int(settings.maxSeriesPoints)
+        api.onlineAfterMs = settings.onlineAfterS * 1000
+        api.aggregationWindowMs = configuration.aggregation.enabled ? configuration.aggregation.windowS * 1000 : nil
+        if settings.tokens.isEmpty {
+            logger.warning(
+                "http_no_tokens",
+                [("detail", "http.tokens is empty: every route but the open ones answers 401; gwctl token new makes one")])
+        }
+        let document = JSONValueBox(configuration.redactedJSON)
+        let service = APIService(
+            configuration: api, storePath: configuration.store.path, logger: logger,
+            status: { statusSource.read() }, configurationDocument: { document })
+        return try APIServer(service: service, logger: logger)
     }
 
     /// The upstream link, after its TLS material passed the security checks.
@@ -170,10 +221,13 @@ public final class Gateway: @unchecked Sendable {
         return forwarder
     }
 
-    public func start() {
+    /// Starts everything; throws when the API cannot listen (the address is taken or invalid).
+    public func start() throws {
         upstream?.start()
         pipeline.start()
         client.start()
+        try api?.start()
+        startRateSampling()
         logger.info(
             "gateway_started",
             [
@@ -185,6 +239,8 @@ public final class Gateway: @unchecked Sendable {
     /// Stops taking messages, commits everything already taken, checkpoints the store.
     public func stop() {
         logger.info("gateway_stopping")
+        api?.stop()
+        rateTimer?.cancel()
         client.stop()
         pipeline.waitUntilFinished()
         upstream?.stop()
@@ -200,7 +256,7 @@ public final class Gateway: @unchecked Sendable {
     }
 
     /// Runs until SIGTERM or SIGINT, then stops cleanly.
-    public func runUntilSignalled() {
+    public func runUntilSignalled() throws {
         signal(SIGTERM, SIG_IGN)
         signal(SIGINT, SIG_IGN)
         signal(SIGPIPE, SIG_IGN)
@@ -214,11 +270,72 @@ public final class Gateway: @unchecked Sendable {
             source.resume()
             return source
         }
-        start()
+        do {
+            try start()
+        } catch {
+            self.stop()
+            throw error
+        }
         stop.wait()
         logger.info("signal_received")
         self.stop()
         sources.forEach { $0.cancel() }
+    }
+}
+
+extension Gateway {
+    /// What the API reports about this gateway right now.
+    func liveStatus() -> LiveStatus {
+        let snapshot = metrics.snapshot
+        var status = LiveStatus()
+        status.version = GatewayVersion.current
+        status.gatewayID = configuration.gatewayID
+        status.startedMs = startedMs
+        status.brokerConnected = client.isConnected
+        status.upstreamConfigured = upstream != nil
+        status.upstreamConnected = upstream?.isConnected ?? false
+        status.messagesReceived = snapshot.messagesReceived
+        status.readingsByKind = [
+            "vehicle": snapshot.readingsStored - snapshot.waterReadingsStored, "water": snapshot.waterReadingsStored,
+        ]
+        status.rejectsByReason = Dictionary(uniqueKeysWithValues: snapshot.rejects.map { ($0.key.rawValue, $0.value) })
+        status.duplicates = snapshot.duplicates
+        status.seqGaps = snapshot.seqGapsOpened
+        status.seqResets = snapshot.seqResets
+        status.readingsEvicted = snapshot.readingsEvicted
+        status.commits = snapshot.commits
+        status.commitFailures = snapshot.commitFailures
+        status.uncommittedMessages = snapshot.uncommittedMessages
+        status.aggregatesWritten = snapshot.aggregatesWritten
+        status.outboxBacklogMessages = outboxGauge?.backlogMessages ?? 0
+        status.outboxBacklogBytes = outboxGauge?.backlogBytes ?? 0
+        status.outboxLimitBytes = configuration.upstream.enabled ? configuration.upstream.maxBacklogBytes : 0
+        status.outboxDropped = snapshot.outboxDropped
+        if let expiry = upstream?.certificateExpirySeconds { status.certificateExpiry["upstream"] = expiry }
+        if let expires = httpCertificateExpiresMs { status.certificateExpiry["http"] = (expires - wallClockMs()) / 1000 }
+        status.flushBatchReadings = metrics.flushBatchReadings.snapshot
+        status.flushSeconds = metrics.flushSeconds.snapshot
+        let rate = rates.rates()
+        status.readingsPerSecond = rate.readings
+        status.outboxBytesPerSecond = rate.outboxBytes
+        if configuration.aggregation.enabled {
+            status.aggregationDelayMs = configuration.aggregation.windowS * 1000 + configuration.aggregation.latenessMs
+        }
+        return status
+    }
+
+    /// Samples the counters every 5 s so health can report rates over the last minute.
+    func startRateSampling() {
+        let timer = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "rates"))
+        let metrics = metrics
+        let gauge = outboxGauge
+        let rates = rates
+        timer.schedule(deadline: .now(), repeating: .seconds(5))
+        timer.setEventHandler {
+            rates.sample(readings: metrics.snapshot.readingsStored, outboxBytes: gauge?.backlogBytes ?? 0)
+        }
+        timer.resume()
+        rateTimer = timer
     }
 }
 

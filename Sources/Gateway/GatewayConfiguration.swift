@@ -79,6 +79,7 @@ public struct GatewayConfiguration: Sendable {
     public var aggregation = Aggregation()
     public var alerts = AlertSettings()
     public var upstream = Upstream()
+    public var http = HTTPSettings()
     public var log = Log()
 
     public init() {}
@@ -96,7 +97,7 @@ public struct GatewayConfiguration: Sendable {
         }
         reader.checkUnknownKeys(
             root, path: "",
-            known: ["gateway_id", "broker", "store", "limits", "aggregation", "alerts", "upstream", "log"])
+            known: ["gateway_id", "broker", "store", "limits", "aggregation", "alerts", "upstream", "http", "log"])
 
         let gatewayID = reader.string(root, "gateway_id", path: "gateway_id", default: config.gatewayID)!
         if gatewayID.isEmpty || gatewayID.utf8.count > 64
@@ -225,6 +226,7 @@ public struct GatewayConfiguration: Sendable {
             vehicle, "coolant_c", path: "alerts.vehicle.coolant_c", default: 110, range: 50...200)
 
         parseUpstream(root, into: &config.upstream, reader: &reader)
+        HTTPSettings.parse(root, into: &config.http, reader: &reader)
 
         let log = reader.object(root, "log", path: "log", known: ["level", "stats_interval_s"])
         config.log.level = reader.choice(
@@ -357,6 +359,19 @@ public struct GatewayConfiguration: Sendable {
 
     /// The configuration as JSON, with every key: what `--print-default-config` prints.
     public var json: JSONValue {
+        guard case .object(var document) = coreJSON else { return coreJSON }
+        document["http"] = http.json(redacted: false)
+        return .object(document)
+    }
+
+    /// As `json`, with token hashes left out: what `GET /v1/config` shows an operator.
+    public var redactedJSON: JSONValue {
+        guard case .object(var document) = coreJSON else { return coreJSON }
+        document["http"] = http.json(redacted: true)
+        return .object(document)
+    }
+
+    private var coreJSON: JSONValue {
         func optional(_ text: String?) -> JSONValue { text.map(JSONValue.string) ?? .null }
         var broker = JSONObject([
             ("host", .string(self.broker.host)), ("port", .int(self.broker.port)),

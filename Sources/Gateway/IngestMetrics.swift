@@ -1,3 +1,4 @@
+public import Metrics
 import Synchronization
 public import Telemetry
 
@@ -8,6 +9,7 @@ public final class IngestMetrics: Sendable {
         public var messagesReceived: Int64 = 0
         public var messagesStored: Int64 = 0
         public var readingsStored: Int64 = 0
+        public var waterReadingsStored: Int64 = 0
         public var readingsEvicted: Int64 = 0
         public var eventsStored: Int64 = 0
         public var duplicates: Int64 = 0
@@ -29,6 +31,9 @@ public final class IngestMetrics: Sendable {
     }
 
     private let state = Mutex(Snapshot())
+    /// Readings per commit: shows whether batching works (many small commits mean it does not).
+    public let flushBatchReadings = Histogram(bounds: [1, 10, 100, 500, 1000, 2500, 5000, 10_000, 20_000])
+    public let flushSeconds = Histogram(bounds: Histogram.latencyBounds)
 
     public init() {}
 

@@ -239,12 +239,15 @@ final class IngestPipeline: @unchecked Sendable {
             do {
                 let summary = try store.commit(batch, nowMs: wallClockMs())
                 let micros = Int64((monotonicNanos() - started) / 1000)
+                metrics.flushBatchReadings.observe(Double(summary.readingsStored))
+                metrics.flushSeconds.observe(Double(micros) / 1e6)
                 let receivedCount = received
                 let rejectCounts = rejects
                 metrics.update { m in
                     m.messagesReceived += receivedCount
                     m.messagesStored += Int64(summary.messagesStored)
                     m.readingsStored += Int64(summary.readingsStored)
+                    m.waterReadingsStored += Int64(summary.waterReadingsStored)
                     m.readingsEvicted += Int64(summary.readingsEvicted)
                     m.eventsStored += Int64(summary.eventsStored)
                     m.duplicates += Int64(summary.duplicatesSkipped)

@@ -52,6 +52,12 @@ final class UpstreamForwarder: @unchecked Sendable {
 
     var isConnected: Bool { client.isConnected }
 
+    /// Seconds until the client certificate expires, as of the last check; nil before one.
+    var certificateExpirySeconds: Int64? {
+        let seconds = secondsToCertificateExpiry.load(ordering: .relaxed)
+        return seconds == Int64.min ? nil : seconds
+    }
+
     func start() {
         client.start()
         let thread = Thread { [self] in

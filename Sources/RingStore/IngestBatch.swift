@@ -66,6 +66,8 @@ public struct StoredAlert: Sendable, Equatable {
 /// What one commit did, for metrics and logs.
 public struct CommitSummary: Sendable, Equatable {
     public var readingsStored = 0
+    /// Of `readingsStored`, those from water sensors (the rest are vehicles').
+    public var waterReadingsStored = 0
     public var readingsEvicted = 0
     public var messagesStored = 0
     public var duplicatesSkipped = 0

@@ -324,6 +324,7 @@ public final class RingStore {
                             }
                         }
                         summary.readingsStored += values.count
+                        if device.kind == .water { summary.waterReadingsStored += values.count }
                         state.readings += Int64(values.count)
                         touched[device] = state
                     case .troubleCodes(let device, let ts, let seq, let codes):

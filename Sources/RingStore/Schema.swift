@@ -164,6 +164,12 @@ enum Schema {
         CREATE VIEW outbox_v AS
             SELECT id, priority, topic, length(payload) AS bytes, created_ms FROM outbox;
         """,
+        // 5: per-device series and latest values for the REST API read the reading ring by
+        // device and signal; without this index each such request would scan the whole ring.
+        """
+        CREATE INDEX readings_series ON readings(device_id, signal_id, ts_ms);
+        CREATE INDEX alerts_time ON alerts(ts_ms);
+        """,
     ]
 
     static var version: Int64 { Int64(migrations.count) }

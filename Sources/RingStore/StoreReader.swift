@@ -34,7 +34,7 @@ public final class StoreReader {
         public var readings: Int64 { readingsByKind.values.reduce(0, +) }
     }
 
-    private func rows(_ sql: String, _ body: (Statement) -> Void) throws(StoreError) {
+    func rows(_ sql: String, _ body: (Statement) -> Void) throws(StoreError) {
         do {
             let statement = try database.statement(sql)
             while try statement.step() { body(statement) }
@@ -75,33 +75,6 @@ public final class StoreReader {
             summary.fileBytes = $0.int64(0)
         }
         return summary
-    }
-
-    public struct DeviceRow: Sendable {
-        public var device: String
-        public var kind: String
-        public var lastSeenMs: Int64
-        public var firmware: String?
-        public var hardware: String?
-        public var seqGaps: Int64
-        public var duplicates: Int64
-        public var readings: Int64
-    }
-
-    public func devices(limit: Int) throws(StoreError) -> [DeviceRow] {
-        var result: [DeviceRow] = []
-        try rows(
-            """
-            SELECT device, kind, last_seen_ms, fw, hw, seq_gaps, duplicates, readings FROM devices_v
-            ORDER BY kind, device LIMIT \(max(1, limit))
-            """
-        ) {
-            result.append(
-                DeviceRow(
-                    device: $0.text(0) ?? "", kind: $0.text(1) ?? "", lastSeenMs: $0.int64(2), firmware: $0.text(3),
-                    hardware: $0.text(4), seqGaps: $0.int64(5), duplicates: $0.int64(6), readings: $0.int64(7)))
-        }
-        return result
     }
 
     public struct RejectRow: Sendable {

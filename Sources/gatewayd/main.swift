@@ -47,7 +47,7 @@ case "--config", nil:
     let logger = Logger(level: Logger.Level(name: configuration.log.level) ?? .info)
     do {
         let gateway = try Gateway(configuration: configuration, logger: logger)
-        gateway.runUntilSignalled()
+        try gateway.runUntilSignalled()
     } catch {
         logger.critical("startup_failed", [("error", "\(error)")])
         exit(1)

@@ -254,20 +254,25 @@ final class GatewayProcess: @unchecked Sendable {
     let scratch: Scratch
     let configPath: String
     let databasePath: String
+    /// The REST API's port on loopback.
+    let httpPort: Int
     private(set) var child: ChildProcess?
     private var starts = 0
 
-    /// `store` adds keys to the store object; `extra` adds top-level sections (`"alerts": {...},`).
+    /// `store` adds keys to the store object; `extra` adds top-level sections (`"alerts": {...},`);
+    /// `http` adds keys to the http object (the listener is always a free loopback port).
     init(
         scratch: Scratch, brokerPort: Int, broker: String? = nil, store: String = "", extra: String = "",
-        gatewayID: String? = nil
+        http: String = "", gatewayID: String? = nil
     ) throws {
         self.scratch = scratch
         configPath = scratch.file("gateway.json")
         databasePath = scratch.file("gateway.db")
+        httpPort = try freeLoopbackPort()
         try """
         {
           "gateway_id": "\(gatewayID ?? "it-\(brokerPort)")", \(extra)
+          "http": {"listen": "127.0.0.1:\(httpPort)"\(http)},
           "broker": \(broker ?? #"{"host": "127.0.0.1", "port": \#(brokerPort)}"#),
           "store": {"path": "\(databasePath)", "capacity_readings": 100000, "flush_interval_ms": 20\(store)},
           "log": {"level": "debug", "stats_interval_s": 1}
@@ -455,10 +460,11 @@ struct LiveGateway {
     let gateway: GatewayProcess
     let publisher: Publisher
 
-    init(store: String = "", extra: String = "") throws {
+    init(store: String = "", extra: String = "", http: String = "") throws {
         scratch = try Scratch()
         broker = try Broker(scratch: scratch)
-        gateway = try GatewayProcess(scratch: scratch, brokerPort: broker.port, store: store, extra: extra)
+        gateway = try GatewayProcess(
+            scratch: scratch, brokerPort: broker.port, store: store, extra: extra, http: http)
         try gateway.start()
         publisher = try Publisher(port: broker.port)
     }

@@ -1,0 +1,355 @@
+import Foundation
+import HTTP
+import JSON
+import RingStore
+import Suggest
+import Telemetry
+
+/// The JSON endpoints.
+extension APIService {
+    // MARK: health
+
+    func health() throws(APIError) -> HTTPResponse {
+        let live = status()
+        let fill = try withStore { try $0.fill() }
+        let now = TimeParsing.nowMs()
+        let state: String
+        if !live.brokerConnected {
+            state = "down"
+        } else if live.upstreamConfigured && !live.upstreamConnected {
+            state = "degraded"
+        } else {
+            state = "ok"
+        }
+        let headroom = Headroom(live: live, fill: fill)
+        let body: JSONValue = .object(
+            JSONObject([
+                ("status", .string(state)),
+                ("version", .string(live.version)),
+                ("gateway_id", .string(live.gatewayID)),
+                ("uptime_s", .int(max(0, now - live.startedMs) / 1000)),
+                ("broker", .object(JSONObject([("connected", .bool(live.brokerConnected))]))),
+                (
+                    "upstream",
+                    .object(
+                        JSONObject([
+                            ("configured", .bool(live.upstreamConfigured)),
+                            ("connected", .bool(live.upstreamConnected)),
+                            ("backlog_messages", .int(live.upstreamConfigured ? live.outboxBacklogMessages : fill.outboxMessages)),
+                            ("backlog_bytes", .int(live.outboxBacklogBytes)),
+                            ("limit_bytes", .int(live.outboxLimitBytes)),
+                            ("oldest_unsent_age_s", fill.outboxOldestMs.map { .int(max(0, now - $0) / 1000) } ?? .null),
+                        ]))
+                ),
+                (
+                    "store",
+                    .object(
+                        JSONObject([
+                            ("readings", .int(fill.readings)), ("capacity_readings", .int(fill.capacityReadings)),
+                            ("fill_ratio", .double(fill.capacityReadings > 0 ? Double(fill.readings) / Double(fill.capacityReadings) : 0)),
+                            ("readings_evicted", .int(fill.readingsEvicted)), ("file_bytes", .int(fill.fileBytes)),
+                            ("devices", .int(fill.devices)), ("alerts_active", .int(fill.alertsActive)),
+                        ]))
+                ),
+                (
+                    "rates",
+                    .object(
+                        JSONObject([
+                            ("readings_per_s", .double(rounded(live.readingsPerSecond))),
+                            ("outbox_bytes_per_s", .double(rounded(live.outboxBytesPerSecond))),
+                        ]))
+                ),
+                (
+                    "headroom",
+                    .object(
+                        JSONObject([
+                            ("readings_unaggregated_hours", hours(headroom.unaggregatedOverwriteS)),
+                            ("ring_full_hours", hours(headroom.ringFullS)),
+                            ("raw_retention_hours", hours(headroom.rawRetentionS)),
+                            ("outbox_full_hours", hours(headroom.outboxFullS)),
+                        ]))
+                ),
+            ]))
+        return .json(body, status: state == "down" ? .serviceUnavailable : .ok)
+    }
+
+    private func hours(_ seconds: Double?) -> JSONValue {
+        guard let seconds, seconds.isFinite else { return .null }
+        return .double(rounded(seconds / 3600))
+    }
+
+    private func rounded(_ value: Double) -> Double { (value * 1000).rounded() / 1000 }
+
+    // MARK: devices
+
+    func devices(_ request: HTTPRequest) throws(APIError) -> HTTPResponse {
+        let kind = try kindParameter(request)
+        let limit = try integerParameter(request, "limit", default: 100, range: 1...1000)
+        var after: (kind: DeviceKind, name: String)?
+        if let cursor = request.head.queryValue("cursor") {
+            guard let decoded = Self.decodeCursor(cursor) else {
+                throw .badParameter("cursor", "not a cursor this gateway issued; start again without it")
+            }
+            after = decoded
+        }
+        let page = try withStore { try $0.devices(kind: kind, after: after, limit: limit + 1) }
+        let now = TimeParsing.nowMs()
+        let shown = page.prefix(limit)
+        var next: JSONValue = .null
+        if page.count > limit, let last = shown.last { next = .string(Self.encodeCursor(last.kind, last.name)) }
+        return .json(
+            .object(
+                JSONObject([
+                    ("devices", .array(shown.map { deviceJSON($0, nowMs: now) })),
+                    ("next_cursor", next),
+                ])))
+    }
+
+    func device(_ request: HTTPRequest, id: String) throws(APIError) -> HTTPResponse {
+        let device = try resolveDevice(id, kind: try kindParameter(request))
+        let latest = try withStore { try $0.latestValues(deviceRowID: device.rowID, kind: device.kind) }
+        guard case .object(var object) = deviceJSON(device, nowMs: TimeParsing.nowMs()) else {
+            throw APIError(.internalServerError, "internal", "device encoding failed")
+        }
+        object.members.append(
+            (
+                "latest",
+                .array(
+                    latest.map {
+                        .object(
+                            JSONObject([
+                                ("signal", .string($0.signal.name)), ("unit", .string($0.signal.unit)),
+                                ("ts_ms", .int($0.tsMs)), ("value", .double($0.value)),
+                            ]))
+                    })
+            ))
+        return .json(.object(object))
+    }
+
+    func deviceJSON(_ device: StoreReader.Device, nowMs: Int64) -> JSONValue {
+        func text(_ value: String?) -> JSONValue { value.map(JSONValue.string) ?? .null }
+        return .object(
+            JSONObject([
+                ("id", .string(device.name)), ("kind", .string(device.kind.name)),
+                ("last_seen_ms", .int(device.lastSeenMs)),
+                ("online", .bool(nowMs - device.lastSeenMs <= configuration.onlineAfterMs)),
+                ("fw", text(device.firmware)), ("hw", text(device.hardware)), ("model", text(device.model)),
+                ("first_seen_ms", .int(device.firstSeenMs)), ("seq_gaps", .int(device.seqGaps)),
+                ("duplicates", .int(device.duplicates)), ("seq_resets", .int(device.seqResets)),
+                ("readings", .int(device.readings)),
+            ]))
+    }
+
+    func resolveDevice(_ id: String, kind: DeviceKind?) throws(APIError) -> StoreReader.Device {
+        guard SensorID(id) != nil else {
+            throw .badParameter("device", "\"\(id.prefix(64))\" is not a device id (1 to 64 of A-Z a-z 0-9 _ . -)")
+        }
+        let found = try withStore { try $0.devices(named: id) }.filter { kind == nil || $0.kind == kind }
+        guard let first = found.first else {
+            throw APIError(.notFound, "device_not_found", "no device \(id) has been heard by this gateway")
+        }
+        guard found.count == 1 else {
+            throw APIError(
+                .badRequest, "ambiguous_device", "both a vehicle and a sensor are called \(id); add kind=vehicle or kind=water")
+        }
+        return first
+    }
+
+    static func encodeCursor(_ kind: DeviceKind, _ name: String) -> String {
+        Data("\(kind.rawValue):\(name)".utf8).base64EncodedString()
+            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+    }
+
+    static func decodeCursor(_ cursor: String) -> (kind: DeviceKind, name: String)? {
+        guard cursor.count <= 200 else { return nil }
+        var base64 = cursor.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        while base64.count % 4 != 0 { base64 += "=" }
+        guard let data = Data(base64Encoded: base64), let text = String(data: data, encoding: .utf8),
+            let colon = text.firstIndex(of: ":"), let raw = Int(text[..<colon]), let kind = DeviceKind(rawValue: raw),
+            SensorID(text[text.index(after: colon)...]) != nil
+        else { return nil }
+        return (kind, String(text[text.index(after: colon)...]))
+    }
+
+    // MARK: series
+
+    func series(_ request: HTTPRequest) throws(APIError) -> HTTPResponse {
+        guard let deviceID = request.head.queryValue("device") else {
+            throw .badParameter("device", "required: the device id")
+        }
+        guard let signalName = request.head.queryValue("signal") else {
+            throw .badParameter("signal", "required: a signal name such as level_cm or speed_kmh")
+        }
+        guard let signal = Signal.named(signalName) else {
+            var message = "unknown signal \"\(signalName.prefix(64))\""
+            if let suggestion = Suggestion.closest(to: signalName, in: Signal.catalogue.map(\.name)) { message += "; did you mean \(suggestion)?" }
+            throw .badParameter("signal", message)
+        }
+        let now = TimeParsing.nowMs()
+        let stepMs: Int64
+        if let text = request.head.queryValue("step") {
+            guard let parsed = TimeParsing.durationMs(text), parsed >= 1000, parsed <= 31 * 86_400_000 else {
+                throw .badParameter("step", "must be 1s to 31d, as seconds or with a unit (30s, 5m, 1h, 1d)")
+            }
+            guard parsed % 1000 == 0 else { throw .badParameter("step", "must be whole seconds") }
+            stepMs = parsed
+        } else {
+            stepMs = 60_000
+        }
+        let toMs = try instantParameter(request, "to", default: now)
+        let fromMs = try instantParameter(request, "from", default: toMs - 86_400_000)
+        guard fromMs < toMs else { throw .badParameter("from", "must be before to") }
+        let alignedFrom = fromMs - fromMs % stepMs
+        let alignedTo = toMs % stepMs == 0 ? toMs : toMs - toMs % stepMs + stepMs
+        let points = (alignedTo - alignedFrom) / stepMs
+        guard points <= Int64(configuration.maxSeriesPoints) else {
+            let minimumStep = ((alignedTo - alignedFrom) / Int64(configuration.maxSeriesPoints) + 999) / 1000
+            throw APIError(
+                .badRequest, "too_many_points",
+                "from, to and step would give \(points) points, more than \(configuration.maxSeriesPoints); "
+                    + "use step=\(minimumStep)s or more, or a shorter range")
+        }
+        let device = try resolveDevice(deviceID, kind: try kindParameter(request))
+        guard (signal.id >= 30) == (device.kind == .water) else {
+            throw .badParameter("signal", "\(signal.name) is not a \(device.kind.name) signal")
+        }
+        let window = configuration.aggregationWindowMs
+        let (buckets, source) = try withStore {
+            try $0.series(
+                deviceRowID: device.rowID, signalID: signal.id, fromMs: alignedFrom, toMs: alignedTo, stepMs: stepMs,
+                windowMs: window)
+        }
+        var body: [UInt8] = []
+        body.reserveCapacity(buckets.count * 80 + 2)
+        body.append(UInt8(ascii: "["))
+        for (index, bucket) in buckets.enumerated() {
+            if index > 0 { body.append(UInt8(ascii: ",")) }
+            let mean = bucket.mean
+            let row =
+                "{\"time\":\(bucket.timeMs),\"count\":\(bucket.count),\"min\":\(Self.number(bucket.min)),"
+                + "\"max\":\(Self.number(bucket.max)),\"mean\":\(Self.number(mean))}"
+            body.append(contentsOf: row.utf8)
+        }
+        body.append(UInt8(ascii: "]"))
+        var headers = HTTPHeaders()
+        headers.add("Content-Type", "application/json")
+        headers.add("X-Series-Source", source.rawValue)
+        headers.add("X-Series-Step-Ms", String(stepMs))
+        headers.add("X-Series-Unit", signal.unit)
+        return HTTPResponse(status: .ok, headers: headers, body: body)
+    }
+
+    static func number(_ value: Double) -> String {
+        guard value.isFinite else { return "null" }
+        if value == value.rounded(), abs(value) < 1e15 { return String(Int64(value)) }
+        return String(value)
+    }
+
+    // MARK: alerts and rejects
+
+    func alerts(_ request: HTTPRequest) throws(APIError) -> HTTPResponse {
+        let state = request.head.queryValue("state") ?? "active"
+        guard state == "active" || state == "all" else { throw .badParameter("state", "must be active or all") }
+        let since = try instantParameter(request, "since", default: 0)
+        let limit = try integerParameter(request, "limit", default: 100, range: 1...1000)
+        let alerts = try withStore { try $0.alerts(activeOnly: state == "active", sinceMs: since, limit: limit) }
+        return .json(
+            .object(
+                JSONObject([
+                    (
+                        "alerts",
+                        .array(
+                            alerts.map {
+                                .object(
+                                    JSONObject([
+                                        ("id", .string($0.alertID)), ("device", .string($0.device)),
+                                        ("type", .string($0.type)), ("subject", .string($0.subject)),
+                                        ("state", .string($0.state)), ("value", .double($0.value)),
+                                        ("ts_ms", .int($0.tsMs)),
+                                    ]))
+                            })
+                    )
+                ])))
+    }
+
+    func rejects(_ request: HTTPRequest) throws(APIError) -> HTTPResponse {
+        let limit = try integerParameter(request, "limit", default: 50, range: 1...1000)
+        let (recent, held) = try withStore { (try $0.rejects(limit: limit), try $0.rejectCounts()) }
+        let sinceStart = status().rejectsByReason
+        func counts(_ table: [String: Int64]) -> JSONValue {
+            .object(JSONObject(table.sorted { $0.key < $1.key }.map { ($0.key, JSONValue.int($0.value)) }))
+        }
+        return .json(
+            .object(
+                JSONObject([
+                    ("counts_held", counts(held)),
+                    ("counts_since_start", counts(sinceStart)),
+                    (
+                        "recent",
+                        .array(
+                            recent.map {
+                                .object(
+                                    JSONObject([
+                                        ("ts_ms", .int($0.tsMs)), ("topic", .string($0.topic)),
+                                        ("reason", .string($0.reason)), ("detail", .string($0.detail)),
+                                    ]))
+                            })
+                    ),
+                ])))
+    }
+
+    // MARK: parameters
+
+    func kindParameter(_ request: HTTPRequest) throws(APIError) -> DeviceKind? {
+        guard let text = request.head.queryValue("kind") else { return nil }
+        guard let kind = DeviceKind(name: text) else { throw .badParameter("kind", "must be vehicle or water") }
+        return kind
+    }
+
+    func integerParameter(_ request: HTTPRequest, _ name: String, default value: Int, range: ClosedRange<Int>)
+        throws(APIError) -> Int
+    {
+        guard let text = request.head.queryValue(name) else { return value }
+        guard let number = Int(text), range.contains(number) else {
+            throw .badParameter(name, "must be an integer from \(range.lowerBound) to \(range.upperBound)")
+        }
+        return number
+    }
+
+    func instantParameter(_ request: HTTPRequest, _ name: String, default value: Int64) throws(APIError) -> Int64 {
+        guard let text = request.head.queryValue(name) else { return value }
+        guard let ms = TimeParsing.instant(text, nowMs: TimeParsing.nowMs()) else {
+            throw .badParameter(name, "must be unix milliseconds, RFC 3339 (2026-11-21T10:00:00Z), now or now-24h")
+        }
+        return ms
+    }
+}
+
+/// Hours of headroom at current rates (nil: not reached at these rates).
+struct Headroom {
+    var ringFullS: Double?
+    var rawRetentionS: Double?
+    var unaggregatedOverwriteS: Double?
+    var outboxFullS: Double?
+
+    init(live: LiveStatus, fill: StoreReader.Fill) {
+        let rate = live.readingsPerSecond
+        if rate > 0, fill.capacityReadings > 0 {
+            let capacity = Double(fill.capacityReadings)
+            ringFullS = max(0, capacity - Double(fill.readings)) / rate
+            rawRetentionS = capacity / rate
+            // A reading is aggregated once its window closed (window + lateness after it
+            // arrived). The ring overwrites readings of age capacity/rate; only when that is
+            // shorter than the aggregation delay does it overwrite unaggregated ones.
+            if let delay = live.aggregationDelayMs {
+                unaggregatedOverwriteS = capacity / rate * 1000 <= Double(delay) ? ringFullS : nil
+            } else {
+                unaggregatedOverwriteS = ringFullS
+            }
+        }
+        if live.upstreamConfigured, live.outboxBytesPerSecond > 0 {
+            outboxFullS = max(0, Double(live.outboxLimitBytes - live.outboxBacklogBytes)) / live.outboxBytesPerSecond
+        }
+    }
+}

@@ -1,0 +1,167 @@
+import Foundation
+import Synchronization
+import HTTP
+public import JSON
+public import Logging
+public import Metrics
+import RingStore
+
+/// The REST API: the route table, the store readers, and the gateway's live status.
+public final class APIService: Sendable {
+    public let configuration: APIConfiguration
+    let pool: StorePool
+    let status: @Sendable () -> LiveStatus
+    let configurationDocument: @Sendable () -> JSONValueBox
+    let logger: Logger
+    let authority: TokenAuthority
+    /// HTTP requests by route, method and status; latency by route.
+    public let requests = LabeledCounter()
+    public let latency = LabeledHistogram(bounds: Histogram.latencyBounds)
+    let routes: [Route]
+    let logLimiter = LogLimiter(perSecond: 20)
+
+    public init(
+        configuration: APIConfiguration, storePath: String, logger: Logger,
+        status: @escaping @Sendable () -> LiveStatus,
+        configurationDocument: @escaping @Sendable () -> JSONValueBox
+    ) {
+        self.configuration = configuration
+        self.pool = StorePool(path: storePath, capacity: configuration.storeReaders)
+        self.status = status
+        self.configurationDocument = configurationDocument
+        self.logger = logger.with("component", "api")
+        self.authority = TokenAuthority(tokens: configuration.tokens)
+        self.routes = APIService.routeTable
+    }
+
+    /// Runs a store query, turning store failures into a 503 that says what failed.
+    func withStore<T>(_ body: (StoreReader) throws -> T) throws(APIError) -> T {
+        do {
+            return try pool.withReader(body)
+        } catch let error as APIError {
+            throw error
+        } catch {
+            logger.error("api_store_failed", [("error", "\(error)")])
+            throw APIError(.serviceUnavailable, "store_unavailable", "the store could not be read: \(error)")
+        }
+    }
+
+    /// The route table. Order matters only for documentation.
+    static let routeTable: [Route] = [
+        Route(
+            method: "GET", pattern: ["v1", "health"], access: .health,
+            summary: "Liveness, connections, store fill, outbox backlog and headroom",
+            responseSchema: Schemas.health, handler: { service, _, _ throws(APIError) in try service.health() }),
+        Route(
+            method: "GET", pattern: ["v1", "devices"], access: .viewer,
+            summary: "Devices, a page at a time in (kind, id) order",
+            query: [
+                QueryParameter(
+                    name: "kind", description: "vehicle or water",
+                    schema: .object(JSONObject([("type", .string("string")), ("enum", .array([.string("vehicle"), .string("water")]))]))),
+                QueryParameter(name: "limit", description: "1 to 1000, default 100", schema: Schemas.integer),
+                QueryParameter(name: "cursor", description: "next_cursor of the previous page", schema: Schemas.string),
+            ],
+            responseSchema: Schemas.devicePage,
+            handler: { service, request, _ throws(APIError) in try service.devices(request) }),
+        Route(
+            method: "GET", pattern: ["v1", "devices", "{id}"], access: .viewer,
+            summary: "One device with the latest value of each signal",
+            query: [
+                QueryParameter(
+                    name: "kind", description: "needed only when a vehicle and a sensor share the id",
+                    schema: Schemas.string)
+            ],
+            responseSchema: Schemas.deviceDetail,
+            handler: { service, request, parameters throws(APIError) in
+                try service.device(request, id: parameters["id"] ?? "")
+            }),
+        Route(
+            method: "GET", pattern: ["v1", "series"], access: .viewer,
+            summary: "Buckets of count/min/max/mean of one signal of one device",
+            query: [
+                QueryParameter(name: "device", description: "device id", schema: Schemas.string, required: true),
+                QueryParameter(name: "signal", description: "signal name, e.g. level_cm", schema: Schemas.string, required: true),
+                QueryParameter(
+                    name: "from", description: "unix ms, RFC 3339, now or now-DURATION; default now-24h",
+                    schema: Schemas.string),
+                QueryParameter(name: "to", description: "as from; default now", schema: Schemas.string),
+                QueryParameter(name: "step", description: "seconds or 30s, 5m, 1h, 1d; default 60s", schema: Schemas.string),
+                QueryParameter(
+                    name: "kind", description: "needed only when a vehicle and a sensor share the id",
+                    schema: Schemas.string),
+            ],
+            responseSchema: Schemas.series,
+            handler: { service, request, _ throws(APIError) in try service.series(request) }),
+        Route(
+            method: "GET", pattern: ["v1", "alerts"], access: .viewer,
+            summary: "Alerts raised now, or every raise and clear",
+            query: [
+                QueryParameter(
+                    name: "state", description: "active (default) or all",
+                    schema: .object(JSONObject([("type", .string("string")), ("enum", .array([.string("active"), .string("all")]))]))),
+                QueryParameter(name: "since", description: "unix ms or RFC 3339", schema: Schemas.string),
+                QueryParameter(name: "limit", description: "1 to 1000, default 100", schema: Schemas.integer),
+            ],
+            responseSchema: Schemas.alerts,
+            handler: { service, request, _ throws(APIError) in try service.alerts(request) }),
+        Route(
+            method: "GET", pattern: ["v1", "rejects"], access: .viewer,
+            summary: "Recent rejected messages with reasons, and counts per reason",
+            query: [QueryParameter(name: "limit", description: "1 to 1000, default 50", schema: Schemas.integer)],
+            responseSchema: Schemas.rejects,
+            handler: { service, request, _ throws(APIError) in try service.rejects(request) }),
+        Route(
+            method: "GET", pattern: ["v1", "config"], access: .operator,
+            summary: "The running configuration, token hashes left out",
+            responseSchema: Schemas.object,
+            handler: { service, _, _ throws(APIError) in .json(service.configurationDocument().value) }),
+        Route(
+            method: "GET", pattern: ["metrics"], access: .metrics,
+            summary: "Prometheus metrics (text format 0.0.4)", responseType: "text/plain",
+            responseSchema: Schemas.string,
+            handler: { service, _, _ throws(APIError) in try service.metrics() }),
+        Route(
+            method: "GET", pattern: ["v1", "openapi.json"], access: .viewer,
+            summary: "This document",
+            responseSchema: Schemas.object,
+            handler: { service, _, _ throws(APIError) in .json(service.openAPIDocument()) }),
+    ]
+}
+
+/// A JSONValue in a reference, so a configuration document can be handed over once.
+public final class JSONValueBox: Sendable {
+    public let value: JSONValue
+
+    public init(_ value: JSONValue) {
+        self.value = value
+    }
+}
+
+/// At most `perSecond` lines of one kind per second; the rest are counted and reported
+/// with the next line, so a flood of bad requests cannot flood the log.
+final class LogLimiter: Sendable {
+    private let perSecond: Int
+    private let state = Mutex<(second: Int64, lines: Int, suppressed: Int)>((0, 0, 0))
+
+    init(perSecond: Int) {
+        self.perSecond = perSecond
+    }
+
+    /// Nil when this line is to be dropped, else how many were dropped before it.
+    func admit(nowSecond: Int64) -> Int? {
+        state.withLock { state in
+            if state.second != nowSecond {
+                state.second = nowSecond
+                state.lines = 0
+            }
+            guard state.lines < perSecond else {
+                state.suppressed += 1
+                return nil
+            }
+            state.lines += 1
+            defer { state.suppressed = 0 }
+            return state.suppressed
+        }
+    }
+}

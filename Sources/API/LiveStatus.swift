@@ -1,0 +1,41 @@
+public import Metrics
+
+/// The gateway's in-memory state that the API reports: connections, counters, rates.
+///
+/// The API does not know the gateway's types; gatewayd fills this in on each request
+/// (cheap: counters are copied under one lock).
+public struct LiveStatus: Sendable {
+    public var version = ""
+    public var gatewayID = ""
+    public var startedMs: Int64 = 0
+    public var brokerConnected = false
+    public var upstreamConfigured = false
+    public var upstreamConnected = false
+    public var messagesReceived: Int64 = 0
+    public var readingsByKind: [String: Int64] = [:]
+    public var rejectsByReason: [String: Int64] = [:]
+    public var duplicates: Int64 = 0
+    public var seqGaps: Int64 = 0
+    public var seqResets: Int64 = 0
+    public var readingsEvicted: Int64 = 0
+    public var commits: Int64 = 0
+    public var commitFailures: Int64 = 0
+    public var uncommittedMessages: Int64 = 0
+    public var aggregatesWritten: Int64 = 0
+    public var outboxBacklogMessages: Int64 = 0
+    public var outboxBacklogBytes: Int64 = 0
+    public var outboxLimitBytes: Int64 = 0
+    public var outboxDropped: Int64 = 0
+    /// Certificate name (`upstream`, `http`, `broker`) → seconds until it expires.
+    public var certificateExpiry: [String: Int64] = [:]
+    public var flushBatchReadings: Histogram.Snapshot?
+    public var flushSeconds: Histogram.Snapshot?
+    /// Readings stored per second, averaged over about the last minute.
+    public var readingsPerSecond: Double = 0
+    /// Net growth of the outbox in bytes per second over the same span (negative: draining).
+    public var outboxBytesPerSecond: Double = 0
+    /// The aggregation window plus its lateness: how long a reading waits to be aggregated.
+    public var aggregationDelayMs: Int64?
+
+    public init() {}
+}

@@ -1,0 +1,215 @@
+import Foundation
+import JSON
+
+/// JSON Schemas of the responses, for the OpenAPI document.
+enum Schemas {
+    static func type(_ name: String) -> JSONValue { .object(JSONObject([("type", .string(name))])) }
+    static let string = type("string")
+    static let integer = type("integer")
+    static let number = type("number")
+    static let boolean = type("boolean")
+    static let object = type("object")
+    static let nullableString = JSONValue.object(JSONObject([("type", .array([.string("string"), .string("null")]))]))
+    static let nullableNumber = JSONValue.object(JSONObject([("type", .array([.string("number"), .string("null")]))]))
+
+    static func object(_ properties: [(String, JSONValue)]) -> JSONValue {
+        .object(
+            JSONObject([
+                ("type", .string("object")),
+                ("properties", .object(JSONObject(properties.map { ($0.0, $0.1) }))),
+                ("required", .array(properties.map { .string($0.0) })),
+            ]))
+    }
+
+    static func array(_ items: JSONValue) -> JSONValue {
+        .object(JSONObject([("type", .string("array")), ("items", items)]))
+    }
+
+    static let device = object([
+        ("id", string), ("kind", string), ("last_seen_ms", integer), ("online", boolean), ("fw", nullableString),
+        ("hw", nullableString), ("model", nullableString), ("first_seen_ms", integer), ("seq_gaps", integer),
+        ("duplicates", integer), ("seq_resets", integer), ("readings", integer),
+    ])
+
+    static let devicePage = object([("devices", array(device)), ("next_cursor", nullableString)])
+
+    static let deviceDetail: JSONValue = {
+        guard case .object(var schema) = device, case .object(var properties)? = schema["properties"],
+            case .array(var required)? = schema["required"]
+        else { return device }
+        properties.members.append(
+            ("latest", array(object([("signal", string), ("unit", string), ("ts_ms", integer), ("value", number)]))))
+        required.append(.string("latest"))
+        schema.members = schema.members.map {
+            $0.key == "properties" ? ($0.key, .object(properties)) : $0.key == "required" ? ($0.key, .array(required)) : $0
+        }
+        return .object(schema)
+    }()
+
+    static let series = array(
+        object([("time", integer), ("count", integer), ("min", number), ("max", number), ("mean", number)]))
+
+    static let alerts = object([
+        (
+            "alerts",
+            array(
+                object([
+                    ("id", string), ("device", string), ("type", string), ("subject", string), ("state", string),
+                    ("value", number), ("ts_ms", integer),
+                ]))
+        )
+    ])
+
+    static let rejects = object([
+        ("counts_held", object), ("counts_since_start", object),
+        ("recent", array(object([("ts_ms", integer), ("topic", string), ("reason", string), ("detail", string)]))),
+    ])
+
+    static let health = object([
+        ("status", string), ("version", string), ("gateway_id", string), ("uptime_s", integer),
+        ("broker", object([("connected", boolean)])),
+        (
+            "upstream",
+            object([
+                ("configured", boolean), ("connected", boolean), ("backlog_messages", integer),
+                ("backlog_bytes", integer), ("limit_bytes", integer),
+                ("oldest_unsent_age_s", .object(JSONObject([("type", .array([.string("integer"), .string("null")]))]))),
+            ])
+        ),
+        (
+            "store",
+            object([
+                ("readings", integer), ("capacity_readings", integer), ("fill_ratio", number),
+                ("readings_evicted", integer), ("file_bytes", integer), ("devices", integer), ("alerts_active", integer),
+            ])
+        ),
+        ("rates", object([("readings_per_s", number), ("outbox_bytes_per_s", number)])),
+        (
+            "headroom",
+            object([
+                ("readings_unaggregated_hours", nullableNumber), ("ring_full_hours", nullableNumber),
+                ("raw_retention_hours", nullableNumber), ("outbox_full_hours", nullableNumber),
+            ])
+        ),
+    ])
+
+    static let error = object([("error", object([("code", string), ("message", string)]))])
+}
+
+extension APIService {
+    /// OpenAPI 3.1, generated from the route table that also serves the requests.
+    func openAPIDocument() -> JSONValue {
+        var paths: [(key: String, value: JSONValue)] = []
+        for route in routes {
+            var responses: [(key: String, value: JSONValue)] = [
+                (
+                    "200",
+                    .object(
+                        JSONObject([
+                            ("description", .string("OK")),
+                            (
+                                "content",
+                                .object(
+                                    JSONObject([
+                                        (route.responseType, .object(JSONObject([("schema", route.responseSchema)])))
+                                    ]))
+                            ),
+                        ]))
+                )
+            ]
+            for (code, text) in [("400", "Invalid parameters"), ("401", "No or unknown token"), ("403", "Role too low")] {
+                responses.append((code, errorResponse(text)))
+            }
+            if route.pattern.contains(where: { $0.hasPrefix("{") }) { responses.append(("404", errorResponse("Not found"))) }
+            var parameters: [JSONValue] = route.pattern.filter { $0.hasPrefix("{") }.map {
+                .object(
+                    JSONObject([
+                        ("name", .string(String($0.dropFirst().dropLast()))), ("in", .string("path")),
+                        ("required", .bool(true)), ("schema", Schemas.string),
+                    ]))
+            }
+            parameters += route.query.map {
+                .object(
+                    JSONObject([
+                        ("name", .string($0.name)), ("in", .string("query")), ("required", .bool($0.required)),
+                        ("description", .string($0.description)), ("schema", $0.schema),
+                    ]))
+            }
+            var operation: [(key: String, value: JSONValue)] = [
+                ("summary", .string(route.summary)),
+                ("operationId", .string(operationID(route))),
+                ("parameters", .array(parameters)),
+                ("responses", .object(JSONObject(responses))),
+            ]
+            if !isOpen(route.access) {
+                operation.append(("security", .array([.object(JSONObject([("bearer", .array([]))]))])))
+                operation.append(("x-required-role", .string(route.access == .operator ? "operator" : "viewer")))
+            } else {
+                operation.append(("security", .array([])))
+            }
+            paths.append((route.label, .object(JSONObject([(route.method.lowercased(), .object(JSONObject(operation)))]))))
+        }
+        return .object(
+            JSONObject([
+                ("openapi", .string("3.1.0")),
+                (
+                    "info",
+                    .object(
+                        JSONObject([
+                            ("title", .string("telemetry-gateway REST API")), ("version", .string(status().version)),
+                            (
+                                "description",
+                                .string(
+                                    "Read access to a roadside gateway's devices, series, alerts and rejects. "
+                                        + "Bearer tokens carry a role: viewer (reads) or operator (reads and admin).")
+                            ),
+                        ]))
+                ),
+                ("paths", .object(JSONObject(paths))),
+                (
+                    "components",
+                    .object(
+                        JSONObject([
+                            (
+                                "securitySchemes",
+                                .object(
+                                    JSONObject([
+                                        ("bearer", .object(JSONObject([("type", .string("http")), ("scheme", .string("bearer"))])))
+                                    ]))
+                            ),
+                            ("schemas", .object(JSONObject([("Error", Schemas.error)]))),
+                        ]))
+                ),
+            ]))
+    }
+
+    func isOpen(_ access: Access) -> Bool {
+        (access == .health && configuration.openHealth) || (access == .metrics && configuration.openMetrics)
+    }
+
+    private func operationID(_ route: Route) -> String {
+        route.method.lowercased()
+            + route.pattern.map { part in
+                let clean = part.replacingOccurrences(of: "{", with: "").replacingOccurrences(of: "}", with: "")
+                    .replacingOccurrences(of: ".", with: "_")
+                return clean.prefix(1).uppercased() + clean.dropFirst()
+            }.joined()
+    }
+
+    private func errorResponse(_ description: String) -> JSONValue {
+        .object(
+            JSONObject([
+                ("description", .string(description)),
+                (
+                    "content",
+                    .object(
+                        JSONObject([
+                            (
+                                "application/json",
+                                .object(JSONObject([("schema", .object(JSONObject([("$ref", .string("#/components/schemas/Error"))])))]))
+                            )
+                        ]))
+                ),
+            ]))
+    }
+}

@@ -1,0 +1,51 @@
+import HTTP
+import JSON
+
+/// Who may call a route.
+enum Access: Sendable, Equatable {
+    /// Open when `http.open_health` is set, else viewer.
+    case health
+    /// Open when `http.open_metrics` is set, else viewer.
+    case metrics
+    case viewer
+    case `operator`
+}
+
+/// A query parameter a route accepts, for validation and for the OpenAPI document.
+struct QueryParameter: Sendable {
+    var name: String
+    var description: String
+    var schema: JSONValue
+    var required = false
+}
+
+/// One endpoint: its path pattern, who may call it, and what it answers. The OpenAPI
+/// document is generated from this table, so the two cannot drift apart.
+struct Route: Sendable {
+    var method: String
+    /// Path segments; `{name}` marks a parameter.
+    var pattern: [String]
+    var access: Access
+    var summary: String
+    var query: [QueryParameter] = []
+    var responseType = "application/json"
+    var responseSchema: JSONValue
+    var maxBodyBytes = 0
+    var handler: @Sendable (APIService, HTTPRequest, [String: String]) throws(APIError) -> HTTPResponse
+
+    var label: String { "/" + pattern.joined(separator: "/") }
+
+    /// The path parameters when the segments fit this route's pattern.
+    func match(_ segments: [String]) -> [String: String]? {
+        guard segments.count == pattern.count else { return nil }
+        var parameters: [String: String] = [:]
+        for (part, segment) in zip(pattern, segments) {
+            if part.hasPrefix("{") {
+                parameters[String(part.dropFirst().dropLast())] = segment
+            } else if part != segment {
+                return nil
+            }
+        }
+        return parameters
+    }
+}

@@ -1,0 +1,172 @@
+import Suggest
+
+/// An option of a command (or of every command): `--name VALUE` or `--name=VALUE`, or a flag.
+public struct OptionSpec: Sendable {
+    public var name: String
+    public var takesValue: Bool
+    public var help: String
+    /// Environment variable read when the option is not given.
+    public var environment: String?
+
+    public init(_ name: String, value: Bool = true, help: String, environment: String? = nil) {
+        self.name = name
+        self.takesValue = value
+        self.help = help
+        self.environment = environment
+    }
+}
+
+public struct CommandSpec: Sendable {
+    public var name: String
+    public var summary: String
+    /// Names of the positional arguments, for usage lines; all are required.
+    public var arguments: [String]
+    public var options: [OptionSpec]
+
+    public init(_ name: String, summary: String, arguments: [String] = [], options: [OptionSpec] = []) {
+        self.name = name
+        self.summary = summary
+        self.arguments = arguments
+        self.options = options
+    }
+}
+
+/// What was parsed: the command, its positional arguments, option values and flags.
+public struct ParsedArguments: Sendable, Equatable {
+    public var command: String
+    public var arguments: [String]
+    public var values: [String: String]
+    public var flags: Set<String>
+
+    public func value(_ name: String) -> String? { values[name] }
+    public func flag(_ name: String) -> Bool { flags.contains(name) }
+}
+
+public enum ArgumentError: Error, Equatable, CustomStringConvertible {
+    case missingCommand
+    case unknownCommand(String, suggestion: String?)
+    case unknownOption(String, command: String, suggestion: String?)
+    case missingValue(option: String)
+    case unexpectedValue(option: String)
+    case wrongArgumentCount(command: String, expected: [String], got: Int)
+    /// `--help` or `-h`: not an error, the caller prints the help for this command (nil: all).
+    case helpRequested(command: String?)
+
+    public var description: String {
+        switch self {
+        case .missingCommand:
+            return "a command is required"
+        case .unknownCommand(let name, let suggestion):
+            return "unknown command \"\(name)\"" + (suggestion.map { "; did you mean \"\($0)\"?" } ?? "")
+        case .unknownOption(let name, let command, let suggestion):
+            return "\(command): unknown option \(name)" + (suggestion.map { "; did you mean \($0)?" } ?? "")
+        case .missingValue(let option):
+            return "\(option) needs a value"
+        case .unexpectedValue(let option):
+            return "\(option) is a flag and takes no value"
+        case .wrongArgumentCount(let command, let expected, let got):
+            let names = expected.isEmpty ? "no arguments" : expected.joined(separator: " ")
+            return "\(command) takes \(names), got \(got) argument(s)"
+        case .helpRequested(let command):
+            return "help requested" + (command.map { " for \($0)" } ?? "")
+        }
+    }
+}
+
+/// A small command-line parser: `tool COMMAND [ARGS] [--option VALUE] [--flag]`.
+///
+/// Options may come before or after the arguments; `--` ends options; a mistyped command or
+/// option gets a "did you mean". Environment variables fill options not given.
+public struct ArgumentParser: Sendable {
+    public var tool: String
+    public var commands: [CommandSpec]
+    /// Options every command accepts.
+    public var globalOptions: [OptionSpec]
+
+    public init(tool: String, commands: [CommandSpec], globalOptions: [OptionSpec]) {
+        self.tool = tool
+        self.commands = commands
+        self.globalOptions = globalOptions
+    }
+
+    public func parse(_ argv: [String], environment: [String: String] = [:]) throws(ArgumentError) -> ParsedArguments {
+        var rest = argv[...]
+        guard let first = rest.popFirst() else { throw .missingCommand }
+        if first == "--help" || first == "-h" || first == "help" {
+            throw .helpRequested(command: rest.first.flatMap { name in commands.contains { $0.name == name } ? name : nil })
+        }
+        guard let spec = commands.first(where: { $0.name == first }) else {
+            throw .unknownCommand(first, suggestion: Suggestion.closest(to: first, in: commands.map(\.name)))
+        }
+        let options = spec.options + globalOptions
+        var parsed = ParsedArguments(command: spec.name, arguments: [], values: [:], flags: [])
+        var optionsEnded = false
+        while let argument = rest.popFirst() {
+            if optionsEnded || !argument.hasPrefix("-") || argument == "-" {
+                parsed.arguments.append(argument)
+                continue
+            }
+            if argument == "--" {
+                optionsEnded = true
+                continue
+            }
+            if argument == "--help" || argument == "-h" { throw .helpRequested(command: spec.name) }
+            var name = argument
+            var inline: String?
+            if let equals = argument.firstIndex(of: "=") {
+                name = String(argument[..<equals])
+                inline = String(argument[argument.index(after: equals)...])
+            }
+            guard let option = options.first(where: { $0.name == name }) else {
+                throw .unknownOption(
+                    name, command: spec.name, suggestion: Suggestion.closest(to: name, in: options.map(\.name)))
+            }
+            if option.takesValue {
+                guard let value = inline ?? rest.popFirst() else { throw .missingValue(option: name) }
+                parsed.values[name] = value
+            } else {
+                guard inline == nil else { throw .unexpectedValue(option: name) }
+                parsed.flags.insert(name)
+            }
+        }
+        for option in options where option.takesValue && parsed.values[option.name] == nil {
+            if let variable = option.environment, let value = environment[variable], !value.isEmpty {
+                parsed.values[option.name] = value
+            }
+        }
+        guard parsed.arguments.count == spec.arguments.count else {
+            throw .wrongArgumentCount(command: spec.name, expected: spec.arguments, got: parsed.arguments.count)
+        }
+        return parsed
+    }
+
+    /// The overview (`command` nil) or one command's usage and options.
+    public func help(for command: String? = nil) -> String {
+        func optionLines(_ options: [OptionSpec]) -> [String] {
+            let width = options.map { $0.name.count + ($0.takesValue ? 6 : 0) }.max() ?? 0
+            return options.map { option in
+                let left = option.name + (option.takesValue ? " VALUE" : "")
+                let environment = option.environment.map { " (or $\($0))" } ?? ""
+                return "  " + left.padding(to: width) + "  " + option.help + environment
+            }
+        }
+        if let command, let spec = commands.first(where: { $0.name == command }) {
+            var lines = ["usage: \(tool) \(([spec.name] + spec.arguments).joined(separator: " ")) [options]", "", spec.summary]
+            if !spec.options.isEmpty { lines += ["", "options:"] + optionLines(spec.options) }
+            lines += ["", "global options:"] + optionLines(globalOptions)
+            return lines.joined(separator: "\n")
+        }
+        let width = commands.map(\.name.count).max() ?? 0
+        var lines = ["usage: \(tool) COMMAND [options]", "", "commands:"]
+        lines += commands.map { "  " + $0.name.padding(to: width) + "  " + $0.summary }
+        lines += ["", "global options:"] + optionLines(globalOptions)
+        lines += ["", "\(tool) COMMAND --help shows a command's options."]
+        return lines.joined(separator: "\n")
+    }
+}
+
+extension String {
+    func padding(to width: Int) -> String {
+        count >= width ? self : self + String(repeating: " ", count: width - count)
+    }
+}

@@ -1,0 +1,46 @@
+import API
+import Foundation
+import MQTT
+import Synchronization
+
+/// Rates over about the last minute, from counter samples taken every few seconds.
+final class RateMeter: Sendable {
+    private struct Sample {
+        var nanos: UInt64
+        var readings: Int64
+        var outboxBytes: Int64
+    }
+
+    private let samples = Mutex<[Sample]>([])
+    private let spanNanos: UInt64 = 60_000_000_000
+
+    func sample(readings: Int64, outboxBytes: Int64) {
+        let now = monotonicNanos()
+        samples.withLock { samples in
+            samples.append(Sample(nanos: now, readings: readings, outboxBytes: outboxBytes))
+            while samples.count > 2, now - samples[1].nanos >= spanNanos { samples.removeFirst() }
+        }
+    }
+
+    /// Readings per second and outbox growth in bytes per second (0 until two samples exist).
+    func rates() -> (readings: Double, outboxBytes: Double) {
+        samples.withLock { samples in
+            guard let first = samples.first, let last = samples.last, last.nanos > first.nanos else { return (0, 0) }
+            let seconds = Double(last.nanos - first.nanos) / 1e9
+            return (Double(last.readings - first.readings) / seconds, Double(last.outboxBytes - first.outboxBytes) / seconds)
+        }
+    }
+}
+
+/// Where the API reads the gateway's live status; filled in once the gateway exists.
+final class StatusSource: Sendable {
+    private let reader = Mutex<(@Sendable () -> LiveStatus)?>(nil)
+
+    func install(_ body: @escaping @Sendable () -> LiveStatus) {
+        reader.withLock { $0 = body }
+    }
+
+    func read() -> LiveStatus {
+        reader.withLock { $0 }?() ?? LiveStatus()
+    }
+}

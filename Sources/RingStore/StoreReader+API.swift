@@ -1,0 +1,283 @@
+import SQLite
+public import Telemetry
+
+/// The queries behind the REST API. Each one is bounded by an index (no full scans of the
+/// reading ring), so a dashboard's request costs about the same on a full store as on an
+/// empty one.
+extension StoreReader {
+    /// The ring and outbox numbers `/v1/health` and `/metrics` need, from a handful of rows.
+    public struct Fill: Sendable, Equatable {
+        public var readings: Int64 = 0
+        public var capacityReadings: Int64 = 0
+        public var readingsWritten: Int64 = 0
+        public var readingsEvicted: Int64 = 0
+        public var aggregates: Int64 = 0
+        public var capacityAggregates: Int64 = 0
+        public var fileBytes: Int64 = 0
+        public var walBytes: Int64 = 0
+        public var outboxMessages: Int64 = 0
+        public var outboxOldestMs: Int64?
+        public var alertsActive: Int64 = 0
+        public var devices: Int64 = 0
+    }
+
+    public func fill() throws(StoreError) -> Fill {
+        var fill = Fill()
+        try rows("SELECT name, capacity, next_seqno, floor_seqno FROM rings") {
+            let capacity = $0.int64(1)
+            let next = $0.int64(2)
+            let floor = $0.int64(3)
+            let count = max(0, min(capacity, next - floor))
+            switch $0.text(0) {
+            case "readings":
+                fill.readings = count
+                fill.capacityReadings = capacity
+                fill.readingsWritten = next
+                fill.readingsEvicted = max(floor, next - capacity)
+            case "aggregates":
+                fill.aggregates = count
+                fill.capacityAggregates = capacity
+            default: break
+            }
+        }
+        try rows("SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()") {
+            fill.fileBytes = $0.int64(0)
+        }
+        try rows("SELECT count(*) FROM outbox") { fill.outboxMessages = $0.int64(0) }
+        try rows("SELECT created_ms FROM outbox ORDER BY id LIMIT 1") { fill.outboxOldestMs = $0.int64(0) }
+        try rows("SELECT count(*) FROM alerts_active") { fill.alertsActive = $0.int64(0) }
+        try rows("SELECT max(id) FROM devices") { fill.devices = $0.int64(0) }
+        return fill
+    }
+
+    public struct Device: Sendable, Equatable {
+        public var rowID: Int64
+        public var name: String
+        public var kind: DeviceKind
+        public var firstSeenMs: Int64
+        public var lastSeenMs: Int64
+        public var firmware: String?
+        public var hardware: String?
+        public var model: String?
+        public var seqGaps: Int64
+        public var duplicates: Int64
+        public var seqResets: Int64
+        public var readings: Int64
+    }
+
+    static let deviceColumns =
+        "id, name, kind, first_seen_ms, last_seen_ms, fw, hw, model, seq_gaps, duplicates, seq_resets, readings"
+
+    static func device(_ row: Statement) -> Device {
+        Device(
+            rowID: row.int64(0), name: row.text(1) ?? "", kind: DeviceKind(rawValue: Int(row.int64(2))) ?? .vehicle,
+            firstSeenMs: row.int64(3), lastSeenMs: row.int64(4), firmware: row.text(5), hardware: row.text(6),
+            model: row.text(7), seqGaps: row.int64(8), duplicates: row.int64(9), seqResets: row.int64(10),
+            readings: row.int64(11))
+    }
+
+    /// One page of devices in (kind, name) order, starting after `after`: a keyset cursor,
+    /// so page 500 costs what page 1 does and a device added meanwhile is never skipped twice.
+    public func devices(kind: DeviceKind?, after: (kind: DeviceKind, name: String)?, limit: Int) throws(StoreError)
+        -> [Device]
+    {
+        var result: [Device] = []
+        let sql =
+            "SELECT \(Self.deviceColumns) FROM devices WHERE (?1 IS NULL OR kind = ?1) AND (kind, name) > (?2, ?3) "
+            + "ORDER BY kind, name LIMIT ?4"
+        do {
+            let statement = try database.statement(sql)
+            defer { statement.reset() }
+            if let kind { statement.bind(1, kind.rawValue) } else { statement.bindNull(1) }
+            statement.bind(2, after?.kind.rawValue ?? 0)
+            statement.bind(3, after?.name ?? "")
+            statement.bind(4, max(1, limit))
+            while try statement.step() { result.append(Self.device(statement)) }
+        } catch {
+            throw .sqlite(error, doing: "listing devices in \(path)")
+        }
+        return result
+    }
+
+    /// Every device with this name (one per kind at most).
+    public func devices(named name: String) throws(StoreError) -> [Device] {
+        var result: [Device] = []
+        do {
+            let statement = try database.statement(
+                "SELECT \(Self.deviceColumns) FROM devices WHERE name = ?1 ORDER BY kind")
+            defer { statement.reset() }
+            statement.bind(1, name)
+            while try statement.step() { result.append(Self.device(statement)) }
+        } catch {
+            throw .sqlite(error, doing: "looking up device \(name) in \(path)")
+        }
+        return result
+    }
+
+    public struct LatestValue: Sendable, Equatable {
+        public var signal: Signal
+        public var tsMs: Int64
+        public var value: Double
+    }
+
+    /// The newest stored reading of each signal of a device (one index probe per signal).
+    public func latestValues(deviceRowID: Int64, kind: DeviceKind) throws(StoreError) -> [LatestValue] {
+        var result: [LatestValue] = []
+        do {
+            let statement = try database.statement(
+                "SELECT ts_ms, value FROM readings WHERE device_id = ?1 AND signal_id = ?2 ORDER BY ts_ms DESC LIMIT 1")
+            for signal in Signal.catalogue where (signal.id >= 30) == (kind == .water) {
+                statement.bind(1, deviceRowID)
+                statement.bind(2, signal.id)
+                if try statement.step() {
+                    result.append(LatestValue(signal: signal, tsMs: statement.int64(0), value: statement.double(1)))
+                }
+                statement.reset()
+            }
+        } catch {
+            throw .sqlite(error, doing: "reading latest values in \(path)")
+        }
+        return result
+    }
+
+    /// One bucket of a series: readings with `timeMs <= ts < timeMs + step`.
+    public struct Bucket: Sendable, Equatable {
+        public var timeMs: Int64
+        public var count: Int64
+        public var min: Double
+        public var max: Double
+        public var sum: Double
+
+        public var mean: Double { sum / Double(count) }
+
+        mutating func merge(_ other: Bucket) {
+            count += other.count
+            min = Swift.min(min, other.min)
+            max = Swift.max(max, other.max)
+            sum += other.sum
+        }
+    }
+
+    public enum SeriesSource: String, Sendable {
+        case raw
+        case aggregates
+    }
+
+    /// The stored window that serves a step exactly: the largest one dividing it.
+    public static func aggregateWindow(forStepMs step: Int64, windowMs: Int64?) -> Int64? {
+        if step % RingStore.AggregationSettings.rollupMs == 0 { return RingStore.AggregationSettings.rollupMs }
+        if let windowMs, windowMs > 0, step % windowMs == 0 { return windowMs }
+        return nil
+    }
+
+    /// Buckets of `step` (aligned to multiples of it since the epoch) over `[fromMs, toMs)`.
+    ///
+    /// When a stored aggregate window divides the step, closed windows answer for the past and
+    /// raw readings only for the still-open tail: exact, and a day at step 60 s reads 1 440
+    /// aggregate rows instead of 86 400 readings. Aggregates also outlive the reading ring, so
+    /// this path still answers after the raw readings were overwritten.
+    public func series(
+        deviceRowID: Int64, signalID: Int, fromMs: Int64, toMs: Int64, stepMs: Int64, windowMs: Int64?
+    ) throws(StoreError) -> (buckets: [Bucket], source: SeriesSource) {
+        var buckets: [Bucket] = []
+        var source = SeriesSource.raw
+        var rawFrom = fromMs
+        do {
+            if let window = Self.aggregateWindow(forStepMs: stepMs, windowMs: windowMs) {
+                source = .aggregates
+                let statement = try database.statement(
+                    """
+                    SELECT (start_ms / ?1) * ?1 AS t, sum(count), min(min), max(max), sum(sum), max(start_ms)
+                    FROM aggregates
+                    WHERE device_id = ?2 AND signal_id = ?3 AND window_s = ?4 AND revision > 0
+                      AND start_ms >= ?5 AND start_ms < ?6
+                    GROUP BY t ORDER BY t
+                    """)
+                defer { statement.reset() }
+                statement.bind(1, stepMs)
+                statement.bind(2, deviceRowID)
+                statement.bind(3, signalID)
+                statement.bind(4, window / 1000)
+                statement.bind(5, fromMs)
+                statement.bind(6, toMs)
+                while try statement.step() {
+                    buckets.append(
+                        Bucket(
+                            timeMs: statement.int64(0), count: statement.int64(1), min: statement.double(2),
+                            max: statement.double(3), sum: statement.double(4)))
+                    rawFrom = max(rawFrom, statement.int64(5) + window)
+                }
+            }
+            guard rawFrom < toMs else { return (buckets, source) }
+            let statement = try database.statement(
+                """
+                SELECT (ts_ms / ?1) * ?1 AS t, count(*), min(value), max(value), sum(value)
+                FROM readings WHERE device_id = ?2 AND signal_id = ?3 AND ts_ms >= ?4 AND ts_ms < ?5
+                GROUP BY t ORDER BY t
+                """)
+            defer { statement.reset() }
+            statement.bind(1, stepMs)
+            statement.bind(2, deviceRowID)
+            statement.bind(3, signalID)
+            statement.bind(4, rawFrom)
+            statement.bind(5, toMs)
+            while try statement.step() {
+                let bucket = Bucket(
+                    timeMs: statement.int64(0), count: statement.int64(1), min: statement.double(2),
+                    max: statement.double(3), sum: statement.double(4))
+                if let last = buckets.last, last.timeMs == bucket.timeMs {
+                    buckets[buckets.count - 1].merge(bucket)
+                } else {
+                    buckets.append(bucket)
+                }
+            }
+        } catch {
+            throw .sqlite(error, doing: "reading a series from \(path)")
+        }
+        return (buckets, source)
+    }
+
+    public struct Alert: Sendable, Equatable {
+        public var alertID: String
+        public var device: String
+        public var type: String
+        public var subject: String
+        public var state: String
+        public var value: Double
+        public var tsMs: Int64
+    }
+
+    /// Raised-now alerts (with the time they were raised) or the history, newest first.
+    public func alerts(activeOnly: Bool, sinceMs: Int64, limit: Int) throws(StoreError) -> [Alert] {
+        var result: [Alert] = []
+        let sql =
+            activeOnly
+            ? "SELECT alert_id, device, type, subject, state, value, since_ms FROM alerts_active "
+                + "WHERE since_ms >= ?1 ORDER BY since_ms DESC LIMIT ?2"
+            : "SELECT alert_id, device, type, subject, state, value, ts_ms FROM alerts "
+                + "WHERE ts_ms >= ?1 ORDER BY ts_ms DESC LIMIT ?2"
+        do {
+            let statement = try database.statement(sql)
+            defer { statement.reset() }
+            statement.bind(1, sinceMs)
+            statement.bind(2, max(1, limit))
+            while try statement.step() {
+                result.append(
+                    Alert(
+                        alertID: statement.text(0) ?? "", device: statement.text(1) ?? "",
+                        type: statement.text(2) ?? "", subject: statement.text(3) ?? "",
+                        state: statement.text(4) ?? "", value: statement.double(5), tsMs: statement.int64(6)))
+            }
+        } catch {
+            throw .sqlite(error, doing: "reading alerts from \(path)")
+        }
+        return result
+    }
+
+    /// Rejects held in the ring, by reason.
+    public func rejectCounts() throws(StoreError) -> [String: Int64] {
+        var counts: [String: Int64] = [:]
+        try rows("SELECT reason, count(*) FROM rejects GROUP BY reason") { counts[$0.text(0) ?? "?"] = $0.int64(1) }
+        return counts
+    }
+}

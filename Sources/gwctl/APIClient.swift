@@ -1,0 +1,125 @@
+import Foundation
+import JSON
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
+
+/// Why a request to the gateway failed, worded for the operator at the terminal.
+enum ClientError: Error, CustomStringConvertible {
+    case unreachable(url: String, reason: String)
+    case unauthorized(String)
+    case forbidden(String)
+    case failed(status: Int, code: String, message: String)
+    case badResponse(String)
+
+    var description: String {
+        switch self {
+        case .unreachable(let url, let reason):
+            return "cannot reach the gateway at \(url): \(reason); is gatewayd running, and is --gateway "
+                + "(or GWCTL_GATEWAY) its http.listen address?"
+        case .unauthorized(let message):
+            return "the gateway refused the request (401): \(message). Pass --token or set GWCTL_TOKEN; "
+                + "gwctl token new makes a token and the line for http.tokens"
+        case .forbidden(let message):
+            return "the token may not do this (403): \(message)"
+        case .failed(let status, let code, let message):
+            return "the gateway answered \(status) \(code): \(message)"
+        case .badResponse(let why):
+            return "the gateway's answer could not be read: \(why)"
+        }
+    }
+
+    /// sysexits-style codes, so scripts can tell "down" from "not allowed" from "bad request".
+    var exitCode: Int32 {
+        switch self {
+        case .unreachable: return 69
+        case .unauthorized, .forbidden: return 77
+        case .failed(let status, _, _): return status >= 500 ? 69 : 65
+        case .badResponse: return 76
+        }
+    }
+}
+
+/// A blocking client of the gateway's REST API (URLSession underneath).
+struct APIClient {
+    let base: String
+    let token: String?
+
+    struct Response {
+        var status: Int
+        var headers: [String: String]
+        var body: Data
+    }
+
+    func get(_ path: String, query: [(String, String?)] = []) throws(ClientError) -> Response {
+        var components = URLComponents(string: base.hasSuffix("/") ? String(base.dropLast()) + path : base + path)
+        let items = query.compactMap { name, value in value.map { URLQueryItem(name: name, value: $0) } }
+        if !items.isEmpty { components?.queryItems = items }
+        guard let url = components?.url, url.scheme == "http" || url.scheme == "https" else {
+            throw .unreachable(url: base, reason: "not an http:// or https:// URL")
+        }
+        var request = URLRequest(url: url, timeoutInterval: 15)
+        if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
+        let box = ResultBox()
+        let done = DispatchSemaphore(value: 0)
+        URLSession.shared.dataTask(with: request) { data, response, error in
+            box.set(data: data, response: response as? HTTPURLResponse, error: error)
+            done.signal()
+        }.resume()
+        done.wait()
+        let (data, response, error) = box.get()
+        guard let response else {
+            throw .unreachable(url: base, reason: error?.localizedDescription ?? "no response")
+        }
+        var headers: [String: String] = [:]
+        for (name, value) in response.allHeaderFields {
+            if let name = name as? String, let value = value as? String { headers[name.lowercased()] = value }
+        }
+        let body = data ?? Data()
+        guard (200..<300).contains(response.statusCode) else {
+            let (code, message) = Self.errorBody(body)
+            switch response.statusCode {
+            case 401: throw .unauthorized(message)
+            case 403: throw .forbidden(message)
+            default: throw .failed(status: response.statusCode, code: code, message: message)
+            }
+        }
+        return Response(status: response.statusCode, headers: headers, body: body)
+    }
+
+    func json(_ path: String, query: [(String, String?)] = []) throws(ClientError) -> (JSONValue, Response) {
+        let response = try get(path, query: query)
+        do {
+            return (try JSONParser.parse(Array(response.body)), response)
+        } catch {
+            throw .badResponse("\(error)")
+        }
+    }
+
+    static func errorBody(_ body: Data) -> (String, String) {
+        guard let value = try? JSONParser.parse(Array(body)), let error = value["error"] else {
+            return ("error", String(decoding: body.prefix(200), as: UTF8.self))
+        }
+        return (error["code"]?.string ?? "error", error["message"]?.string ?? "")
+    }
+}
+
+private final class ResultBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var data: Data?
+    private var response: HTTPURLResponse?
+    private var error: (any Error)?
+
+    func set(data: Data?, response: HTTPURLResponse?, error: (any Error)?) {
+        lock.lock()
+        (self.data, self.response, self.error) = (data, response, error)
+        lock.unlock()
+    }
+
+    func get() -> (Data?, HTTPURLResponse?, (any Error)?) {
+        lock.lock()
+        defer { lock.unlock() }
+        return (data, response, error)
+    }
+}

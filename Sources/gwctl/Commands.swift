@@ -1,0 +1,167 @@
+import API
+import Foundation
+import JSON
+
+/// The commands that ask the REST API.
+enum Commands {
+    static func emit(_ response: APIClient.Response) {
+        print(String(decoding: response.body, as: UTF8.self))
+    }
+
+    static func health() throws(ClientError) {
+        let (body, response) = try client.json("/v1/health")
+        if wantsJSON { return emit(response) }
+        let store = body["store"]
+        let upstream = body["upstream"]
+        let headroom = body["headroom"]
+        var lines = [
+            "status       \(text(body["status"])) (version \(text(body["version"])), gateway \(text(body["gateway_id"])), up \(number(body["uptime_s"]))s)",
+            "broker       " + (body["broker"]?["connected"] == .bool(true) ? "connected" : "DISCONNECTED"),
+        ]
+        if upstream?["configured"] == .bool(true) {
+            lines.append(
+                "upstream     " + (upstream?["connected"] == .bool(true) ? "connected" : "DISCONNECTED")
+                    + ", backlog \(number(upstream?["backlog_messages"])) messages / \(number(upstream?["backlog_bytes"])) bytes"
+                    + ", oldest unsent \(number(upstream?["oldest_unsent_age_s"]))s")
+        } else {
+            lines.append("upstream     not configured")
+        }
+        lines.append(
+            "store        \(number(store?["readings"])) of \(number(store?["capacity_readings"])) readings"
+                + " (\(number(store?["fill_ratio"]))), \(number(store?["file_bytes"])) bytes, \(number(store?["devices"])) devices")
+        lines.append("rate         \(number(body["rates"]?["readings_per_s"])) readings/s")
+        lines.append(
+            "headroom     ring full in \(number(headroom?["ring_full_hours"])) h, raw kept \(number(headroom?["raw_retention_hours"])) h, "
+                + "unaggregated overwritten in \(number(headroom?["readings_unaggregated_hours"])) h, "
+                + "outbox full in \(number(headroom?["outbox_full_hours"])) h  (- = not at current rates)")
+        print(lines.joined(separator: "\n"))
+    }
+
+    static func devices() throws(ClientError) {
+        var rows: [[String]] = []
+        var bodies: [String] = []
+        var cursor: String?
+        repeat {
+            let (body, response) = try client.json(
+                "/v1/devices",
+                query: [("kind", arguments.value("--kind")), ("limit", arguments.value("--limit")), ("cursor", cursor)])
+            bodies.append(String(decoding: response.body, as: UTF8.self))
+            guard case .array(let devices)? = body["devices"] else { throw .badResponse("no devices array") }
+            for device in devices {
+                rows.append([
+                    text(device["id"]), text(device["kind"]), age(integer(device["last_seen_ms"])),
+                    device["online"] == .bool(true) ? "yes" : "no", text(device["fw"]), text(device["hw"]),
+                    number(device["seq_gaps"]), number(device["duplicates"]), number(device["readings"]),
+                ])
+            }
+            cursor = body["next_cursor"]?.string
+        } while cursor != nil && arguments.flag("--all")
+        if wantsJSON { return bodies.forEach { print($0) } }
+        print(table(["DEVICE", "KIND", "LAST SEEN", "ONLINE", "FW", "HW", "GAPS", "DUPS", "READINGS"], rows))
+        if cursor != nil { print("(more: --all, or --limit)") }
+    }
+
+    static func device(_ id: String) throws(ClientError) {
+        let path = "/v1/devices/" + (id.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? id)
+        let (body, response) = try client.json(path, query: [("kind", arguments.value("--kind"))])
+        if wantsJSON { return emit(response) }
+        print("device       \(text(body["id"])) (\(text(body["kind"])))")
+        print("last seen    \(age(integer(body["last_seen_ms"]))), " + (body["online"] == .bool(true) ? "online" : "offline"))
+        print("firmware     \(text(body["fw"]))  hardware \(text(body["hw"]))  model \(text(body["model"]))")
+        print("loss         \(number(body["seq_gaps"])) gaps, \(number(body["duplicates"])) duplicates, \(number(body["seq_resets"])) restarts")
+        print("readings     \(number(body["readings"]))")
+        guard case .array(let latest)? = body["latest"], !latest.isEmpty else { return }
+        print("")
+        print(
+            table(
+                ["SIGNAL", "VALUE", "UNIT", "AT"],
+                latest.map { [text($0["signal"]), number($0["value"]), text($0["unit"]), age(integer($0["ts_ms"]))] }))
+    }
+
+    static func series(_ device: String, _ signal: String) throws(ClientError) {
+        let (body, response) = try client.json(
+            "/v1/series",
+            query: [
+                ("device", device), ("signal", signal), ("from", arguments.value("--from")), ("to", arguments.value("--to")),
+                ("step", arguments.value("--step")), ("kind", arguments.value("--kind")),
+            ])
+        if wantsJSON { return emit(response) }
+        guard case .array(let points) = body else { throw .badResponse("the series is not an array") }
+        let unit = response.headers["x-series-unit"] ?? ""
+        let source = response.headers["x-series-source"] ?? "?"
+        guard !points.isEmpty else {
+            print("no readings of \(signal) from \(device) in that range")
+            return
+        }
+        let means = points.map { $0["mean"]?.number ?? 0 }
+        print("\(device) \(signal) (\(unit)), \(points.count) buckets from \(source)")
+        print(sparkline(means))
+        print("min \(number(.double(points.compactMap { $0["min"]?.number }.min() ?? 0)))  max \(number(.double(points.compactMap { $0["max"]?.number }.max() ?? 0)))")
+        print("")
+        let shown = points.suffix(20)
+        if points.count > shown.count { print("(last \(shown.count) of \(points.count) buckets; --json for all)") }
+        print(
+            table(
+                ["TIME (UTC)", "COUNT", "MIN", "MAX", "MEAN"],
+                shown.map { [utc(integer($0["time"])), number($0["count"]), number($0["min"]), number($0["max"]), number($0["mean"])] }))
+    }
+
+    static func alerts() throws(ClientError) {
+        let (body, response) = try client.json(
+            "/v1/alerts",
+            query: [("state", arguments.value("--state")), ("since", arguments.value("--since")), ("limit", arguments.value("--limit"))])
+        if wantsJSON { return emit(response) }
+        guard case .array(let alerts)? = body["alerts"] else { throw .badResponse("no alerts array") }
+        guard !alerts.isEmpty else {
+            print("no alerts")
+            return
+        }
+        print(
+            table(
+                ["ID", "DEVICE", "TYPE", "SUBJECT", "STATE", "VALUE", "WHEN"],
+                alerts.map {
+                    [
+                        text($0["id"]), text($0["device"]), text($0["type"]), text($0["subject"]), text($0["state"]),
+                        number($0["value"]), age(integer($0["ts_ms"])),
+                    ]
+                }))
+    }
+
+    static func rejects() throws(ClientError) {
+        let (body, response) = try client.json("/v1/rejects", query: [("limit", arguments.value("--limit"))])
+        if wantsJSON { return emit(response) }
+        if case .object(let counts)? = body["counts_since_start"], !counts.members.isEmpty {
+            print(table(["REASON", "SINCE START"], counts.members.map { [$0.key, number($0.value)] }))
+            print("")
+        }
+        guard case .array(let recent)? = body["recent"], !recent.isEmpty else {
+            print("no rejects held")
+            return
+        }
+        print(
+            table(
+                ["WHEN", "REASON", "TOPIC", "DETAIL"],
+                recent.map {
+                    [age(integer($0["ts_ms"])), text($0["reason"]), String(text($0["topic"]).prefix(60)), String(text($0["detail"]).prefix(80))]
+                }))
+    }
+
+    static func token() {
+        guard let role = arguments.value("--role"), let parsed = Role(rawValue: role) else {
+            fail("token new needs --role viewer or --role operator", code: 64)
+        }
+        let name = arguments.value("--name") ?? (parsed == .viewer ? "dashboard" : "operator")
+        let made: (token: String, sha256: String)
+        do { made = try TokenAuthority.newToken() } catch { fail("\(error)") }
+        let line = JSONValue.object(
+            JSONObject([("name", .string(name)), ("role", .string(role)), ("sha256", .string(made.sha256))]))
+        if wantsJSON {
+            print(
+                JSONValue.object(JSONObject([("token", .string(made.token)), ("config", line)])).serialized())
+            return
+        }
+        print("token: \(made.token)")
+        print("Give the token to the client; put only its hash in http.tokens of gatewayd's config:")
+        print(line.serialized())
+    }
+}

@@ -1,0 +1,82 @@
+import Foundation
+import RingStore
+
+/// `stats` and `watch`: read a store file directly, for use on the box without a token.
+enum Offline {
+    static func open(_ path: String) -> StoreReader {
+        guard FileManager.default.fileExists(atPath: path) else {
+            fail("no store at \(path): pass --db PATH (the store.path of gatewayd's config)")
+        }
+        do {
+            return try StoreReader(path: path)
+        } catch {
+            fail("\(error)")
+        }
+    }
+
+    static func stats(path: String) {
+        let summary: StoreReader.Summary
+        do { summary = try open(path).summary() } catch { fail("\(error)") }
+        if wantsJSON {
+            let object: [String: Any] = [
+                "readings": summary.readingsByKind, "devices": summary.devicesByKind,
+                "capacity_readings": summary.capacityReadings, "readings_evicted": summary.readingsEvicted,
+                "events": summary.events, "rejects": summary.rejectsByReason, "seq_gaps": summary.seqGaps,
+                "duplicates": summary.duplicates, "file_bytes": summary.fileBytes, "aggregates": summary.aggregates,
+                "alerts_active": summary.alertsActive, "outbox_messages": summary.outboxMessages,
+            ]
+            let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
+            print(String(decoding: data, as: UTF8.self))
+            return
+        }
+        let fill = summary.capacityReadings > 0 ? 100 * Double(summary.readings) / Double(summary.capacityReadings) : 0
+        print("store        \(path) (\(summary.fileBytes / 1024) KiB)")
+        print(
+            "readings     \(summary.readings) of \(summary.capacityReadings) (\(String(format: "%.1f", fill))%), "
+                + "\(summary.readingsEvicted) overwritten")
+        for (kind, count) in summary.readingsByKind.sorted(by: { $0.key < $1.key }) {
+            print("  \(kind.padding(toLength: 10, withPad: " ", startingAt: 0)) \(count)")
+        }
+        print(
+            "devices      "
+                + summary.devicesByKind.sorted(by: { $0.key < $1.key }).map { "\($0.value) \($0.key)" }.joined(
+                    separator: ", "))
+        print("loss         \(summary.seqGaps) missing (seq gaps), \(summary.duplicates) duplicates dropped")
+        print("events       \(summary.events) trouble codes")
+        print("aggregates   \(summary.aggregates) windows stored, \(summary.alertsActive) alerts active")
+        print("outbox       \(summary.outboxMessages) messages waiting for upstream")
+        print("rejects      \(summary.rejectsByReason.values.reduce(0, +))")
+        for (reason, count) in summary.rejectsByReason.sorted(by: { $0.value > $1.value }) {
+            print("  \(reason.padding(toLength: 18, withPad: " ", startingAt: 0)) \(count)")
+        }
+    }
+
+    static func watch(path: String, interval: Double) -> Never {
+        let reader = open(path)
+        var previous: StoreReader.Summary?
+        var previousTime = Date()
+        signal(SIGINT) { _ in exit(0) }
+        while true {
+            let summary: StoreReader.Summary
+            do { summary = try reader.summary() } catch { fail("\(error)") }
+            let now = Date()
+            // Rate from the total written (held + overwritten), so it stays right once the ring is full.
+            let written = summary.readings + summary.readingsEvicted
+            let rate =
+                previous.map {
+                    Double(written - ($0.readings + $0.readingsEvicted)) / now.timeIntervalSince(previousTime)
+                } ?? 0
+            let kinds = summary.readingsByKind.sorted(by: { $0.key < $1.key }).map { "\($0.key)=\($0.value)" }
+            let time = ISO8601DateFormatter().string(from: now)
+            print(
+                "\(time) readings \(kinds.joined(separator: " ")) rate=\(Int(rate))/s devices=\(summary.devicesByKind.values.reduce(0, +)) "
+                    + "gaps=\(summary.seqGaps) dups=\(summary.duplicates) rejects=\(summary.rejectsByReason.values.reduce(0, +)) "
+                    + "windows=\(summary.aggregates) alerts=\(summary.alertsActive) outbox=\(summary.outboxMessages)"
+            )
+            fflush(nil)
+            previous = summary
+            previousTime = now
+            Thread.sleep(forTimeInterval: interval)
+        }
+    }
+}
