@@ -48,6 +48,10 @@ public enum RequestParser {
                 }
             } else if index > start, buffer[index - 1] == 13 {
                 throw .badRequest("bare CR in the request head at byte \(index - start - 1)")
+            } else if firstLineEnd == nil, byte != 13, byte < 0x20 || byte >= 0x7F {
+                // The request line is visible ASCII and spaces only: binary (a TLS hello to the
+                // plain port, a stray protocol) is refused at once instead of waiting for a CRLF.
+                throw .badRequest("the request line holds a byte that is not visible ASCII (0x\(String(byte, radix: 16)))")
             }
             index += 1
         }

@@ -19,6 +19,8 @@ extension StoreReader {
         public var outboxOldestMs: Int64?
         public var alertsActive: Int64 = 0
         public var devices: Int64 = 0
+
+        public init() {}
     }
 
     public func fill() throws(StoreError) -> Fill {

@@ -1,0 +1,78 @@
+@testable import Arguments
+import Testing
+
+@Suite struct ArgumentParserTests {
+    let parser = ArgumentParser(
+        tool: "gwctl",
+        commands: [
+            CommandSpec("devices", summary: "list", options: [OptionSpec("--limit", help: "n"), OptionSpec("--all", value: false, help: "all")]),
+            CommandSpec("series", summary: "one", arguments: ["DEVICE", "SIGNAL"], options: [OptionSpec("--step", help: "s")]),
+            CommandSpec("health", summary: "h"),
+        ],
+        globalOptions: [
+            OptionSpec("--token", help: "t", environment: "GWCTL_TOKEN"), OptionSpec("--json", value: false, help: "j"),
+        ])
+
+    static let good: [([String], [String: String], ParsedArguments)] = [
+        (["health"], [:], ParsedArguments(command: "health", arguments: [], values: [:], flags: [])),
+        (["health", "--json"], [:], ParsedArguments(command: "health", arguments: [], values: [:], flags: ["--json"])),
+        (
+            ["devices", "--limit", "5", "--all"], [:],
+            ParsedArguments(command: "devices", arguments: [], values: ["--limit": "5"], flags: ["--all"])
+        ),
+        (
+            ["devices", "--limit=7"], [:],
+            ParsedArguments(command: "devices", arguments: [], values: ["--limit": "7"], flags: [])
+        ),
+        (
+            ["series", "--step", "5m", "bus-1", "speed_kmh"], [:],
+            ParsedArguments(command: "series", arguments: ["bus-1", "speed_kmh"], values: ["--step": "5m"], flags: [])
+        ),
+        (
+            ["series", "bus-1", "--", "-x"], [:],
+            ParsedArguments(command: "series", arguments: ["bus-1", "-x"], values: [:], flags: [])
+        ),
+        (
+            ["health"], ["GWCTL_TOKEN": "abc"],
+            ParsedArguments(command: "health", arguments: [], values: ["--token": "abc"], flags: [])
+        ),
+        (
+            ["health", "--token", "given"], ["GWCTL_TOKEN": "env"],
+            ParsedArguments(command: "health", arguments: [], values: ["--token": "given"], flags: [])
+        ),
+    ]
+
+    @Test(arguments: good)
+    func parses(_ argv: [String], _ environment: [String: String], _ expected: ParsedArguments) throws {
+        #expect(try parser.parse(argv, environment: environment) == expected)
+    }
+
+    static let bad: [([String], ArgumentError)] = [
+        ([], .missingCommand),
+        (["devcies"], .unknownCommand("devcies", suggestion: "devices")),
+        (["frobnicate"], .unknownCommand("frobnicate", suggestion: nil)),
+        (["devices", "--limt", "3"], .unknownOption("--limt", command: "devices", suggestion: "--limit")),
+        (["devices", "--limit"], .missingValue(option: "--limit")),
+        (["devices", "--all=yes"], .unexpectedValue(option: "--all")),
+        (["series", "bus-1"], .wrongArgumentCount(command: "series", expected: ["DEVICE", "SIGNAL"], got: 1)),
+        (["health", "extra"], .wrongArgumentCount(command: "health", expected: [], got: 1)),
+        (["--help"], .helpRequested(command: nil)),
+        (["help", "series"], .helpRequested(command: "series")),
+        (["series", "-h"], .helpRequested(command: "series")),
+    ]
+
+    @Test(arguments: bad)
+    func refuses(_ argv: [String], _ expected: ArgumentError) {
+        #expect(throws: expected) { _ = try parser.parse(argv) }
+    }
+
+    @Test func helpListsCommandsAndOptions() {
+        let overview = parser.help()
+        #expect(overview.contains("  devices  list"))
+        #expect(overview.contains("--token VALUE"))
+        #expect(overview.contains("$GWCTL_TOKEN"))
+        let series = parser.help(for: "series")
+        #expect(series.hasPrefix("usage: gwctl series DEVICE SIGNAL [options]"))
+        #expect(series.contains("--step VALUE"))
+    }
+}
