@@ -87,7 +87,7 @@ let package = Package(
             name: "APITests", dependencies: ["API", "Crypto", "Metrics", "RingStore"], swiftSettings: swiftSettings),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["MQTT", "SQLite", "Gateway", "Telemetry", "JSON", "Logging", "TestSupport"],
+            dependencies: ["MQTT", "SQLite", "Gateway", "Telemetry", "JSON", "Logging", "TestSupport", "Crypto"],
             swiftSettings: swiftSettings),
     ],
     swiftLanguageModes: [.v6]

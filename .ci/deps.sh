@@ -3,7 +3,7 @@
 # Used by Deploy/quickstart.sh, .ci/test.sh and Benchmarks/ingest.sh.
 set -euo pipefail
 
-packages=(mosquitto mosquitto-clients libmosquitto-dev libsqlite3-dev libssl-dev pkg-config sqlite3 openssl procps)
+packages=(mosquitto mosquitto-clients libmosquitto-dev libsqlite3-dev libssl-dev pkg-config sqlite3 openssl procps curl ca-certificates)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

@@ -43,6 +43,10 @@ public enum RequestParser {
                 if firstLineEnd == nil {
                     firstLineEnd = index + 1
                 } else if index - start >= 3, buffer[index - 2] == 10, buffer[index - 3] == 13 {
+                    // The limit holds however the head arrived, in one read or many.
+                    if let firstLineEnd, index + 1 - firstLineEnd > limits.maxHeaderBytes {
+                        throw .headersTooLarge("the header section is larger than \(limits.maxHeaderBytes) bytes")
+                    }
                     scanned = index + 1
                     return index + 1
                 }

@@ -90,6 +90,16 @@ import Testing
         } catch {
             #expect(error.status.code == 431)
         }
+        let complete = "GET / HTTP/1.1\r\nHost: a\r\n" + String(repeating: "X-Pad: 0123456789\r\n", count: 10) + "\r\n"
+        scanned = 0
+        firstLineEnd = nil
+        do {
+            _ = try RequestParser.findHeadEnd(
+                Array(complete.utf8), start: 0, scanned: &scanned, firstLineEnd: &firstLineEnd, limits: limits)
+            Issue.record("expected 431 for a complete head over the limit")
+        } catch {
+            #expect(error.status.code == 431)
+        }
         let fields = "GET / HTTP/1.1\r\nHost: a\r\n" + (0..<101).map { "X-\($0): 1\r\n" }.joined() + "\r\n"
         #expect(throws: HTTPError.headersTooLarge("more than 100 header fields")) { _ = try head(fields) }
     }

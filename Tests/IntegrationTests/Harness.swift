@@ -41,6 +41,18 @@ final class Scratch: @unchecked Sendable {
     }
 }
 
+/// Runs a tool to completion; returns its exit status and everything it printed.
+func runTool(
+    _ executable: String, _ arguments: [String], in scratch: Scratch, environment: [String: String] = [:]
+) throws -> (status: Int32, output: String) {
+    let name = URL(fileURLWithPath: executable).lastPathComponent
+    let child = try ChildProcess(
+        name: name, executable: executable, arguments: arguments,
+        logPath: scratch.file("\(name)-\(UUID().uuidString.prefix(8)).out"), environment: environment)
+    child.waitUntilExit()
+    return (child.terminationStatus, child.log)
+}
+
 /// A free TCP port on 127.0.0.1, found by binding port 0 and reading what the kernel chose.
 func freeLoopbackPort() throws -> Int {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -95,7 +107,10 @@ final class ChildProcess: @unchecked Sendable {
     let name: String
     private var status: Int32?
 
-    init(name: String, executable: String, arguments: [String], logPath: String) throws {
+    /// `environment` adds to (or replaces in) the test runner's environment.
+    init(
+        name: String, executable: String, arguments: [String], logPath: String, environment: [String: String] = [:]
+    ) throws {
         self.name = name
         self.logPath = logPath
         let fd = open(logPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
@@ -120,7 +135,8 @@ final class ChildProcess: @unchecked Sendable {
         posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
-        let envp = ProcessInfo.processInfo.environment.map { strdup("\($0)=\($1)") } + [nil]
+        let envp =
+            ProcessInfo.processInfo.environment.merging(environment) { $1 }.map { strdup("\($0)=\($1)") } + [nil]
         defer { envp.forEach { free($0) } }
         var child = pid_t()
         let rc = posix_spawn(&child, executable, &actions, &attributes, argv, envp)
@@ -292,7 +308,7 @@ final class GatewayProcess: @unchecked Sendable {
             guard child.isRunning else {
                 throw HarnessError.exited("gatewayd", child.terminationStatus, child.log)
             }
-            return child.log.contains("event=mqtt_connected")
+            return child.log.contains("event=mqtt_connected") && child.log.contains("event=http_listening")
         }
     }
 

@@ -1,0 +1,338 @@
+import Crypto
+import Foundation
+import JSON
+import Testing
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
+
+/// The REST API through the real gatewayd, with real clients: raw sockets, URLSession, curl
+/// (plain and over TLS) and gwctl.
+@Suite(.serialized, .timeLimit(.minutes(4)))
+struct APIEndpointTests {
+    static let viewerToken = "viewer-token-for-tests"
+    static let operatorToken = "operator-token-for-tests"
+    static func tokens() -> String {
+        #", "tokens": [{"name": "grafana", "role": "viewer", "sha256": "\#(SHA256.hex(Array(viewerToken.utf8)))"}, "#
+            + #"{"name": "ops", "role": "operator", "sha256": "\#(SHA256.hex(Array(operatorToken.utf8)))"}]"#
+    }
+
+    /// Sends a GET and returns status and body; `token` nil sends no Authorization.
+    static func get(_ port: Int, _ target: String, token: String?, extra: String = "") throws -> RawResponse {
+        let auth = token.map { "Authorization: Bearer \($0)\r\n" } ?? ""
+        let response = try rawRequest(port: port, "GET \(target) HTTP/1.1\r\nHost: gw\r\n\(auth)\(extra)\r\n")
+        return try #require(response, "no response to \(target)")
+    }
+
+    static func json(_ response: RawResponse) throws -> JSONValue {
+        try JSONParser.parse(response.body)
+    }
+
+    /// Publishes a vehicle and a gauge with 30 minutes of past readings every 10 s.
+    static func seed(_ publisher: Publisher, nowMs: Int64) async throws -> [(ts: Int64, level: Double)] {
+        let start = nowMs - nowMs % 60_000 - 2 * 3_600_000
+        var levels: [(Int64, Double)] = []
+        try await publisher.send(
+            "v1/obd/1HGCM82633A004352/hello", #"{"ts":\#(nowMs),"fw":"2.1.0","hw":"obd-x1","model":"bus"}"#)
+        try await publisher.send(
+            "v1/obd/1HGCM82633A004352/pids", #"{"ts":\#(nowMs),"seq":1,"pids":{"0D":"32"}}"#)
+        for index in 0..<180 {
+            let ts = start + Int64(index) * 10_000
+            let level = Double((index * 37) % 250) + 0.5
+            levels.append((ts, level))
+            try await publisher.send("v1/water/gauge-9/level", #"{"ts":\#(ts),"seq":\#(index + 1),"level_cm":\#(level)}"#)
+        }
+        return levels
+    }
+
+    @Test func authMatrixOnEveryRoute() async throws {
+        let live = try LiveGateway(http: Self.tokens())
+        defer { withExtendedLifetime(live) {} }
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        _ = try await Self.seed(live.publisher, nowMs: now)
+        try waitFor("the readings") { try live.gateway.count("SELECT count(*) FROM readings") >= 181 }
+        let port = live.gateway.httpPort
+        let routes: [(String, String)] = [
+            ("/v1/health", "open"), ("/metrics", "open"), ("/v1/devices", "viewer"),
+            ("/v1/devices/gauge-9", "viewer"), ("/v1/series?device=gauge-9&signal=level_cm", "viewer"),
+            ("/v1/alerts", "viewer"), ("/v1/rejects", "viewer"), ("/v1/openapi.json", "viewer"),
+            ("/v1/config", "operator"),
+        ]
+        for (target, access) in routes {
+            let none: Int = try Self.get(port, target, token: nil).status
+            let wrong: Int = try Self.get(port, target, token: "not-a-token").status
+            let viewer: Int = try Self.get(port, target, token: Self.viewerToken).status
+            let op: Int = try Self.get(port, target, token: Self.operatorToken).status
+            let got: [Int] = access == "open" ? [none, viewer, op] : [none, wrong, viewer, op]
+            let expected: [Int] =
+                switch access {
+                case "open": [200, 200, 200]
+                case "viewer": [401, 401, 200, 200]
+                default: [401, 401, 403, 200]
+                }
+            #expect(got == expected, "\(target)")
+        }
+        let refused = try Self.get(port, "/v1/devices", token: nil)
+        #expect(refused.headers["www-authenticate"]?.hasPrefix("Bearer") == true)
+        #expect(try Self.json(refused)["error"]?["code"] == .string("unauthorized"))
+        let forbidden = try Self.json(try Self.get(port, "/v1/config", token: Self.viewerToken))
+        #expect(forbidden["error"]?["message"]?.string?.contains("needs operator") == true)
+        // The operator's view of the configuration leaves the token hashes out.
+        let config = try Self.get(port, "/v1/config", token: Self.operatorToken)
+        #expect(config.text.contains("\"ops\""))
+        #expect(!config.text.contains(SHA256.hex(Array(Self.operatorToken.utf8))))
+
+        // With the open routes closed, health and metrics need a viewer too.
+        let closed = try LiveGateway(http: Self.tokens() + #", "open_health": false, "open_metrics": false"#)
+        defer { withExtendedLifetime(closed) {} }
+        for target in ["/v1/health", "/metrics"] {
+            #expect(try Self.get(closed.gateway.httpPort, target, token: nil).status == 401)
+            #expect(try Self.get(closed.gateway.httpPort, target, token: Self.viewerToken).status == 200)
+        }
+    }
+
+    @Test func endpointsAnswerWithTheStoredData() async throws {
+        let live = try LiveGateway(http: Self.tokens() + #", "cors_origins": ["https://ops.city.example"]"#)
+        defer { withExtendedLifetime(live) {} }
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        let levels = try await Self.seed(live.publisher, nowMs: now)
+        try await live.publisher.send("v1/water/gauge-9/level", #"{"ts":"yesterday","seq":999,"level_cm":1}"#)
+        try waitFor("the readings and the reject") {
+            try live.gateway.count("SELECT count(*) FROM readings") >= 181
+                && live.gateway.count("SELECT count(*) FROM rejects") == 1
+        }
+        let port = live.gateway.httpPort
+        let token = Self.viewerToken
+
+        let health = try Self.json(try Self.get(port, "/v1/health", token: nil))
+        #expect(health["status"] == .string("ok"))
+        #expect(health["broker"]?["connected"] == .bool(true))
+        #expect(health["store"]?["readings"] == .int(181))
+        #expect(health["headroom"]?["outbox_full_hours"] == .null)
+
+        let devices = try Self.json(try Self.get(port, "/v1/devices?limit=1", token: token))
+        guard case .array(let first)? = devices["devices"] else { throw HarnessError.notFound("devices") }
+        #expect(first.count == 1)
+        #expect(first.first?["id"] == .string("1HGCM82633A004352"))
+        #expect(first.first?["fw"] == .string("2.1.0"))
+        let cursor = try #require(devices["next_cursor"]?.string)
+        let second = try Self.json(try Self.get(port, "/v1/devices?limit=1&cursor=\(cursor)", token: token))
+        #expect(second["devices"]?.arrayValue?.first?["id"] == .string("gauge-9"))
+        #expect(second["next_cursor"] == .null)
+        let water = try Self.json(try Self.get(port, "/v1/devices?kind=water", token: token))
+        #expect(water["devices"]?.arrayValue?.count == 1)
+        #expect(try Self.get(port, "/v1/devices?cursor=bogus", token: token).status == 400)
+        #expect(try Self.get(port, "/v1/devices?limit=0", token: token).status == 400)
+
+        let device = try Self.json(try Self.get(port, "/v1/devices/gauge-9", token: token))
+        #expect(device["readings"] == .int(180))
+        #expect(device["latest"]?.arrayValue?.first?["value"] == .double(levels.last!.level))
+        #expect(try Self.get(port, "/v1/devices/nobody", token: token).status == 404)
+        #expect(try Self.get(port, "/v1/devices/%3Cscript%3E", token: token).status == 400)
+
+        // Series: the aggregate path (step 5 min) and the raw path (step 45 s) both match what was sent.
+        let from = levels.first!.ts
+        let to = levels.last!.ts + 10_000
+        for (step, source) in [(300_000, "aggregates"), (45_000, "raw")] {
+            let response = try Self.get(
+                port, "/v1/series?device=gauge-9&signal=level_cm&from=\(from)&to=\(to)&step=\(step / 1000)s", token: token)
+            #expect(response.status == 200)
+            #expect(response.headers["x-series-source"] == source)
+            let points = try #require(try Self.json(response).arrayValue)
+            var expected: [Int64: [Double]] = [:]
+            for (ts, level) in levels { expected[ts - ts % Int64(step), default: []].append(level) }
+            #expect(points.count == expected.count, "step \(step)")
+            for point in points {
+                guard case .int(let time)? = point["time"], let values = expected[time] else {
+                    Issue.record("unexpected bucket \(point)")
+                    continue
+                }
+                #expect(point["count"] == .int(Int64(values.count)))
+                #expect(point["min"]?.number == values.min())
+                #expect(point["max"]?.number == values.max())
+                #expect(abs((point["mean"]?.number ?? 0) - values.reduce(0, +) / Double(values.count)) < 1e-9)
+            }
+        }
+        let rfc = try Self.get(
+            port, "/v1/series?device=gauge-9&signal=level_cm&from=2026-01-01T00:00:00Z&to=2026-01-01T01:00:00Z", token: token)
+        #expect(rfc.status == 200)
+        let tooMany = try Self.json(try Self.get(port, "/v1/series?device=gauge-9&signal=level_cm&from=0&step=1s", token: token))
+        #expect(tooMany["error"]?["code"] == .string("too_many_points"))
+        let typo = try Self.json(try Self.get(port, "/v1/series?device=gauge-9&signal=levle_cm", token: token))
+        #expect(typo["error"]?["message"]?.string?.contains("did you mean level_cm") == true)
+        #expect(try Self.get(port, "/v1/series?device=gauge-9&signal=speed_kmh", token: token).status == 400)
+        #expect(try Self.get(port, "/v1/series?device=gauge-9&signal=level_cm&stepp=60", token: token).status == 400)
+
+        let rejects = try Self.json(try Self.get(port, "/v1/rejects", token: token))
+        #expect(rejects["counts_held"]?["bad_ts"] == .int(1))
+        #expect(rejects["recent"]?.arrayValue?.first?["topic"] == .string("v1/water/gauge-9/level"))
+        let alerts = try Self.json(try Self.get(port, "/v1/alerts?state=all", token: token))
+        #expect(alerts["alerts"]?.arrayValue != nil)
+
+        let metrics = try Self.get(port, "/metrics", token: nil)
+        #expect(metrics.headers["content-type"]?.hasPrefix("text/plain; version=0.0.4") == true)
+        for line in [
+            "gateway_readings_ingested_total{kind=\"water\"} 180", "gateway_rejects_total{reason=\"bad_ts\"} 1",
+            "gateway_ring_readings 181", "gateway_broker_connected 1", "gateway_flush_batch_readings_bucket",
+            "gateway_flush_duration_seconds_count", "gateway_http_requests_total{route=\"/v1/series\",method=\"GET\",status=\"200\"}",
+            "gateway_http_request_duration_seconds_bucket{route=\"/v1/devices\"", "process_resident_memory_bytes",
+            "process_open_fds", "gateway_upstream_backlog_messages 0",
+        ] {
+            #expect(metrics.text.contains(line), "metrics lack \(line)")
+        }
+
+        // HEAD: the same headers, no body.
+        let connection = try RawConnection(port: port)
+        connection.send("HEAD /v1/health HTTP/1.1\r\nHost: gw\r\n\r\nGET /v1/health HTTP/1.1\r\nHost: gw\r\n\r\n")
+        let bytes = String(decoding: connection.readAll(seconds: 2), as: UTF8.self)
+        #expect(bytes.hasPrefix("HTTP/1.1 200 OK\r\n"))
+        #expect(bytes.components(separatedBy: "HTTP/1.1 200 OK").count == 3, "HEAD sent no body before the next response")
+
+        // CORS: a listed origin is echoed, an unlisted one is not; preflight needs no token.
+        let allowed = try Self.get(port, "/v1/health", token: nil, extra: "Origin: https://ops.city.example\r\n")
+        #expect(allowed.headers["access-control-allow-origin"] == "https://ops.city.example")
+        let other = try Self.get(port, "/v1/health", token: nil, extra: "Origin: https://evil.example\r\n")
+        #expect(other.headers["access-control-allow-origin"] == nil)
+        let preflight = try #require(
+            try rawRequest(
+                port: port,
+                "OPTIONS /v1/devices HTTP/1.1\r\nHost: gw\r\nOrigin: https://ops.city.example\r\n"
+                    + "Access-Control-Request-Method: GET\r\n\r\n"))
+        #expect(preflight.status == 204)
+        #expect(preflight.headers["access-control-allow-headers"]?.contains("Authorization") == true)
+    }
+
+    @Test func openAPIDocumentMatchesTheServedRoutes() throws {
+        let live = try LiveGateway(http: Self.tokens())
+        defer { withExtendedLifetime(live) {} }
+        let port = live.gateway.httpPort
+        let document = try Self.json(try Self.get(port, "/v1/openapi.json", token: Self.viewerToken))
+        #expect(document["openapi"] == .string("3.1.0"))
+        guard case .object(let paths)? = document["paths"] else { throw HarnessError.notFound("paths") }
+        #expect(
+            Set(paths.keys)
+                == [
+                    "/v1/health", "/v1/devices", "/v1/devices/{id}", "/v1/series", "/v1/alerts", "/v1/rejects",
+                    "/v1/config", "/metrics", "/v1/openapi.json",
+                ])
+        for (path, item) in paths.members {
+            guard case .object(let operations) = item else { continue }
+            for (method, operation) in operations.members {
+                let concrete = path.replacingOccurrences(of: "{id}", with: "nobody")
+                // Every documented query parameter is accepted; one that is not documented is refused.
+                var query: [String] = []
+                for parameter in operation["parameters"]?.arrayValue ?? [] where parameter["in"] == .string("query") {
+                    let name = parameter["name"]?.string ?? ""
+                    let value = ["kind": "water", "state": "all", "limit": "5", "signal": "level_cm", "step": "60"][name] ?? "1"
+                    query.append("\(name)=\(value)")
+                }
+                let target = concrete + (query.isEmpty ? "" : "?" + query.joined(separator: "&"))
+                let response = try Self.get(port, target, token: Self.operatorToken)
+                #expect(response.status != 404 || path.contains("{id}") || path == "/v1/series", "\(method) \(target)")
+                #expect(response.status != 405, "\(method) \(target)")
+                if response.status == 400 {
+                    #expect(response.text.contains("unknown query parameter") == false, "\(target): \(response.text)")
+                }
+                let extra = try Self.get(port, concrete + "?undocumented=1", token: Self.operatorToken)
+                #expect(extra.status == 400, "\(path) accepts an undocumented parameter")
+                let secured = (operation["security"]?.arrayValue ?? []).isEmpty == false
+                let anonymous = try Self.get(port, concrete, token: nil).status
+                #expect(secured == (anonymous == 401), "\(path): documented security matches the server")
+            }
+        }
+        #expect(try Self.get(port, "/v1/undocumented", token: Self.operatorToken).status == 404)
+    }
+
+    @Test func realClientsURLSessionCurlAndTLS() async throws {
+        let scratch = try Scratch()
+        let certificates = scratch.file("certs")
+        try UpstreamBroker.makeCertificates(in: certificates, gatewayID: "api-gw")
+        let broker = try Broker(scratch: scratch)
+        let gateway = try GatewayProcess(
+            scratch: scratch, brokerPort: broker.port,
+            http: Self.tokens()
+                + #", "tls": {"cert_file": "\#(certificates)/server.crt", "key_file": "\#(certificates)/server.key"}"#)
+        try gateway.start()
+        let base = "https://127.0.0.1:\(gateway.httpPort)"
+
+        let curl = try runTool(
+            "/usr/bin/curl",
+            ["-sS", "--cacert", "\(certificates)/ca.crt", "-H", "Authorization: Bearer \(Self.viewerToken)", "\(base)/v1/devices"],
+            in: scratch)
+        #expect(curl.status == 0, "\(curl.output)")
+        #expect(curl.output.contains("\"devices\":[]"))
+        let untrusted = try runTool("/usr/bin/curl", ["-sS", "\(base)/v1/health"], in: scratch)
+        #expect(untrusted.status != 0, "curl must refuse a certificate it cannot verify")
+        let plain = try rawRequest(port: gateway.httpPort, "GET /v1/health HTTP/1.1\r\nHost: gw\r\n\r\n", seconds: 2)
+        #expect(plain == nil, "plain HTTP on the TLS port gets no HTTP answer")
+        #expect(gateway.log.contains("event=http_tls_handshake_failed"))
+        let metrics = try runTool("/usr/bin/curl", ["-sS", "--cacert", "\(certificates)/ca.crt", "\(base)/metrics"], in: scratch)
+        #expect(metrics.output.contains("gateway_certificate_expiry_seconds{cert=\"http\"}"))
+
+        // URLSession against a plain-HTTP gateway (Foundation on Linux has no per-request CA setting).
+        let live = try LiveGateway(http: Self.tokens())
+        defer { withExtendedLifetime(live) {} }
+        var request = URLRequest(url: URL(string: "http://127.0.0.1:\(live.gateway.httpPort)/v1/health")!)
+        let (data, response) = try await URLSession.shared.data(for: request)
+        #expect((response as? HTTPURLResponse)?.statusCode == 200)
+        #expect(try JSONParser.parse(Array(data))["status"] == .string("ok"))
+        request.url = URL(string: "http://127.0.0.1:\(live.gateway.httpPort)/v1/devices")!
+        let (_, refused) = try await URLSession.shared.data(for: request)
+        #expect((refused as? HTTPURLResponse)?.statusCode == 401)
+        request.setValue("Bearer \(Self.viewerToken)", forHTTPHeaderField: "Authorization")
+        let (devices, accepted) = try await URLSession.shared.data(for: request)
+        #expect((accepted as? HTTPURLResponse)?.statusCode == 200)
+        #expect(try JSONParser.parse(Array(devices))["devices"] != nil)
+    }
+
+    @Test func gwctlReadsThroughTheAPI() async throws {
+        let live = try LiveGateway(http: Self.tokens())
+        defer { withExtendedLifetime(live) {} }
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        _ = try await Self.seed(live.publisher, nowMs: now)
+        try waitFor("the readings") { try live.gateway.count("SELECT count(*) FROM readings") >= 181 }
+        let gwctl = try binary("gwctl")
+        let scratch = live.scratch
+        let environment = ["GWCTL_GATEWAY": "http://127.0.0.1:\(live.gateway.httpPort)", "GWCTL_TOKEN": Self.viewerToken]
+        func run(_ arguments: [String], _ env: [String: String]? = nil) throws -> (status: Int32, output: String) {
+            try runTool(gwctl, arguments, in: scratch, environment: env ?? environment)
+        }
+        let health = try run(["health"])
+        #expect(health.status == 0)
+        #expect(health.output.contains("status       ok"))
+        let devices = try run(["devices"])
+        #expect(devices.output.contains("DEVICE"))
+        #expect(devices.output.contains("gauge-9"))
+        let device = try run(["device", "1HGCM82633A004352"])
+        #expect(device.output.contains("speed_kmh"))
+        let series = try run(["series", "gauge-9", "level_cm", "--from", "now-3h", "--step", "5m"])
+        #expect(series.status == 0, "\(series.output)")
+        #expect(series.output.contains("buckets from aggregates"))
+        #expect(series.output.contains(where: { "▁▂▃▄▅▆▇█".contains($0) }))
+        let json = try run(["series", "gauge-9", "level_cm", "--from", "now-3h", "--json"])
+        #expect(json.output.hasPrefix("[{\"time\":"))
+        #expect(try run(["alerts"]).output.contains("no alerts"))
+        #expect(try run(["rejects"]).status == 0)
+
+        let unauthorized = try run(["devices", "--token", "wrong"])
+        #expect(unauthorized.status == 77)
+        #expect(unauthorized.output.contains("401"))
+        let unreachable = try run(["health", "--gateway", "http://127.0.0.1:1"])
+        #expect(unreachable.status == 69)
+        #expect(unreachable.output.contains("cannot reach the gateway"))
+        let typo = try run(["devcies"])
+        #expect(typo.status == 64)
+        #expect(typo.output.contains("did you mean \"devices\""))
+        let token = try run(["token", "new", "--role", "operator", "--name", "ops2"])
+        #expect(token.output.contains(#""role":"operator""#))
+        #expect(try run(["series", "--help"]).output.contains("--step"))
+    }
+}
+
+extension JSONValue {
+    var arrayValue: [JSONValue]? {
+        if case .array(let values) = self { return values }
+        return nil
+    }
+}
