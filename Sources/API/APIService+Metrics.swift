@@ -62,13 +62,11 @@ extension APIService {
         out.counter(
             "gateway_upstream_dropped_total", help: "Outbox messages dropped because the backlog cap was reached.",
             live.outboxDropped)
-        if !live.certificateExpiry.isEmpty {
-            out.family(
-                "gateway_certificate_expiry_seconds", type: "gauge",
-                help: "Seconds until a certificate this gateway presents expires (negative: expired).")
-            for (name, seconds) in live.certificateExpiry.sorted(by: { $0.key < $1.key }) {
-                out.sample("gateway_certificate_expiry_seconds", [("cert", name)], seconds)
-            }
+        out.family(
+            "gateway_certificate_expiry_seconds", type: "gauge",
+            help: "Seconds until a certificate this gateway presents expires (negative: expired); none without TLS.")
+        for (name, seconds) in live.certificateExpiry.sorted(by: { $0.key < $1.key }) {
+            out.sample("gateway_certificate_expiry_seconds", [("cert", name)], seconds)
         }
 
         out.family("gateway_http_requests_total", type: "counter", help: "HTTP requests by route, method and status.")

@@ -330,6 +330,60 @@ struct APIEndpointTests {
     }
 }
 
+extension APIEndpointTests {
+    /// Every API URL in the Grafana dashboard answers, and every metric it plots is exported.
+    @Test func grafanaDashboardUsesServedRoutesAndMetrics() async throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        let text = try String(
+            contentsOf: root.appendingPathComponent("Deploy/grafana/telemetry-gateway.json"), encoding: .utf8)
+        let dashboard = try JSONParser.parse(text)
+        var urls: [String] = []
+        var expressions: [String] = []
+        func walk(_ value: JSONValue) {
+            switch value {
+            case .object(let object):
+                for (key, member) in object.members {
+                    if key == "url", case .string(let url) = member { urls.append(url) }
+                    if key == "expr", case .string(let expr) = member { expressions.append(expr) }
+                    walk(member)
+                }
+            case .array(let values): values.forEach(walk)
+            default: break
+            }
+        }
+        walk(dashboard)
+        #expect(urls.count >= 5)
+        #expect(expressions.count >= 10)
+
+        let live = try LiveGateway(http: Self.tokens())
+        defer { withExtendedLifetime(live) {} }
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        _ = try await Self.seed(live.publisher, nowMs: now)
+        try waitFor("the readings") { try live.gateway.count("SELECT count(*) FROM readings") >= 181 }
+        let port = live.gateway.httpPort
+        for url in urls {
+            let concrete = url.replacingOccurrences(of: "$sensor", with: "gauge-9")
+                .replacingOccurrences(of: "$vehicle", with: "1HGCM82633A004352")
+                .replacingOccurrences(of: "$signal", with: "speed_kmh")
+                .replacingOccurrences(of: "${__from}", with: String(now - 3 * 3_600_000))
+                .replacingOccurrences(of: "${__to}", with: String(now))
+                .replacingOccurrences(of: "$step", with: "5m")
+            let response = try Self.get(port, concrete, token: Self.viewerToken)
+            #expect(response.status == 200, "\(url): \(response.text)")
+        }
+        let metrics = try Self.get(port, "/metrics", token: nil).text
+        let pattern = try NSRegularExpression(pattern: "\\b(gateway|process)_[a-z_]+")
+        for expr in expressions {
+            for match in pattern.matches(in: expr, range: NSRange(expr.startIndex..., in: expr)) {
+                var name = String(expr[Range(match.range, in: expr)!])
+                for suffix in ["_bucket", "_sum", "_count"] where name.hasSuffix(suffix) { name.removeLast(suffix.count) }
+                #expect(metrics.contains("# TYPE \(name) "), "the dashboard plots \(name), which /metrics lacks")
+            }
+        }
+    }
+}
+
 extension JSONValue {
     var arrayValue: [JSONValue]? {
         if case .array(let values) = self { return values }
