@@ -34,7 +34,7 @@ max_queued_messages 1000000
 max_inflight_messages 1000
 CONF
 cat >"$dir/gateway.json" <<CONF
-{"gateway_id": "bench", "broker": {"port": $port},
+{"gateway_id": "bench", "broker": {"port": $port}, "http": {"listen": "127.0.0.1:$(free_port 18480)"},
  "store": {"path": "$dir/gateway.db", "capacity_readings": $CAPACITY, "flush_interval_ms": $FLUSH_MS,
            "synchronous": "$SYNCHRONOUS"},
  "log": {"level": "warning", "stats_interval_s": 0}}

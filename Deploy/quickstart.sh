@@ -26,6 +26,12 @@ bin=$(swift build -c release --show-bin-path)
 
 port=$(free_port 18830)
 upstream_port=$(free_port $((port + 1)))
+http_port=$(free_port 18080)
+
+# A viewer token for the REST API: the config keeps only its hash.
+token_json=$("$bin/gwctl" token new --role viewer --name quickstart --json)
+token=$(sed -n 's/.*"token":"\([^"]*\)".*/\1/p' <<<"$token_json")
+token_hash=$(sed -n 's/.*"sha256":"\([^"]*\)".*/\1/p' <<<"$token_json")
 
 # Throwaway CA, server and client certificates, and the upstream broker's TLS config.
 bash Deploy/make-certs.sh "$dir/certs" "$upstream_port" quickstart >/dev/null
@@ -47,9 +53,12 @@ cat >"$dir/gateway.json" <<CONF
   "alerts": {"water": {"warning_cm": 70, "alarm_cm": 110, "dwell_s": 5, "stale_after_s": 60}},
   "upstream": {"host": "127.0.0.1", "port": $upstream_port, "topic_prefix": "city", "status_interval_s": 10,
                "tls": {"ca_file": "$certs/ca.crt", "cert_file": "$certs/client.crt", "key_file": "$certs/client.key"}},
+  "http": {"listen": "127.0.0.1:$http_port",
+           "tokens": [{"name": "quickstart", "role": "viewer", "sha256": "$token_hash"}]},
   "log": {"level": "info", "stats_interval_s": 10}
 }
 CONF
+printf 'GWCTL_GATEWAY=http://127.0.0.1:%s\nGWCTL_TOKEN=%s\n' "$http_port" "$token" >"$dir/gwctl.env"
 
 pids=()
 cleanup() {
@@ -58,6 +67,7 @@ cleanup() {
     echo "quickstart: stopping"
     for ((i = ${#pids[@]} - 1; i >= 0; i--)); do kill -TERM "${pids[$i]}" 2>/dev/null || true; wait "${pids[$i]}" 2>/dev/null || true; done
     if [ -f "$dir/gateway.db" ]; then "$bin/gwctl" stats --db "$dir/gateway.db" || true; fi
+    echo "REST API: set -a; . $dir/gwctl.env; set +a; then gwctl health | devices | series DEVICE SIGNAL (while it runs)"
     if [ -f "$dir/upstream.log" ]; then
         echo "upstream received (city broker, over mutual TLS):"
         awk '{split($1, t, "/"); n[t[3]]++} END {for (k in n) printf "  %-12s %d messages\n", k, n[k]}' "$dir/upstream.log"
@@ -90,6 +100,8 @@ pids+=($!)
 
 echo "quickstart: local broker 127.0.0.1:$port, upstream (mutual TLS) 127.0.0.1:$upstream_port;" \
     "$VEHICLES vehicles and $SENSORS water sensors at $RATE msg/s; Ctrl-C stops"
+echo "quickstart: REST API http://127.0.0.1:$http_port (token in $dir/gwctl.env), e.g."
+echo "  curl -H 'Authorization: Bearer $token' 'http://127.0.0.1:$http_port/v1/series?device=drain-000&signal=level_cm&from=now-10m&step=10s'"
 # Every 10 s: what has arrived upstream, by topic.
 (
     while sleep 10; do
@@ -98,7 +110,8 @@ echo "quickstart: local broker 127.0.0.1:$port, upstream (mutual TLS) 127.0.0.1:
     done
 ) &
 pids+=($!)
-sleep 1
+sleep 3
+GWCTL_GATEWAY=http://127.0.0.1:$http_port GWCTL_TOKEN=$token "$bin/gwctl" health || true
 if [ "$DURATION" != "0" ]; then
     timeout "$DURATION" "$bin/gwctl" watch --db "$dir/gateway.db" --interval 2 || true
 else

@@ -2,8 +2,10 @@ import Foundation
 import JSON
 import Logging
 import MQTT
+import RingStore
 import SQLite
 import Synchronization
+import Telemetry
 
 /// gwbench: measurements that need a client on both sides of gatewayd.
 ///
@@ -13,9 +15,14 @@ import Synchronization
 ///   gwbench fill-outbox --db FILE --rows N [--batch 500] [--gateway-id ID]
 ///       writes N aggregate rows as upstream batches into a stopped gateway's outbox, in the
 ///       exact wire format, to measure how fast a backlog drains.
+///   gwbench seed-api --db FILE [--devices 10000] [--hours 24]
+///       writes, through the ring store itself (so aggregates are computed as in production),
+///       one gauge `bench-gauge` with a reading every second for the last N hours and N devices
+///       with one reading each: the data set of the REST API benchmark.
 let usage = """
     usage: gwbench alert-latency --local-port P --upstream-port U --certs DIR --gateway-id ID [--count N] [--interval-ms 10]
            gwbench fill-outbox --db FILE --rows N [--batch 500] [--gateway-id ID]
+           gwbench seed-api --db FILE [--devices 10000] [--hours 24]
     """
 
 func fail(_ message: String) -> Never {
@@ -148,6 +155,49 @@ case "fill-outbox":
         }
     }
     print("rows=\(written) messages=\(batches)")
+case "seed-api":
+    let devices = number("devices", default: 10_000)
+    let hours = number("hours", default: 24)
+    var configuration = RingStore.Configuration(path: option("db"))
+    configuration.synchronousFull = false
+    configuration.maxDevices = devices + 1000
+    let store = try RingStore(configuration: configuration, logger: Logger(level: .warning))
+    let now = Int64(Date().timeIntervalSince1970 * 1000)
+    let start = now - Int64(hours) * 3_600_000
+    let gauge = DeviceID(sensor: SensorID("bench-gauge")!)
+    var batch = IngestBatch()
+    var seq: UInt32 = 1
+    var ts = start - start % 1000
+    let began = Date()
+    // One minute of 1 Hz readings per commit, the clock just after it, as the pipeline would.
+    while ts < now {
+        let level = 80 + 60 * sin(Double(ts) / 3_600_000) + Double(seq % 7)
+        batch.append(.readings(device: gauge, ts: ts, seq: seq, readings: [Reading(signal: .waterLevel, value: level)]))
+        seq &+= 1
+        ts += 1000
+        if batch.readingCount >= 60 {
+            _ = try store.commit(batch, nowMs: ts + 1)
+            batch.removeAll()
+        }
+    }
+    for index in 0..<devices {
+        let id =
+            index % 2 == 0
+            ? DeviceID(sensor: SensorID(String(format: "drain-%05d", index))!)
+            : DeviceID(vin: VIN(String(format: "1HGCM8263%08d", index))!)
+        let signal: Signal = index % 2 == 0 ? .waterLevel : .speed
+        batch.append(.readings(device: id, ts: now - Int64(index), seq: 1, readings: [Reading(signal: signal, value: 42)]))
+        if batch.items.count >= 1000 {
+            _ = try store.commit(batch, nowMs: now)
+            batch.removeAll()
+        }
+    }
+    _ = try store.commit(batch, nowMs: now)
+    try store.checkpoint()
+    print(
+        String(
+            format: "readings=%d devices=%d seconds=%.1f", Int(seq) - 1 + devices, devices + 1,
+            Date().timeIntervalSince(began)))
 default:
     fail(usage)
 }
