@@ -19,6 +19,8 @@ public struct APIConfiguration: Sendable {
     public var onlineAfterMs: Int64 = 300_000
     /// The aggregation window (nil when aggregation is off): which steps aggregates serve.
     public var aggregationWindowMs: Int64? = 60_000
+    /// How long a `/v1/series` body may be served again (0: never cached).
+    public var seriesCacheMs = 1_000
     /// Readers of the store kept open for requests; more requests than this wait in line.
     public var storeReaders = 4
 

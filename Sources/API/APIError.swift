@@ -30,6 +30,12 @@ public struct APIError: Error, Sendable {
 }
 
 extension HTTPResponse {
+    static func json(bytes: [UInt8], status: HTTPStatus = .ok) -> HTTPResponse {
+        var headers = HTTPHeaders()
+        headers.add("Content-Type", "application/json")
+        return HTTPResponse(status: status, headers: headers, body: bytes)
+    }
+
     static func json(_ value: JSONValue, status: HTTPStatus = .ok) -> HTTPResponse {
         var headers = HTTPHeaders()
         headers.add("Content-Type", "application/json")

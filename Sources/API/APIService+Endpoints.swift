@@ -1,5 +1,7 @@
+import Logging
 import Foundation
 import HTTP
+import Synchronization
 import JSON
 import RingStore
 import Suggest
@@ -95,49 +97,54 @@ extension APIService {
         let page = try withStore { try $0.devices(kind: kind, after: after, limit: limit + 1) }
         let now = TimeParsing.nowMs()
         let shown = page.prefix(limit)
-        var next: JSONValue = .null
-        if page.count > limit, let last = shown.last { next = .string(Self.encodeCursor(last.kind, last.name)) }
-        return .json(
-            .object(
-                JSONObject([
-                    ("devices", .array(shown.map { deviceJSON($0, nowMs: now) })),
-                    ("next_cursor", next),
-                ])))
+        var writer = JSONWriter(capacity: shown.count * 260 + 64)
+        writer.beginObject()
+        writer.key("devices")
+        writer.beginArray()
+        for device in shown { write(device, to: &writer, nowMs: now) }
+        writer.endArray()
+        writer.key("next_cursor")
+        writer.value(page.count > limit ? shown.last.map { Self.encodeCursor($0.kind, $0.name) } : nil)
+        writer.endObject()
+        return .json(bytes: writer.bytes)
     }
 
     func device(_ request: HTTPRequest, id: String) throws(APIError) -> HTTPResponse {
         let device = try resolveDevice(id, kind: try kindParameter(request))
         let latest = try withStore { try $0.latestValues(deviceRowID: device.rowID, kind: device.kind) }
-        guard case .object(var object) = deviceJSON(device, nowMs: TimeParsing.nowMs()) else {
-            throw APIError(.internalServerError, "internal", "device encoding failed")
+        var writer = JSONWriter(capacity: 1024)
+        write(device, to: &writer, nowMs: TimeParsing.nowMs(), open: true)
+        writer.key("latest")
+        writer.beginArray()
+        for value in latest {
+            writer.beginObject()
+            writer.field("signal", value.signal.name)
+            writer.field("unit", value.signal.unit)
+            writer.field("ts_ms", value.tsMs)
+            writer.field("value", value.value)
+            writer.endObject()
         }
-        object.members.append(
-            (
-                "latest",
-                .array(
-                    latest.map {
-                        .object(
-                            JSONObject([
-                                ("signal", .string($0.signal.name)), ("unit", .string($0.signal.unit)),
-                                ("ts_ms", .int($0.tsMs)), ("value", .double($0.value)),
-                            ]))
-                    })
-            ))
-        return .json(.object(object))
+        writer.endArray()
+        writer.endObject()
+        return .json(bytes: writer.bytes)
     }
 
-    func deviceJSON(_ device: StoreReader.Device, nowMs: Int64) -> JSONValue {
-        func text(_ value: String?) -> JSONValue { value.map(JSONValue.string) ?? .null }
-        return .object(
-            JSONObject([
-                ("id", .string(device.name)), ("kind", .string(device.kind.name)),
-                ("last_seen_ms", .int(device.lastSeenMs)),
-                ("online", .bool(nowMs - device.lastSeenMs <= configuration.onlineAfterMs)),
-                ("fw", text(device.firmware)), ("hw", text(device.hardware)), ("model", text(device.model)),
-                ("first_seen_ms", .int(device.firstSeenMs)), ("seq_gaps", .int(device.seqGaps)),
-                ("duplicates", .int(device.duplicates)), ("seq_resets", .int(device.seqResets)),
-                ("readings", .int(device.readings)),
-            ]))
+    /// One device object; `open` leaves it unclosed so the caller can add fields.
+    func write(_ device: StoreReader.Device, to writer: inout JSONWriter, nowMs: Int64, open: Bool = false) {
+        writer.beginObject()
+        writer.field("id", device.name)
+        writer.field("kind", device.kind.name)
+        writer.field("last_seen_ms", device.lastSeenMs)
+        writer.field("online", nowMs - device.lastSeenMs <= configuration.onlineAfterMs)
+        writer.field("fw", device.firmware)
+        writer.field("hw", device.hardware)
+        writer.field("model", device.model)
+        writer.field("first_seen_ms", device.firstSeenMs)
+        writer.field("seq_gaps", device.seqGaps)
+        writer.field("duplicates", device.duplicates)
+        writer.field("seq_resets", device.seqResets)
+        writer.field("readings", device.readings)
+        if !open { writer.endObject() }
     }
 
     func resolveDevice(_ id: String, kind: DeviceKind?) throws(APIError) -> StoreReader.Device {
@@ -214,36 +221,41 @@ extension APIService {
         guard (signal.id >= 30) == (device.kind == .water) else {
             throw .badParameter("signal", "\(signal.name) is not a \(device.kind.name) signal")
         }
-        let window = configuration.aggregationWindowMs
-        let (buckets, source) = try withStore {
-            try $0.series(
-                deviceRowID: device.rowID, signalID: signal.id, fromMs: alignedFrom, toMs: alignedTo, stepMs: stepMs,
-                windowMs: window)
+        let key = SeriesCache.Key(
+            device: device.rowID, signal: signal.id, fromMs: alignedFrom, toMs: alignedTo, stepMs: stepMs)
+        let bypass = request.headers.tokens("cache-control").contains("no-cache")
+        let clock = monotonicNanos()
+        let entry: SeriesCache.Entry
+        if !bypass, let cached = seriesCache.lookup(key, nowNanos: clock) {
+            entry = cached
+        } else {
+            let window = configuration.aggregationWindowMs
+            let (buckets, source) = try withStore {
+                try $0.series(
+                    deviceRowID: device.rowID, signalID: signal.id, fromMs: alignedFrom, toMs: alignedTo,
+                    stepMs: stepMs, windowMs: window)
+            }
+            var writer = JSONWriter(capacity: buckets.count * 96 + 2)
+            writer.beginArray()
+            for bucket in buckets {
+                writer.beginObject()
+                writer.field("time", bucket.timeMs)
+                writer.field("count", bucket.count)
+                writer.field("min", bucket.min)
+                writer.field("max", bucket.max)
+                writer.field("mean", bucket.mean)
+                writer.endObject()
+            }
+            writer.endArray()
+            entry = SeriesCache.Entry(body: writer.bytes, source: source.rawValue, storedNanos: clock)
+            seriesCache.store(key, entry)
         }
-        var body: [UInt8] = []
-        body.reserveCapacity(buckets.count * 80 + 2)
-        body.append(UInt8(ascii: "["))
-        for (index, bucket) in buckets.enumerated() {
-            if index > 0 { body.append(UInt8(ascii: ",")) }
-            let mean = bucket.mean
-            let row =
-                "{\"time\":\(bucket.timeMs),\"count\":\(bucket.count),\"min\":\(Self.number(bucket.min)),"
-                + "\"max\":\(Self.number(bucket.max)),\"mean\":\(Self.number(mean))}"
-            body.append(contentsOf: row.utf8)
-        }
-        body.append(UInt8(ascii: "]"))
         var headers = HTTPHeaders()
         headers.add("Content-Type", "application/json")
-        headers.add("X-Series-Source", source.rawValue)
+        headers.add("X-Series-Source", entry.source)
         headers.add("X-Series-Step-Ms", String(stepMs))
         headers.add("X-Series-Unit", signal.unit)
-        return HTTPResponse(status: .ok, headers: headers, body: body)
-    }
-
-    static func number(_ value: Double) -> String {
-        guard value.isFinite else { return "null" }
-        if value == value.rounded(), abs(value) < 1e15 { return String(Int64(value)) }
-        return String(value)
+        return HTTPResponse(status: .ok, headers: headers, body: entry.body)
     }
 
     // MARK: alerts and rejects

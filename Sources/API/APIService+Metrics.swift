@@ -79,6 +79,13 @@ extension APIService {
             out.histogram("gateway_http_request_duration_seconds", [("route", labels[0])], histogram)
         }
 
+        let cache = seriesCache.stats
+        out.family(
+            "gateway_http_series_cache_total", type: "counter",
+            help: "Series requests answered from the short-lived cache (hit) or computed (miss).")
+        out.sample("gateway_http_series_cache_total", [("result", "hit")], cache.hits)
+        out.sample("gateway_http_series_cache_total", [("result", "miss")], cache.misses)
+
         let process = ProcessStats.read()
         out.gauge("process_resident_memory_bytes", help: "Resident memory size in bytes.", Double(process.residentBytes))
         out.gauge("process_open_fds", help: "Open file descriptors.", Double(process.openFDs))

@@ -19,6 +19,7 @@ public final class APIService: Sendable {
     public let latency = LabeledHistogram(bounds: Histogram.latencyBounds)
     let routes: [Route]
     let logLimiter = LogLimiter(perSecond: 20)
+    let seriesCache: SeriesCache
 
     public init(
         configuration: APIConfiguration, storePath: String, logger: Logger,
@@ -32,6 +33,7 @@ public final class APIService: Sendable {
         self.logger = logger.with("component", "api")
         self.authority = TokenAuthority(tokens: configuration.tokens)
         self.routes = APIService.routeTable
+        self.seriesCache = SeriesCache(ttlMs: configuration.seriesCacheMs)
     }
 
     /// Runs a store query, turning store failures into a 503 that says what failed.

@@ -2,15 +2,19 @@ import CCrypto
 
 /// SHA-256 from OpenSSL's libcrypto. Nothing cryptographic is written by hand here.
 public enum SHA256 {
+    /// Fetched once: OpenSSL 3's implicit fetch (`EVP_sha256()` per call) takes global locks,
+    /// which made token checks the bottleneck of the REST API under concurrent load.
+    nonisolated(unsafe) static let algorithm: OpaquePointer? = EVP_MD_fetch(nil, "SHA256", nil)
+
     public static func hash(_ bytes: some Collection<UInt8>) -> [UInt8] {
         var digest = [UInt8](repeating: 0, count: 32)
         var length: UInt32 = 0
         let ok: Int32 =
             bytes.withContiguousStorageIfAvailable { buffer in
-                EVP_Digest(buffer.baseAddress, buffer.count, &digest, &length, EVP_sha256(), nil)
+                EVP_Digest(buffer.baseAddress, buffer.count, &digest, &length, algorithm ?? EVP_sha256(), nil)
             }
             ?? Array(bytes).withUnsafeBufferPointer { buffer in
-                EVP_Digest(buffer.baseAddress, buffer.count, &digest, &length, EVP_sha256(), nil)
+                EVP_Digest(buffer.baseAddress, buffer.count, &digest, &length, algorithm ?? EVP_sha256(), nil)
             }
         precondition(ok == 1 && length == 32, "EVP_Digest(SHA-256) failed: \(OpenSSLError.last())")
         return digest

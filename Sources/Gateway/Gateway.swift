@@ -138,7 +138,7 @@ public final class Gateway: @unchecked Sendable {
         } else {
             httpCertificateExpiresMs = nil
         }
-        statusSource.install { [weak self] in self?.liveStatus() ?? LiveStatus() }
+        statusSource.attach(self)
     }
 
     /// The REST API, when `http.enabled`. Its status closure reads the gateway's counters
@@ -161,6 +161,7 @@ public final class Gateway: @unchecked Sendable {
         api.idleTimeoutMs = Int(settings.idleTimeoutMs)
         api.maxSeriesPoints = Int(settings.maxSeriesPoints)
         api.onlineAfterMs = settings.onlineAfterS * 1000
+        api.seriesCacheMs = Int(settings.seriesCacheMs)
         api.aggregationWindowMs = configuration.aggregation.enabled ? configuration.aggregation.windowS * 1000 : nil
         if settings.tokens.isEmpty {
             logger.warning(

@@ -17,10 +17,11 @@ public struct HTTPSettings: Sendable {
     public var idleTimeoutMs: Int64 = 60_000
     public var maxSeriesPoints: Int64 = 10_000
     public var onlineAfterS: Int64 = 300
+    public var seriesCacheMs: Int64 = 1_000
 
     static let keys = [
         "enabled", "listen", "tokens", "open_health", "open_metrics", "cors_origins", "tls", "max_connections",
-        "header_timeout_ms", "idle_timeout_ms", "max_series_points", "online_after_s",
+        "header_timeout_ms", "idle_timeout_ms", "max_series_points", "online_after_s", "series_cache_ms",
     ]
 
     static func parse(_ root: JSONObject, into http: inout HTTPSettings, reader: inout ConfigReader) {
@@ -42,6 +43,8 @@ public struct HTTPSettings: Sendable {
             object, "max_series_points", path: "http.max_series_points", default: 10_000, range: 10...1_000_000)
         http.onlineAfterS = reader.integer(
             object, "online_after_s", path: "http.online_after_s", default: 300, range: 1...86_400 * 30)
+        http.seriesCacheMs = reader.integer(
+            object, "series_cache_ms", path: "http.series_cache_ms", default: 1_000, range: 0...60_000)
         let tls = reader.object(object, "tls", path: "http.tls", known: ["cert_file", "key_file"])
         http.certFile = reader.string(tls, "cert_file", path: "http.tls.cert_file", default: nil)
         http.keyFile = reader.string(tls, "key_file", path: "http.tls.key_file", default: nil)
@@ -113,7 +116,7 @@ public struct HTTPSettings: Sendable {
                 ("tls", .object(JSONObject([("cert_file", optional(certFile)), ("key_file", optional(keyFile))]))),
                 ("max_connections", .int(maxConnections)), ("header_timeout_ms", .int(headerTimeoutMs)),
                 ("idle_timeout_ms", .int(idleTimeoutMs)), ("max_series_points", .int(maxSeriesPoints)),
-                ("online_after_s", .int(onlineAfterS)),
+                ("online_after_s", .int(onlineAfterS)), ("series_cache_ms", .int(seriesCacheMs)),
             ]))
     }
 }

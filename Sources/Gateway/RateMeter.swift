@@ -1,3 +1,4 @@
+import Logging
 import API
 import Foundation
 import MQTT
@@ -32,15 +33,22 @@ final class RateMeter: Sendable {
     }
 }
 
-/// Where the API reads the gateway's live status; filled in once the gateway exists.
-final class StatusSource: Sendable {
-    private let reader = Mutex<(@Sendable () -> LiveStatus)?>(nil)
+/// Where the API reads the gateway's live status: the API is built before the gateway object
+/// exists, so it gets this source and the gateway registers itself once initialised.
+final class StatusSource: @unchecked Sendable {
+    private let lock = NSLock()
+    private weak var gateway: Gateway?
 
-    func install(_ body: @escaping @Sendable () -> LiveStatus) {
-        reader.withLock { $0 = body }
+    func attach(_ gateway: Gateway) {
+        lock.lock()
+        self.gateway = gateway
+        lock.unlock()
     }
 
     func read() -> LiveStatus {
-        reader.withLock { $0 }?() ?? LiveStatus()
+        lock.lock()
+        let gateway = gateway
+        lock.unlock()
+        return gateway?.liveStatus() ?? LiveStatus()
     }
 }

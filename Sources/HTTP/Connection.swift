@@ -1,3 +1,4 @@
+import Logging
 /// One client connection: reads requests one after another (keep-alive), answers each, and
 /// closes on the first protocol error, timeout, or `Connection: close`.
 final class Connection {
@@ -17,7 +18,7 @@ final class Connection {
 
     private var configuration: HTTPServer.Configuration { server.configuration }
 
-    private func deadline(ms: Int) -> UInt64 { monotonicNow() + UInt64(ms) * 1_000_000 }
+    private func deadline(ms: Int) -> UInt64 { monotonicNanos() + UInt64(ms) * 1_000_000 }
 
     func run() {
         var first = true
@@ -45,7 +46,7 @@ final class Connection {
 
     /// Reads one request and answers it; false when the connection must close.
     private func exchange() -> Bool {
-        let began = monotonicNow()
+        let began = monotonicNanos()
         var head: RequestHead?
         do {
             let headEnd = try readHead(began: began)
@@ -201,7 +202,7 @@ final class Connection {
     private func report(label: String, head: RequestHead?, status: Int, began: UInt64, error: HTTPError?) {
         server.handler.finished(
             Exchange(
-                label: label, method: head?.method ?? "", status: status, durationNanos: monotonicNow() - began,
+                label: label, method: head?.method ?? "", status: status, durationNanos: monotonicNanos() - began,
                 peer: peer, error: error))
     }
 }

@@ -116,8 +116,8 @@ public final class HTTPServer: @unchecked Sendable {
         state.withLock { state in
             for fd in state.open { _ = shutdown(fd, Int32(SHUT_RDWR)) }
         }
-        let deadline = monotonicNow() + 2_000_000_000
-        while state.withLock({ !$0.open.isEmpty }), monotonicNow() < deadline { usleep(10_000) }
+        let deadline = monotonicNanos() + 2_000_000_000
+        while state.withLock({ !$0.open.isEmpty }), monotonicNanos() < deadline { usleep(10_000) }
         logger.info("http_stopped")
     }
 
@@ -228,7 +228,7 @@ public final class HTTPServer: @unchecked Sendable {
         }
         let transport = Transport(fd: fd, tls: tls)
         do {
-            try transport.handshake(deadline: monotonicNow() + UInt64(configuration.headerTimeoutMs) * 1_000_000)
+            try transport.handshake(deadline: monotonicNanos() + UInt64(configuration.headerTimeoutMs) * 1_000_000)
         } catch {
             logger.info("http_tls_handshake_failed", [("peer", peer), ("error", "\(error)")])
             return transport

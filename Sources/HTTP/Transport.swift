@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import Logging
 
 /// Why a connection's I/O ended.
 enum TransportError: Error {
@@ -8,12 +9,6 @@ enum TransportError: Error {
     case failed(String)
 }
 
-/// Nanoseconds on a clock that never jumps, for deadlines.
-func monotonicNow() -> UInt64 {
-    var spec = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &spec)
-    return UInt64(spec.tv_sec) * 1_000_000_000 + UInt64(spec.tv_nsec)
-}
 
 /// A connected socket, plain or TLS, read and written against deadlines so that a slow or
 /// silent client costs its own thread a timeout and nothing else.
@@ -43,7 +38,7 @@ final class Transport {
     /// Waits until the socket is readable (or writable); false when the deadline passed.
     func wait(for events: Int16, deadline: UInt64) throws(TransportError) -> Bool {
         while true {
-            let now = monotonicNow()
+            let now = monotonicNanos()
             guard now < deadline else { return false }
             let ms = Int32(min(UInt64(Int32.max), (deadline - now + 999_999) / 1_000_000))
             var descriptor = pollfd(fd: fd, events: events, revents: 0)

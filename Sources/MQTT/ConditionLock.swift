@@ -1,3 +1,4 @@
+import Logging
 #if canImport(Glibc)
     import Glibc
 #endif
@@ -44,9 +45,3 @@ final class ConditionLock: @unchecked Sendable {
     }
 }
 
-/// Nanoseconds on the monotonic clock, for deadlines that a clock change cannot move.
-public func monotonicNanos() -> UInt64 {
-    var now = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &now)
-    return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
-}

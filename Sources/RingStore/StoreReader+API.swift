@@ -106,7 +106,9 @@ extension StoreReader {
         var result: [Device] = []
         do {
             let statement = try database.statement(
-                "SELECT \(Self.deviceColumns) FROM devices WHERE name = ?1 ORDER BY kind")
+                // `kind IN (...)` lets SQLite probe the (kind, name) index once per kind instead of
+                // scanning every device for the name.
+                "SELECT \(Self.deviceColumns) FROM devices WHERE kind IN (1, 2) AND name = ?1 ORDER BY kind")
             defer { statement.reset() }
             statement.bind(1, name)
             while try statement.step() { result.append(Self.device(statement)) }
@@ -187,27 +189,33 @@ extension StoreReader {
         do {
             if let window = Self.aggregateWindow(forStepMs: stepMs, windowMs: windowMs) {
                 source = .aggregates
+                // Rows come in start_ms order from the unique index; buckets are merged here
+                // rather than by GROUP BY, which would sort through a temporary B-tree.
                 let statement = try database.statement(
                     """
-                    SELECT (start_ms / ?1) * ?1 AS t, sum(count), min(min), max(max), sum(sum), max(start_ms)
-                    FROM aggregates
-                    WHERE device_id = ?2 AND signal_id = ?3 AND window_s = ?4 AND revision > 0
-                      AND start_ms >= ?5 AND start_ms < ?6
-                    GROUP BY t ORDER BY t
+                    SELECT start_ms, count, min, max, sum FROM aggregates
+                    WHERE device_id = ?1 AND signal_id = ?2 AND window_s = ?3 AND start_ms >= ?4 AND start_ms < ?5
+                      AND revision > 0
+                    ORDER BY start_ms
                     """)
                 defer { statement.reset() }
-                statement.bind(1, stepMs)
-                statement.bind(2, deviceRowID)
-                statement.bind(3, signalID)
-                statement.bind(4, window / 1000)
-                statement.bind(5, fromMs)
-                statement.bind(6, toMs)
+                statement.bind(1, deviceRowID)
+                statement.bind(2, signalID)
+                statement.bind(3, window / 1000)
+                statement.bind(4, fromMs)
+                statement.bind(5, toMs)
+                buckets.reserveCapacity(Int(min(100_000, (toMs - fromMs) / stepMs + 1)))
                 while try statement.step() {
-                    buckets.append(
-                        Bucket(
-                            timeMs: statement.int64(0), count: statement.int64(1), min: statement.double(2),
-                            max: statement.double(3), sum: statement.double(4)))
-                    rawFrom = max(rawFrom, statement.int64(5) + window)
+                    let start = statement.int64(0)
+                    let bucket = Bucket(
+                        timeMs: start - start % stepMs, count: statement.int64(1), min: statement.double(2),
+                        max: statement.double(3), sum: statement.double(4))
+                    if let last = buckets.last, last.timeMs == bucket.timeMs {
+                        buckets[buckets.count - 1].merge(bucket)
+                    } else {
+                        buckets.append(bucket)
+                    }
+                    rawFrom = max(rawFrom, start + window)
                 }
             }
             guard rawFrom < toMs else { return (buckets, source) }

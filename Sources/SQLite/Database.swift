@@ -18,7 +18,14 @@ public final class Database {
         public static let create = OpenOptions(rawValue: SQLITE_OPEN_CREATE)
     }
 
+    /// Process-wide settings applied once, before SQLite initialises.
+    private static let configured: Bool = {
+        _ = csqlite_disable_memstatus()
+        return true
+    }()
+
     public init(path: String, options: OpenOptions = [.readWrite, .create]) throws(SQLiteError) {
+        _ = Self.configured
         var db: OpaquePointer?
         let flags = options.rawValue | SQLITE_OPEN_NOMUTEX
         let rc = sqlite3_open_v2(path, &db, flags, nil)

@@ -73,3 +73,41 @@ import Testing
         }
     }
 }
+
+@Suite struct JSONWriterTests {
+    @Test func writesWhatTheParserReadsBack() throws {
+        var writer = JSONWriter()
+        writer.beginArray()
+        writer.beginObject()
+        writer.field("time", Int64(-1_767_225_600_000))
+        writer.field("mean", 12.345)
+        writer.field("whole", 42.0)
+        writer.field("nan", Double.nan)
+        writer.field("text", "quote\" back\\ line\n tab\t bell\u{7} é")
+        writer.field("none", nil as String?)
+        writer.field("flag", true)
+        writer.key("nested")
+        writer.beginArray()
+        writer.value(Int64(0))
+        writer.value(Int64.min)
+        writer.endArray()
+        writer.endObject()
+        writer.beginObject()
+        writer.endObject()
+        writer.endArray()
+        let text = String(decoding: writer.bytes, as: UTF8.self)
+        #expect(
+            text
+                == #"[{"time":-1767225600000,"mean":12.345,"whole":42,"nan":null,"text":"quote\" back\\ line\n tab\t bell\u0007 é","none":null,"flag":true,"nested":[0,-9223372036854775808]},{}]"#
+        )
+        let parsed = try JSONParser.parse(writer.bytes)
+        #expect(parsed == .array([
+            .object(JSONObject([
+                ("time", .int(-1_767_225_600_000)), ("mean", .double(12.345)), ("whole", .int(42)), ("nan", .null),
+                ("text", .string("quote\" back\\ line\n tab\t bell\u{7} é")), ("none", .null), ("flag", .bool(true)),
+                ("nested", .array([.int(0), .int(Int64.min)])),
+            ])),
+            .object(JSONObject()),
+        ]))
+    }
+}

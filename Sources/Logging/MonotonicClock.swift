@@ -1,0 +1,11 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Nanoseconds on the monotonic clock, for deadlines and durations that a change of the
+/// wall clock cannot move. Lives here because every threaded module already imports Logging.
+public func monotonicNanos() -> UInt64 {
+    var now = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &now)
+    return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
+}
