@@ -19,7 +19,8 @@ fi
 DURATION=${DURATION:-20}
 CONNECTIONS=${CONNECTIONS:-64}
 DEVICES=${DEVICES:-10000}
-INGEST_RATE=${INGEST_RATE:-2000}
+INGEST_RATE=${INGEST_RATE:-500}
+CAPACITY=${CAPACITY:-4000000}
 
 swift build -c release >/dev/null
 bin=$(swift build -c release --show-bin-path)
@@ -27,7 +28,7 @@ dir=$(mktemp -d /tmp/gw-api-bench.XXXXXX)
 trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$dir"' EXIT
 
 echo "api.sh: seeding $DEVICES devices and 24 h of 1 s readings"
-"$bin/gwbench" seed-api --db "$dir/gateway.db" --devices "$DEVICES" --hours 24
+"$bin/gwbench" seed-api --db "$dir/gateway.db" --devices "$DEVICES" --hours 24 --capacity "$CAPACITY"
 
 port=$(free_port 19930)
 http_port=$(free_port 19980)
@@ -38,7 +39,7 @@ token=$(sed -n 's/.*"token":"\([^"]*\)".*/\1/p' <<<"$token_json")
 hash=$(sed -n 's/.*"sha256":"\([^"]*\)".*/\1/p' <<<"$token_json")
 cat >"$dir/gateway.json" <<CONF
 {"gateway_id": "bench", "broker": {"port": $port},
- "store": {"path": "$dir/gateway.db", "max_devices": $((DEVICES + 10000))},
+ "store": {"path": "$dir/gateway.db", "max_devices": $((DEVICES + 10000)), "capacity_readings": $CAPACITY},
  "http": {"listen": "127.0.0.1:$http_port", "tokens": [{"name": "bench", "role": "viewer", "sha256": "$hash"}]},
  "log": {"level": "warning", "stats_interval_s": 0}}
 CONF
@@ -66,8 +67,10 @@ before=$(written)
 ) &
 
 base="http://127.0.0.1:$http_port"
+# name|path|extra header. "no-cache" bypasses the 1 s series cache: every request computes.
 endpoints=(
     "series_24h_step60|/v1/series?device=bench-gauge&signal=level_cm&from=now-24h&step=60s"
+    "series_24h_step60_nocache|/v1/series?device=bench-gauge&signal=level_cm&from=now-24h&step=60s|Cache-Control: no-cache"
     "devices_page100|/v1/devices?limit=100"
     "device_one|/v1/devices/bench-gauge"
     "health|/v1/health"
@@ -75,15 +78,15 @@ endpoints=(
 )
 started=$(date +%s.%N)
 for entry in "${endpoints[@]}"; do
-    name=${entry%%|*}
-    path=${entry#*|}
-    wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" --latency -H "Authorization: Bearer $token" "$base$path" >"$dir/$name.wrk"
+    IFS='|' read -r name path header <<<"$entry"
+    wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" --latency -H "Authorization: Bearer $token" -H "${header:-X-Bench: 1}" \
+        "$base$path" >"$dir/$name.wrk"
     rps=$(awk '/Requests\/sec/ {print $2}' "$dir/$name.wrk")
     p50=$(awk '$1 == "50%" {print $2}' "$dir/$name.wrk")
     p99=$(awk '$1 == "99%" {print $2}' "$dir/$name.wrk")
     errors=$(awk '/Non-2xx/ {print $5}' "$dir/$name.wrk")
     bytes=$(curl -s -H "Authorization: Bearer $token" "$base$path" | wc -c)
-    printf "%-22s requests_per_s=%-9s p50=%-8s p99=%-8s non_2xx=%s body_bytes=%s\n" "$name" "$rps" "$p50" "$p99" "${errors:-0}" "$bytes"
+    printf "%-26s requests_per_s=%-9s p50=%-8s p99=%-8s non_2xx=%s body_bytes=%s\n" "$name" "$rps" "$p50" "$p99" "${errors:-0}" "$bytes"
 done
 ended=$(date +%s.%N)
 after=$(written)

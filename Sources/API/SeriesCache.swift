@@ -6,6 +6,10 @@ import Synchronization
 /// `from=now-24h`); once from and to are aligned to the step, those requests are identical
 /// for a whole step. Serving them from here for up to `ttlMs` (1 s by default) turns a day of
 /// buckets from ~1 ms of work into a copy. A request with `Cache-Control: no-cache` skips it.
+///
+/// When an entry expires, the first request recomputes it while the others keep getting the
+/// old body (for at most `5 × ttlMs`), so an expiry does not make every waiting dashboard
+/// compute the same day of buckets at once.
 final class SeriesCache: Sendable {
     struct Key: Hashable {
         var device: Int64
@@ -19,6 +23,8 @@ final class SeriesCache: Sendable {
         var body: [UInt8]
         var source: String
         var storedNanos: UInt64
+        /// A request is recomputing this entry; others may serve it meanwhile.
+        var refreshing = false
     }
 
     let ttlNanos: UInt64
@@ -36,12 +42,14 @@ final class SeriesCache: Sendable {
     func lookup(_ key: Key, nowNanos: UInt64) -> Entry? {
         guard isEnabled else { return nil }
         let entry = entries.withLock { table -> Entry? in
-            guard let entry = table[key] else { return nil }
-            guard nowNanos - entry.storedNanos < ttlNanos else {
-                table[key] = nil
-                return nil
-            }
-            return entry
+            guard var entry = table[key] else { return nil }
+            let age = nowNanos &- entry.storedNanos
+            if age < ttlNanos { return entry }
+            if entry.refreshing && age < 5 * ttlNanos { return entry }
+            // Stale: this caller recomputes; the others keep the old body until it is done.
+            entry.refreshing = true
+            table[key] = entry
+            return nil
         }
         counters.withLock { entry == nil ? ($0.misses += 1) : ($0.hits += 1) }
         return entry
@@ -52,7 +60,7 @@ final class SeriesCache: Sendable {
         entries.withLock { table in
             if table.count >= maxEntries {
                 // Expired first; if none, the oldest.
-                let expired = table.filter { entry.storedNanos - $0.value.storedNanos >= ttlNanos }.map(\.key)
+                let expired = table.filter { entry.storedNanos &- $0.value.storedNanos >= 5 * ttlNanos }.map(\.key)
                 if expired.isEmpty, let oldest = table.min(by: { $0.value.storedNanos < $1.value.storedNanos }) {
                     table[oldest.key] = nil
                 } else {

@@ -32,8 +32,19 @@ public struct JSONWriter {
         pendingComma = true
     }
 
-    /// An object key; the next value call writes its value.
-    public mutating func key(_ name: String) {
+    /// An object key; the next value call writes its value. Keys are literals in the code
+    /// and need no escaping, so they are copied as they are.
+    public mutating func key(_ name: StaticString) {
+        separate()
+        bytes.append(UInt8(ascii: "\""))
+        name.withUTF8Buffer { bytes.append(contentsOf: $0) }
+        bytes.append(UInt8(ascii: "\""))
+        bytes.append(UInt8(ascii: ":"))
+        pendingComma = false
+    }
+
+    /// A key that is data (a reason, a device id): escaped like any string.
+    public mutating func key(text name: String) {
         separate()
         appendString(name)
         bytes.append(UInt8(ascii: ":"))
@@ -71,22 +82,22 @@ public struct JSONWriter {
         pendingComma = true
     }
 
-    public mutating func field(_ name: String, _ number: Int64) {
+    public mutating func field(_ name: StaticString, _ number: Int64) {
         key(name)
         value(number)
     }
 
-    public mutating func field(_ name: String, _ number: Double) {
+    public mutating func field(_ name: StaticString, _ number: Double) {
         key(name)
         value(number)
     }
 
-    public mutating func field(_ name: String, _ text: String?) {
+    public mutating func field(_ name: StaticString, _ text: String?) {
         key(name)
         value(text)
     }
 
-    public mutating func field(_ name: String, _ flag: Bool) {
+    public mutating func field(_ name: StaticString, _ flag: Bool) {
         key(name)
         value(flag)
     }

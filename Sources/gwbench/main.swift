@@ -15,14 +15,14 @@ import Telemetry
 ///   gwbench fill-outbox --db FILE --rows N [--batch 500] [--gateway-id ID]
 ///       writes N aggregate rows as upstream batches into a stopped gateway's outbox, in the
 ///       exact wire format, to measure how fast a backlog drains.
-///   gwbench seed-api --db FILE [--devices 10000] [--hours 24]
+///   gwbench seed-api --db FILE [--devices 10000] [--hours 24] [--capacity 1000000]
 ///       writes, through the ring store itself (so aggregates are computed as in production),
 ///       one gauge `bench-gauge` with a reading every second for the last N hours and N devices
 ///       with one reading each: the data set of the REST API benchmark.
 let usage = """
     usage: gwbench alert-latency --local-port P --upstream-port U --certs DIR --gateway-id ID [--count N] [--interval-ms 10]
            gwbench fill-outbox --db FILE --rows N [--batch 500] [--gateway-id ID]
-           gwbench seed-api --db FILE [--devices 10000] [--hours 24]
+           gwbench seed-api --db FILE [--devices 10000] [--hours 24] [--capacity 1000000]
     """
 
 func fail(_ message: String) -> Never {
@@ -161,6 +161,7 @@ case "seed-api":
     var configuration = RingStore.Configuration(path: option("db"))
     configuration.synchronousFull = false
     configuration.maxDevices = devices + 1000
+    configuration.capacityReadings = Int64(number("capacity", default: 1_000_000))
     let store = try RingStore(configuration: configuration, logger: Logger(level: .warning))
     let now = Int64(Date().timeIntervalSince1970 * 1000)
     let start = now - Int64(hours) * 3_600_000

@@ -95,3 +95,45 @@ import Testing
         #expect(text.text.contains("h_count{route=\"/v1\"} 3\n"))
     }
 }
+
+@Suite struct SeriesCacheTests {
+    let key = SeriesCache.Key(device: 1, signal: 30, fromMs: 0, toMs: 60_000, stepMs: 60_000)
+
+    func entry(_ text: String, at nanos: UInt64) -> SeriesCache.Entry {
+        SeriesCache.Entry(body: Array(text.utf8), source: "raw", storedNanos: nanos)
+    }
+
+    @Test func freshEntriesHitAndExpiredOnesAreRecomputedByOneCaller() {
+        let cache = SeriesCache(ttlMs: 1_000)
+        #expect(cache.lookup(key, nowNanos: 0) == nil)
+        cache.store(key, entry("a", at: 0))
+        #expect(cache.lookup(key, nowNanos: 999_000_000)?.body == Array("a".utf8))
+        // Expired: the first caller gets nil and recomputes; the next ones get the old body.
+        #expect(cache.lookup(key, nowNanos: 1_500_000_000) == nil)
+        #expect(cache.lookup(key, nowNanos: 1_600_000_000)?.body == Array("a".utf8))
+        // If the recomputation never lands, the old body stops being served after 5 × ttl.
+        #expect(cache.lookup(key, nowNanos: 5_100_000_000) == nil)
+        cache.store(key, entry("b", at: 5_200_000_000))
+        #expect(cache.lookup(key, nowNanos: 5_300_000_000)?.body == Array("b".utf8))
+        #expect(cache.stats.hits == 3)
+        #expect(cache.stats.misses == 3)
+    }
+
+    @Test func disabledAndBoundedCaches() {
+        let off = SeriesCache(ttlMs: 0)
+        off.store(key, entry("a", at: 0))
+        #expect(off.lookup(key, nowNanos: 1) == nil)
+        let small = SeriesCache(ttlMs: 1_000, maxEntries: 2)
+        for index in 0..<5 {
+            var other = key
+            other.device = Int64(index)
+            small.store(other, entry("\(index)", at: UInt64(index)))
+        }
+        var last = key
+        last.device = 4
+        #expect(small.lookup(last, nowNanos: 10)?.body == Array("4".utf8))
+        var first = key
+        first.device = 0
+        #expect(small.lookup(first, nowNanos: 10) == nil, "the oldest went first")
+    }
+}
