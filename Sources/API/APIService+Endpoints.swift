@@ -111,15 +111,15 @@ extension APIService {
 
     func device(_ request: HTTPRequest, id: String) throws(APIError) -> HTTPResponse {
         let device = try resolveDevice(id, kind: try kindParameter(request))
-        let latest = try withStore { try $0.latestValues(deviceRowID: device.rowID, kind: device.kind) }
+        let latest = latestValues.values(deviceRowID: device.rowID, kind: device.kind)
         var writer = JSONWriter(capacity: 1024)
         write(device, to: &writer, nowMs: TimeParsing.nowMs(), open: true)
         writer.key("latest")
         writer.beginArray()
-        for value in latest {
+        for (signal, value) in latest {
             writer.beginObject()
-            writer.field("signal", value.signal.name)
-            writer.field("unit", value.signal.unit)
+            writer.field("signal", signal.name)
+            writer.field("unit", signal.unit)
             writer.field("ts_ms", value.tsMs)
             writer.field("value", value.value)
             writer.endObject()

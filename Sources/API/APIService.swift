@@ -4,7 +4,7 @@ import HTTP
 public import JSON
 public import Logging
 public import Metrics
-import RingStore
+public import RingStore
 
 /// The REST API: the route table, the store readers, and the gateway's live status.
 public final class APIService: Sendable {
@@ -20,9 +20,11 @@ public final class APIService: Sendable {
     let routes: [Route]
     let logLimiter = LogLimiter(perSecond: 20)
     let seriesCache: SeriesCache
+    /// The newest value of each series, kept by the store's writer in this process.
+    let latestValues: LatestValues
 
     public init(
-        configuration: APIConfiguration, storePath: String, logger: Logger,
+        configuration: APIConfiguration, storePath: String, latest: LatestValues, logger: Logger,
         status: @escaping @Sendable () -> LiveStatus,
         configurationDocument: @escaping @Sendable () -> JSONValueBox
     ) {
@@ -34,6 +36,7 @@ public final class APIService: Sendable {
         self.authority = TokenAuthority(tokens: configuration.tokens)
         self.routes = APIService.routeTable
         self.seriesCache = SeriesCache(ttlMs: configuration.seriesCacheMs)
+        self.latestValues = latest
     }
 
     /// Runs a store query, turning store failures into a 503 that says what failed.

@@ -70,6 +70,11 @@ public final class RingStore {
     /// Outbox changes of the transaction in progress, applied to the gauge after it commits.
     var pendingOutbox: (messages: Int64, bytes: Int64) = (0, 0)
     var pendingDrops: Int64 = 0
+    /// The newest reading of each series, for the API.
+    public let latest = LatestValues()
+    var pendingLatest: [SeriesKey: LatestValues.Value] = [:]
+    /// The wall-clock minute of the newest row in reading_marks.
+    var lastMarkMinute: Int64 = .min
 
     public init(configuration: Configuration, logger: Logger) throws(StoreError) {
         self.configuration = configuration
@@ -126,6 +131,7 @@ public final class RingStore {
         }
         alertsRing = try openRing("alerts", capacity: configuration.capacityAlerts)
         try loadDevices()
+        try step("reading the newest value of each series") { try loadLatest() }
         try step("rebuilding open aggregation windows") { try rebuildWindows() }
         if let gauge = configuration.outboxGauge {
             try step("measuring the outbox") {
@@ -277,6 +283,7 @@ public final class RingStore {
     @discardableResult
     public func commit(_ batch: IngestBatch, nowMs: Int64) throws(StoreError) -> CommitSummary {
         var summary = CommitSummary()
+        pendingLatest.removeAll(keepingCapacity: true)
         var touched: [DeviceID: DeviceState] = [:]
         var readings = readingsRing
         var events = eventsRing
@@ -290,6 +297,8 @@ public final class RingStore {
             // Any failure below leaves the in-memory windows ahead of the file: rebuild next time.
             windowsNeedRebuild = aggregating
             try database.transaction {
+                let minute = nowMs - nowMs % 60_000
+                if minute > lastMarkMinute { try mark(minute: minute, readings: readings) }
                 let insertReading = try database.statement(
                     """
                     INSERT INTO readings(slot, device_id, signal_id, ts_ms, value, dev_seq)
@@ -316,6 +325,10 @@ public final class RingStore {
                             insertReading.bind(6, Int64(seq))
                             try insertReading.run()
                             if evicts { summary.readingsEvicted += 1 }
+                            let key = SeriesKey(device: state.id, signal: reading.signal.id)
+                            if ts >= pendingLatest[key]?.tsMs ?? .min {
+                                pendingLatest[key] = LatestValues.Value(tsMs: ts, value: reading.value)
+                            }
                             if aggregating {
                                 aggregate(
                                     device: state.id, signal: reading.signal.id, ts: ts, value: reading.value,
@@ -421,6 +434,9 @@ public final class RingStore {
         readingsRing = readings
         aggregatesRing = aggregates
         alertsRing = alerts
+        latest.merge(pendingLatest)
+        pendingLatest.removeAll(keepingCapacity: true)
+        lastMarkMinute = max(lastMarkMinute, nowMs - nowMs % 60_000)
         if let gauge = configuration.outboxGauge {
             gauge.add(messages: pendingOutbox.messages, bytes: pendingOutbox.bytes)
             summary.outboxMessages = Int(pendingOutbox.messages)

@@ -118,32 +118,6 @@ extension StoreReader {
         return result
     }
 
-    public struct LatestValue: Sendable, Equatable {
-        public var signal: Signal
-        public var tsMs: Int64
-        public var value: Double
-    }
-
-    /// The newest stored reading of each signal of a device (one index probe per signal).
-    public func latestValues(deviceRowID: Int64, kind: DeviceKind) throws(StoreError) -> [LatestValue] {
-        var result: [LatestValue] = []
-        do {
-            let statement = try database.statement(
-                "SELECT ts_ms, value FROM readings WHERE device_id = ?1 AND signal_id = ?2 ORDER BY ts_ms DESC LIMIT 1")
-            for signal in Signal.catalogue where (signal.id >= 30) == (kind == .water) {
-                statement.bind(1, deviceRowID)
-                statement.bind(2, signal.id)
-                if try statement.step() {
-                    result.append(LatestValue(signal: signal, tsMs: statement.int64(0), value: statement.double(1)))
-                }
-                statement.reset()
-            }
-        } catch {
-            throw .sqlite(error, doing: "reading latest values in \(path)")
-        }
-        return result
-    }
-
     /// One bucket of a series: readings with `timeMs <= ts < timeMs + step`.
     public struct Bucket: Sendable, Equatable {
         public var timeMs: Int64
@@ -187,6 +161,9 @@ extension StoreReader {
         var source = SeriesSource.raw
         var rawFrom = fromMs
         do {
+            // One read transaction: the ring position, the marks and the rows agree.
+            try database.execute("BEGIN")
+            defer { try? database.execute("COMMIT") }
             if let window = Self.aggregateWindow(forStepMs: stepMs, windowMs: windowMs) {
                 source = .aggregates
                 // Rows come in start_ms order from the unique index; buckets are merged here
@@ -219,32 +196,94 @@ extension StoreReader {
                 }
             }
             guard rawFrom < toMs else { return (buckets, source) }
-            let statement = try database.statement(
-                """
-                SELECT (ts_ms / ?1) * ?1 AS t, count(*), min(value), max(value), sum(value)
-                FROM readings WHERE device_id = ?2 AND signal_id = ?3 AND ts_ms >= ?4 AND ts_ms < ?5
-                GROUP BY t ORDER BY t
-                """)
-            defer { statement.reset() }
-            statement.bind(1, stepMs)
-            statement.bind(2, deviceRowID)
-            statement.bind(3, signalID)
-            statement.bind(4, rawFrom)
-            statement.bind(5, toMs)
-            while try statement.step() {
-                let bucket = Bucket(
-                    timeMs: statement.int64(0), count: statement.int64(1), min: statement.double(2),
-                    max: statement.double(3), sum: statement.double(4))
-                if let last = buckets.last, last.timeMs == bucket.timeMs {
-                    buckets[buckets.count - 1].merge(bucket)
-                } else {
-                    buckets.append(bucket)
+            for (low, high) in try slotRanges(forReadingsSince: rawFrom) {
+                let statement = try database.statement(
+                    """
+                    SELECT (ts_ms / ?1) * ?1 AS t, count(*), min(value), max(value), sum(value)
+                    FROM readings
+                    WHERE slot BETWEEN ?2 AND ?3 AND device_id = ?4 AND signal_id = ?5 AND ts_ms >= ?6 AND ts_ms < ?7
+                    GROUP BY t ORDER BY t
+                    """)
+                defer { statement.reset() }
+                statement.bind(1, stepMs)
+                statement.bind(2, low)
+                statement.bind(3, high)
+                statement.bind(4, deviceRowID)
+                statement.bind(5, signalID)
+                statement.bind(6, rawFrom)
+                statement.bind(7, toMs)
+                var raw: [Bucket] = []
+                while try statement.step() {
+                    raw.append(
+                        Bucket(
+                            timeMs: statement.int64(0), count: statement.int64(1), min: statement.double(2),
+                            max: statement.double(3), sum: statement.double(4)))
                 }
+                buckets = Self.merged(buckets, raw)
             }
         } catch {
             throw .sqlite(error, doing: "reading a series from \(path)")
         }
         return (buckets, source)
+    }
+
+    /// How far before a series' start the scan begins: a device whose clock runs ahead of the
+    /// gateway's by less than this is still found. Readings from clocks further ahead are
+    /// served by the aggregate path (steps of whole minutes) but may be missed by the raw one.
+    public static let rawScanSlackMs: Int64 = 10 * 60_000
+
+    /// The slot ranges holding the rows written since `sinceMs` (by the gateway's clock, less
+    /// the slack): one range, two when they wrap around the end of the ring, the whole ring
+    /// when the marks do not reach back that far.
+    func slotRanges(forReadingsSince sinceMs: Int64) throws(SQLiteError) -> [(Int64, Int64)] {
+        var capacity: Int64 = 1
+        var next: Int64 = 0
+        var floor: Int64 = 0
+        let ring = try database.statement("SELECT capacity, next_seqno, floor_seqno FROM rings WHERE name = 'readings'")
+        if try ring.step() {
+            capacity = ring.int64(0)
+            next = ring.int64(1)
+            floor = ring.int64(2)
+        }
+        ring.reset()
+        let oldest = max(floor, next - capacity)
+        var start = oldest
+        let mark = try database.statement(
+            "SELECT seqno FROM reading_marks WHERE minute_ms <= ? ORDER BY minute_ms DESC LIMIT 1")
+        mark.bind(1, sinceMs - Self.rawScanSlackMs)
+        if try mark.step() { start = max(oldest, mark.int64(0)) }
+        mark.reset()
+        guard start < next else { return [] }
+        if next - start >= capacity { return [(Int64(0), capacity - 1)] }
+        let low = start % capacity
+        let high = (next - 1) % capacity
+        return low <= high ? [(low, high)] : [(low, capacity - 1), (Int64(0), high)]
+    }
+
+    /// Two bucket lists in time order, joined; buckets at the same time are combined.
+    static func merged(_ a: [Bucket], _ b: [Bucket]) -> [Bucket] {
+        guard !a.isEmpty else { return b }
+        guard !b.isEmpty else { return a }
+        var result: [Bucket] = []
+        result.reserveCapacity(a.count + b.count)
+        var i = 0
+        var j = 0
+        while i < a.count || j < b.count {
+            let next: Bucket
+            if j == b.count || (i < a.count && a[i].timeMs <= b[j].timeMs) {
+                next = a[i]
+                i += 1
+            } else {
+                next = b[j]
+                j += 1
+            }
+            if let last = result.last, last.timeMs == next.timeMs {
+                result[result.count - 1].merge(next)
+            } else {
+                result.append(next)
+            }
+        }
+        return result
     }
 
     public struct Alert: Sendable, Equatable {

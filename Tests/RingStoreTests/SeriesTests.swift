@@ -120,6 +120,27 @@ import Testing
         #expect(raw.buckets.reduce(0) { $0 + $1.count } < Int64(readings.count))
     }
 
+    @Test func rawSeriesScansOnlyTheSlotsWrittenSinceItsStart() throws {
+        let directory = try TemporaryDirectory()
+        let store = try RingStore(configuration: configuration(directory, capacity: 500), logger: quiet)
+        let readings = try fill(store, until: 3_600_000)  // 720 rows in 500 slots: the ring has wrapped
+        let reader = try StoreReader(path: directory.path + "/store.db")
+        let ranges = try reader.slotRanges(forReadingsSince: base + 50 * 60_000)
+        // From the mark of minute 40 (50 minus the slack) to the newest row, across the wrap.
+        #expect(ranges.count == 2)
+        #expect(ranges.last?.0 == 0 && ranges.last?.1 == 219)
+        let scanned = ranges.reduce(Int64(0)) { $0 + $1.1 - $1.0 + 1 }
+        #expect(scanned < 500 && scanned >= 120)
+        let device = try #require(try reader.devices(named: "gauge-7").first)
+        let from = base + 50 * 60_000
+        let raw = try reader.series(
+            deviceRowID: device.rowID, signalID: Signal.waterLevel.id, fromMs: from, toMs: base + 3_600_000,
+            stepMs: 15_000, windowMs: 60_000)
+        expectSame(raw.buckets, bruteForce(readings, from: from, to: base + 3_600_000, step: 15_000))
+        // Before any mark: the whole ring.
+        #expect(try reader.slotRanges(forReadingsSince: base - 86_400_000).map { $0.1 - $0.0 + 1 }.reduce(0, +) == 500)
+    }
+
     @Test func latestValuesAndDevicePages() throws {
         let directory = try TemporaryDirectory()
         let store = try RingStore(configuration: configuration(directory, capacity: 10_000), logger: quiet)
@@ -143,8 +164,13 @@ import Testing
         #expect(names == (0..<25).map { String(format: "s-%02d", $0) })
         #expect(try reader.devices(kind: .vehicle, after: nil, limit: 10).isEmpty)
         let device = try #require(try reader.devices(named: "s-07").first)
-        let latest = try reader.latestValues(deviceRowID: device.rowID, kind: .water)
-        #expect(latest == [StoreReader.LatestValue(signal: .waterLevel, tsMs: base + 1_007, value: -7)])
+        let latest = store.latest.values(deviceRowID: device.rowID, kind: .water)
+        #expect(latest.map(\.signal) == [.waterLevel])
+        #expect(latest.first?.value == LatestValues.Value(tsMs: base + 1_007, value: -7))
+        #expect(store.latest.values(deviceRowID: device.rowID, kind: .vehicle).isEmpty)
+        // Reopened, the store finds the same newest values in the ring.
+        let reopened = try RingStore(configuration: configuration(directory, capacity: 10_000), logger: quiet)
+        #expect(reopened.latest.values(deviceRowID: device.rowID, kind: .water).first?.value.value == -7)
     }
 }
 
