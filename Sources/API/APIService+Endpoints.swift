@@ -230,10 +230,11 @@ extension APIService {
             entry = cached
         } else {
             let window = configuration.aggregationWindowMs
+            let open = openWindows
             let (buckets, source) = try withStore {
                 try $0.series(
                     deviceRowID: device.rowID, signalID: signal.id, fromMs: alignedFrom, toMs: alignedTo,
-                    stepMs: stepMs, windowMs: window)
+                    stepMs: stepMs, windowMs: window, openWindows: open)
             }
             var writer = JSONWriter(capacity: buckets.count * 96 + 2)
             writer.beginArray()

@@ -22,9 +22,12 @@ public final class APIService: Sendable {
     let seriesCache: SeriesCache
     /// The newest value of each series, kept by the store's writer in this process.
     let latestValues: LatestValues
+    /// Aggregation windows not yet stored, kept by the writer: the newest minutes of a series.
+    let openWindows: OpenWindows?
 
     public init(
-        configuration: APIConfiguration, storePath: String, latest: LatestValues, logger: Logger,
+        configuration: APIConfiguration, storePath: String, latest: LatestValues, openWindows: OpenWindows?,
+        logger: Logger,
         status: @escaping @Sendable () -> LiveStatus,
         configurationDocument: @escaping @Sendable () -> JSONValueBox
     ) {
@@ -37,6 +40,7 @@ public final class APIService: Sendable {
         self.routes = APIService.routeTable
         self.seriesCache = SeriesCache(ttlMs: configuration.seriesCacheMs)
         self.latestValues = latest
+        self.openWindows = openWindows
     }
 
     /// Runs a store query, turning store failures into a 503 that says what failed.

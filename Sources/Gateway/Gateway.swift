@@ -129,7 +129,9 @@ public final class Gateway: @unchecked Sendable {
             },
             onOutbox: { upstream?.notify() },
             metrics: metrics, logger: self.logger)
-        api = try Self.makeAPI(configuration, statusSource: statusSource, latest: store.latest, logger: self.logger)
+        api = try Self.makeAPI(
+            configuration, statusSource: statusSource, latest: store.latest,
+            openWindows: configuration.aggregation.enabled ? store.openWindows : nil, logger: self.logger)
         if let cert = configuration.http.certFile,
             let seconds = CertificateCheck.run(caFile: cert, certFile: cert, keyFile: configuration.http.keyFile)
                 .secondsToExpiry
@@ -144,7 +146,8 @@ public final class Gateway: @unchecked Sendable {
     /// The REST API, when `http.enabled`. Its status closure reads the gateway's counters
     /// and connections on each request, so the API module knows nothing of the gateway's types.
     private static func makeAPI(
-        _ configuration: GatewayConfiguration, statusSource: StatusSource, latest: LatestValues, logger: Logger
+        _ configuration: GatewayConfiguration, statusSource: StatusSource, latest: LatestValues,
+        openWindows: OpenWindows?, logger: Logger
     ) throws -> APIServer? {
         let settings = configuration.http
         guard settings.enabled else { return nil }
@@ -170,7 +173,8 @@ public final class Gateway: @unchecked Sendable {
         }
         let document = JSONValueBox(configuration.redactedJSON)
         let service = APIService(
-            configuration: api, storePath: configuration.store.path, latest: latest, logger: logger,
+            configuration: api, storePath: configuration.store.path, latest: latest, openWindows: openWindows,
+            logger: logger,
             status: { statusSource.read() }, configurationDocument: { document })
         return try APIServer(service: service, logger: logger)
     }

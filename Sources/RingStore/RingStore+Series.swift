@@ -20,6 +20,21 @@ extension RingStore {
         try prune.run()
     }
 
+    /// Shows the API the open windows of the series this commit touched (all of them after
+    /// the windows were rebuilt), and now and then forgets long-silent series.
+    func publishOpenWindows(_ touched: some Sequence<SeriesKey>, nowMs: Int64) {
+        guard configuration.aggregation != nil else { return }
+        var updates: [SeriesKey: [OpenWindows.Window]] = [:]
+        for key in touched {
+            updates[key] = windows.openWindows(of: key).map { OpenWindows.Window(startMs: $0.startMs, stats: $0.stats) }
+        }
+        openWindows.publish(updates, nowMs: nowMs)
+        if nowMs >= nextOpenWindowPruneMs {
+            openWindows.prune(nowMs: nowMs)
+            nextOpenWindowPruneMs = nowMs + 60_000
+        }
+    }
+
     /// One pass over the ring at start-up (about 0.3 s per million readings).
     func loadLatest() throws {
         var values: [SeriesKey: LatestValues.Value] = [:]
@@ -31,6 +46,13 @@ extension RingStore {
         }
         select.reset()
         latest.merge(values)
+        if configuration.aggregation != nil {
+            var updates: [SeriesKey: [OpenWindows.Window]] = [:]
+            for key in windows.openSeries {
+                updates[key] = windows.openWindows(of: key).map { OpenWindows.Window(startMs: $0.startMs, stats: $0.stats) }
+            }
+            openWindows.publish(updates, nowMs: .min / 2)
+        }
         lastMarkMinute = try database.scalarInt("SELECT max(minute_ms) FROM reading_marks") ?? .min
     }
 }

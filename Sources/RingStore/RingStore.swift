@@ -72,6 +72,9 @@ public final class RingStore {
     var pendingDrops: Int64 = 0
     /// The newest reading of each series, for the API.
     public let latest = LatestValues()
+    /// Aggregation windows not yet stored, for the API's series.
+    public let openWindows: OpenWindows
+    var nextOpenWindowPruneMs: Int64 = .min
     var pendingLatest: [SeriesKey: LatestValues.Value] = [:]
     /// The wall-clock minute of the newest row in reading_marks.
     var lastMarkMinute: Int64 = .min
@@ -94,6 +97,8 @@ public final class RingStore {
         windows = WindowAggregator(
             windowMs: configuration.aggregation?.windowMs ?? 60_000,
             latenessMs: configuration.aggregation?.latenessMs ?? 0)
+        openWindows = OpenWindows(
+            keepMs: 3 * (configuration.aggregation?.windowMs ?? 60_000) + (configuration.aggregation?.latenessMs ?? 0))
         aggregatesRing = RingCursor(capacity: configuration.aggregation?.capacityRows ?? 1)
         alertsRing = RingCursor(capacity: configuration.capacityAlerts)
         readingsRing = RingCursor(capacity: configuration.capacityReadings)
@@ -131,8 +136,8 @@ public final class RingStore {
         }
         alertsRing = try openRing("alerts", capacity: configuration.capacityAlerts)
         try loadDevices()
-        try step("reading the newest value of each series") { try loadLatest() }
         try step("rebuilding open aggregation windows") { try rebuildWindows() }
+        try step("reading the newest value of each series") { try loadLatest() }
         if let gauge = configuration.outboxGauge {
             try step("measuring the outbox") {
                 let select = try database.statement("SELECT count(*), coalesce(sum(length(payload)), 0) FROM outbox")
@@ -435,6 +440,7 @@ public final class RingStore {
         aggregatesRing = aggregates
         alertsRing = alerts
         latest.merge(pendingLatest)
+        publishOpenWindows(pendingLatest.keys, nowMs: nowMs)
         pendingLatest.removeAll(keepingCapacity: true)
         lastMarkMinute = max(lastMarkMinute, nowMs - nowMs % 60_000)
         if let gauge = configuration.outboxGauge {

@@ -150,81 +150,121 @@ extension StoreReader {
 
     /// Buckets of `step` (aligned to multiples of it since the epoch) over `[fromMs, toMs)`.
     ///
-    /// When a stored aggregate window divides the step, closed windows answer for the past and
-    /// raw readings only for the still-open tail: exact, and a day at step 60 s reads 1 440
-    /// aggregate rows instead of 86 400 readings. Aggregates also outlive the reading ring, so
-    /// this path still answers after the raw readings were overwritten.
+    /// When a stored aggregate window divides the step, closed windows answer for the past
+    /// (hours, then minutes after the last closed hour) and `openWindows` for the minutes not
+    /// yet stored: exact, and a day at step 60 s reads 1 440 aggregate rows instead of 86 400
+    /// readings. Aggregates also outlive the reading ring, so this path still answers after
+    /// the raw readings were overwritten. Other steps, or no `openWindows` (a reader outside
+    /// gatewayd), read raw readings from the ring.
     public func series(
-        deviceRowID: Int64, signalID: Int, fromMs: Int64, toMs: Int64, stepMs: Int64, windowMs: Int64?
+        deviceRowID: Int64, signalID: Int, fromMs: Int64, toMs: Int64, stepMs: Int64, windowMs: Int64?,
+        openWindows: OpenWindows? = nil
     ) throws(StoreError) -> (buckets: [Bucket], source: SeriesSource) {
         var buckets: [Bucket] = []
-        var source = SeriesSource.raw
         var rawFrom = fromMs
         do {
             // One read transaction: the ring position, the marks and the rows agree.
             try database.execute("BEGIN")
             defer { try? database.execute("COMMIT") }
-            if let window = Self.aggregateWindow(forStepMs: stepMs, windowMs: windowMs) {
-                source = .aggregates
-                // Rows come in start_ms order from the unique index; buckets are merged here
-                // rather than by GROUP BY, which would sort through a temporary B-tree.
-                let statement = try database.statement(
-                    """
-                    SELECT start_ms, count, min, max, sum FROM aggregates
-                    WHERE device_id = ?1 AND signal_id = ?2 AND window_s = ?3 AND start_ms >= ?4 AND start_ms < ?5
-                      AND revision > 0
-                    ORDER BY start_ms
-                    """)
-                defer { statement.reset() }
-                statement.bind(1, deviceRowID)
-                statement.bind(2, signalID)
-                statement.bind(3, window / 1000)
-                statement.bind(4, fromMs)
-                statement.bind(5, toMs)
-                buckets.reserveCapacity(Int(min(100_000, (toMs - fromMs) / stepMs + 1)))
-                while try statement.step() {
-                    let start = statement.int64(0)
+            guard let window = Self.aggregateWindow(forStepMs: stepMs, windowMs: windowMs) else {
+                return (try rawBuckets(deviceRowID, signalID, fromMs: fromMs, toMs: toMs, stepMs: stepMs), .raw)
+            }
+            rawFrom = try closedBuckets(
+                deviceRowID, signalID, windowMs: window, fromMs: fromMs, toMs: toMs, stepMs: stepMs, into: &buckets)
+            if window != windowMs, let windowMs {
+                rawFrom = try closedBuckets(
+                    deviceRowID, signalID, windowMs: windowMs, fromMs: rawFrom, toMs: toMs, stepMs: stepMs,
+                    into: &buckets)
+            }
+            guard rawFrom < toMs else { return (buckets, .aggregates) }
+            if let openWindows {
+                var open: [Bucket] = []
+                for window in openWindows.windows(deviceRowID: deviceRowID, signalID: signalID)
+                where window.startMs >= rawFrom && window.startMs < toMs && window.stats.count > 0 {
                     let bucket = Bucket(
-                        timeMs: start - start % stepMs, count: statement.int64(1), min: statement.double(2),
-                        max: statement.double(3), sum: statement.double(4))
-                    if let last = buckets.last, last.timeMs == bucket.timeMs {
-                        buckets[buckets.count - 1].merge(bucket)
+                        timeMs: window.startMs - window.startMs % stepMs, count: window.stats.count,
+                        min: window.stats.min, max: window.stats.max, sum: window.stats.sum)
+                    if let last = open.last, last.timeMs == bucket.timeMs {
+                        open[open.count - 1].merge(bucket)
                     } else {
-                        buckets.append(bucket)
+                        open.append(bucket)
                     }
-                    rawFrom = max(rawFrom, start + window)
                 }
+                return (Self.merged(buckets, open), .aggregates)
             }
-            guard rawFrom < toMs else { return (buckets, source) }
-            for (low, high) in try slotRanges(forReadingsSince: rawFrom) {
-                let statement = try database.statement(
-                    """
-                    SELECT (ts_ms / ?1) * ?1 AS t, count(*), min(value), max(value), sum(value)
-                    FROM readings
-                    WHERE slot BETWEEN ?2 AND ?3 AND device_id = ?4 AND signal_id = ?5 AND ts_ms >= ?6 AND ts_ms < ?7
-                    GROUP BY t ORDER BY t
-                    """)
-                defer { statement.reset() }
-                statement.bind(1, stepMs)
-                statement.bind(2, low)
-                statement.bind(3, high)
-                statement.bind(4, deviceRowID)
-                statement.bind(5, signalID)
-                statement.bind(6, rawFrom)
-                statement.bind(7, toMs)
-                var raw: [Bucket] = []
-                while try statement.step() {
-                    raw.append(
-                        Bucket(
-                            timeMs: statement.int64(0), count: statement.int64(1), min: statement.double(2),
-                            max: statement.double(3), sum: statement.double(4)))
-                }
-                buckets = Self.merged(buckets, raw)
-            }
+            let raw = try rawBuckets(deviceRowID, signalID, fromMs: rawFrom, toMs: toMs, stepMs: stepMs)
+            return (Self.merged(buckets, raw), .aggregates)
         } catch {
             throw .sqlite(error, doing: "reading a series from \(path)")
         }
-        return (buckets, source)
+    }
+
+    /// Appends the stored windows of one size as step buckets (rows arrive in start order from
+    /// the unique index, so no GROUP BY sort); returns where the stored windows end.
+    func closedBuckets(
+        _ device: Int64, _ signal: Int, windowMs: Int64, fromMs: Int64, toMs: Int64, stepMs: Int64,
+        into buckets: inout [Bucket]
+    ) throws(SQLiteError) -> Int64 {
+        let statement = try database.statement(
+            """
+            SELECT start_ms, count, min, max, sum FROM aggregates
+            WHERE device_id = ?1 AND signal_id = ?2 AND window_s = ?3 AND start_ms >= ?4 AND start_ms < ?5
+              AND revision > 0
+            ORDER BY start_ms
+            """)
+        defer { statement.reset() }
+        statement.bind(1, device)
+        statement.bind(2, signal)
+        statement.bind(3, windowMs / 1000)
+        statement.bind(4, fromMs)
+        statement.bind(5, toMs)
+        var end = fromMs
+        while try statement.step() {
+            let start = statement.int64(0)
+            let bucket = Bucket(
+                timeMs: start - start % stepMs, count: statement.int64(1), min: statement.double(2),
+                max: statement.double(3), sum: statement.double(4))
+            if let last = buckets.last, last.timeMs == bucket.timeMs {
+                buckets[buckets.count - 1].merge(bucket)
+            } else {
+                buckets.append(bucket)
+            }
+            end = max(end, start + windowMs)
+        }
+        return end
+    }
+
+    /// Buckets from the reading ring, scanning only the slots written since `fromMs`.
+    func rawBuckets(_ device: Int64, _ signal: Int, fromMs: Int64, toMs: Int64, stepMs: Int64) throws(SQLiteError)
+        -> [Bucket]
+    {
+        var buckets: [Bucket] = []
+        for (low, high) in try slotRanges(forReadingsSince: fromMs) {
+            let statement = try database.statement(
+                """
+                SELECT (ts_ms / ?1) * ?1 AS t, count(*), min(value), max(value), sum(value)
+                FROM readings
+                WHERE slot BETWEEN ?2 AND ?3 AND device_id = ?4 AND signal_id = ?5 AND ts_ms >= ?6 AND ts_ms < ?7
+                GROUP BY t ORDER BY t
+                """)
+            defer { statement.reset() }
+            statement.bind(1, stepMs)
+            statement.bind(2, low)
+            statement.bind(3, high)
+            statement.bind(4, device)
+            statement.bind(5, signal)
+            statement.bind(6, fromMs)
+            statement.bind(7, toMs)
+            var part: [Bucket] = []
+            while try statement.step() {
+                part.append(
+                    Bucket(
+                        timeMs: statement.int64(0), count: statement.int64(1), min: statement.double(2),
+                        max: statement.double(3), sum: statement.double(4)))
+            }
+            buckets = Self.merged(buckets, part)
+        }
+        return buckets
     }
 
     /// How far before a series' start the scan begins: a device whose clock runs ahead of the

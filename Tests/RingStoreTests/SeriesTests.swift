@@ -90,6 +90,16 @@ import Testing
         #expect(hours.source == .aggregates)
         expectSame(hours.buckets, bruteForce(readings, from: from, to: to, step: 3_600_000))
 
+        // The same with the writer's open windows for the newest minutes instead of a ring scan.
+        for step: Int64 in [60_000, 300_000, 3_600_000, 7_200_000] {
+            let live = try reader.series(
+                deviceRowID: device.rowID, signalID: Signal.waterLevel.id, fromMs: from, toMs: to, stepMs: step,
+                windowMs: 60_000, openWindows: store.openWindows)
+            #expect(live.source == .aggregates)
+            expectSame(live.buckets, bruteForce(readings, from: from, to: to, step: step))
+        }
+        #expect(!store.openWindows.windows(deviceRowID: device.rowID, signalID: Signal.waterLevel.id).isEmpty)
+
         // A range inside the data, not starting at an hour.
         let inner = try reader.series(
             deviceRowID: device.rowID, signalID: Signal.waterLevel.id, fromMs: base + 1_800_000,
