@@ -45,7 +45,7 @@ cat >"$dir/gateway.json" <<CONF
 CONF
 mosquitto -c "$dir/mosquitto.conf" >"$dir/mosquitto.log" 2>&1 &
 wait_port "$port"
-"$bin/gatewayd" --config "$dir/gateway.json" 2>"$dir/gatewayd.log" &
+MALLOC_ARENA_MAX=${MALLOC_ARENA_MAX:-2} "$bin/gatewayd" --config "$dir/gateway.json" 2>"$dir/gatewayd.log" &
 gw=$!
 wait_port "$http_port"
 

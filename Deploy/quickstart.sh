@@ -89,7 +89,7 @@ mosquitto_sub -h 127.0.0.1 -p "$upstream_port" --cafile "$certs/ca.crt" --cert "
     --key "$certs/client.key" -i quickstart-city -t 'city/#' -v >"$dir/upstream.log" 2>&1 &
 pids+=($!)
 
-"$bin/gatewayd" --config "$dir/gateway.json" 2>"$dir/gatewayd.log" &
+MALLOC_ARENA_MAX=2 "$bin/gatewayd" --config "$dir/gateway.json" 2>"$dir/gatewayd.log" &
 pids+=($!)
 for _ in $(seq 100); do grep -q mqtt_connected "$dir/gatewayd.log" 2>/dev/null && break; sleep 0.05; done
 grep -q mqtt_connected "$dir/gatewayd.log" || { cat "$dir/gatewayd.log"; echo "quickstart: gatewayd did not connect" >&2; exit 1; }

@@ -1,3 +1,4 @@
+import Foundation
 import JSON
 import Suggest
 
@@ -84,6 +85,15 @@ struct ConfigReader {
             return value
         }
         return flag
+    }
+
+    /// Files the gateway will open at start: report now the ones it could not read.
+    mutating func checkReadable(_ files: [(path: String, file: String?)]) {
+        for (path, file) in files {
+            if let file, access(file, R_OK) != 0 {
+                problem(path, "cannot read \(file): \(String(cString: strerror(errno)))")
+            }
+        }
     }
 
     mutating func choice(

@@ -131,14 +131,10 @@ public struct GatewayConfiguration: Sendable {
         if (config.broker.certFile == nil) != (config.broker.keyFile == nil) {
             reader.problem("broker.tls", "cert_file and key_file go together: set both or neither")
         }
-        for (path, file) in [
+        reader.checkReadable([
             ("broker.password_file", config.broker.passwordFile), ("broker.tls.ca_file", config.broker.caFile),
             ("broker.tls.cert_file", config.broker.certFile), ("broker.tls.key_file", config.broker.keyFile),
-        ] {
-            if let file, access(file, R_OK) != 0 {
-                reader.problem(path, "cannot read \(file): \(String(cString: strerror(errno)))")
-            }
-        }
+        ])
 
         let store = reader.object(
             root, "store", path: "store",
@@ -285,14 +281,10 @@ public struct GatewayConfiguration: Sendable {
                     "cert_file and key_file are required with ca_file: the gateway authenticates with a client certificate"
                 )
             }
-            for (path, file) in [
+            reader.checkReadable([
                 ("upstream.tls.ca_file", upstream.caFile), ("upstream.tls.cert_file", upstream.certFile),
                 ("upstream.tls.key_file", upstream.keyFile),
-            ] {
-                if let file, access(file, R_OK) != 0 {
-                    reader.problem(path, "cannot read \(file): \(String(cString: strerror(errno)))")
-                }
-            }
+            ])
             let check = CertificateCheck.run(caFile: caFile, certFile: upstream.certFile, keyFile: upstream.keyFile)
             for finding in check.findings where finding.severity == .error {
                 reader.problem("upstream.tls", finding.description)

@@ -51,6 +51,9 @@ public struct HTTPSettings: Sendable {
         if (http.certFile == nil) != (http.keyFile == nil) {
             reader.problem("http.tls", "set both cert_file and key_file, or neither")
         }
+        if http.enabled {
+            reader.checkReadable([("http.tls.cert_file", http.certFile), ("http.tls.key_file", http.keyFile)])
+        }
         if let origins = object?["cors_origins"], origins != .null {
             if case .array(let values) = origins {
                 for (index, value) in values.enumerated() {

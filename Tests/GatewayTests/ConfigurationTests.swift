@@ -1,3 +1,4 @@
+import Foundation
 import JSON
 import Testing
 
@@ -82,5 +83,59 @@ import Testing
         #expect(limiter.shouldLog(reason: "not_json", nowNanos: 30) == (false, 0))
         #expect(limiter.shouldLog(reason: "bad_ts", nowNanos: 40) == (true, 0))
         #expect(limiter.shouldLog(reason: "not_json", nowNanos: 1_100) == (true, 2))
+    }
+}
+
+@Suite struct HTTPConfigurationTests {
+    @Test func readsTheHTTPSection() throws {
+        let hash = String(repeating: "ab", count: 32)
+        let (config, problems) = GatewayConfiguration.parse(
+            try JSONParser.parse(
+                """
+                {"http": {"listen": "[::1]:9443", "open_metrics": false, "cors_origins": ["https://ops.example"],
+                          "tokens": [{"name": "grafana", "role": "viewer", "sha256": "\(hash)"},
+                                     {"name": "ops", "role": "operator", "sha256": "\(hash.uppercased())"}],
+                          "series_cache_ms": 0, "max_series_points": 500}}
+                """))
+        #expect(problems.isEmpty, "\(problems)")
+        #expect(config.http.listen == "[::1]:9443")
+        #expect(!config.http.openMetrics && config.http.openHealth)
+        #expect(config.http.tokens.map(\.name) == ["grafana", "ops"])
+        #expect(config.http.tokens.last?.role == .operator)
+        #expect(config.http.seriesCacheMs == 0)
+        // The operator's view leaves the hashes out; the printed configuration keeps them.
+        #expect(!config.redactedJSON.serialized().contains(hash))
+        #expect(config.json.serialized().contains(hash))
+    }
+
+    @Test func namesEveryProblemInTheHTTPSection() throws {
+        let (_, problems) = GatewayConfiguration.parse(
+            try JSONParser.parse(
+                """
+                {"http": {"listn": "x", "listen": "8080", "cors_origins": ["*"], "tls": {"cert_file": "/c"},
+                          "tokens": [{"name": "a", "role": "admin", "sha256": "abc"}, {"name": "a", "role": "viewer",
+                                     "sha256": "\(String(repeating: "0", count: 64))", "extra": 1}, 7]}}
+                """))
+        let paths = problems.map(\.path)
+        #expect(problems.first { $0.path == "http.listn" }?.message.contains("did you mean \"listen\"") == true)
+        for path in [
+            "http.listen", "http.cors_origins[0]", "http.tls", "http.tokens[0].role", "http.tokens[0].sha256",
+            "http.tokens[1].name", "http.tokens[1].extra", "http.tokens[2]",
+        ] {
+            #expect(paths.contains(path), "no problem reported at \(path): \(paths)")
+        }
+    }
+
+    @Test func theProductionSampleParses() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        let text = try String(contentsOf: root.appendingPathComponent("Deploy/gatewayd.json"), encoding: .utf8)
+        let (config, problems) = GatewayConfiguration.parse(try JSONParser.parse(text))
+        // Its secrets and certificates live on the board, not here: only those may be reported.
+        let files = ["broker.password_file", "upstream.tls", "http.tls"]
+        #expect(problems.allSatisfy { problem in files.contains { problem.path.hasPrefix($0) } }, "\(problems)")
+        #expect(problems.contains { $0.path == "http.tls.cert_file" })
+        #expect(config.http.listen == "0.0.0.0:8443")
+        #expect(config.http.certFile != nil)
     }
 }
