@@ -68,22 +68,8 @@ public struct WindowAggregator: Sendable {
         return due.map { ClosedWindow(startMs: $0, series: open.removeValue(forKey: $0)!) }
     }
 
-    /// The open windows of one series, oldest first (a few at most: the current window and
-    /// those still waiting out their lateness).
-    public func openWindows(of series: SeriesKey) -> [(startMs: Int64, stats: WindowStats)] {
-        var result: [(startMs: Int64, stats: WindowStats)] = []
-        for (start, table) in open {
-            if let stats = table[series] { result.append((start, stats)) }
-        }
-        return result.sorted { $0.startMs < $1.startMs }
-    }
-
-    /// Every series with an open window.
-    public var openSeries: Set<SeriesKey> {
-        var keys = Set<SeriesKey>()
-        for table in open.values { keys.formUnion(table.keys) }
-        return keys
-    }
+    /// Every open window: window start → series → stats.
+    public var allOpen: [Int64: [SeriesKey: WindowStats]] { open }
 
     /// Open series-windows held in memory.
     public var openCount: Int { open.values.reduce(0) { $0 + $1.count } }

@@ -1,42 +1,36 @@
-import Aggregation
-public import Telemetry
 import Synchronization
+public import Telemetry
 
-/// The newest committed reading of every (device, signal), in memory.
+/// The newest committed reading of every signal of every device, in memory.
 ///
-/// `/v1/devices/{id}` shows these; keeping them here costs one dictionary update per reading
-/// instead of an index on the reading ring. Rebuilt from the ring when the store opens, and
-/// updated only after a batch committed, so it never shows what a crash could still lose.
+/// `/v1/devices/{id}` shows these. The writer keeps them in its per-device state (an array
+/// write per reading) and hands over the devices a commit touched, so the cost is one
+/// dictionary store per device and batch, not an index on the reading ring. Rebuilt from the
+/// ring when the store opens; updated only after a batch committed.
 public final class LatestValues: Sendable {
     public struct Value: Sendable, Equatable {
         public var tsMs: Int64
         public var value: Double
     }
 
-    private let table = Mutex<[SeriesKey: Value]>([:])
+    /// Device row id → one entry per `Signal.catalogue` slot.
+    private let table = Mutex<[Int64: [Value?]]>([:])
 
     public init() {}
 
-    /// Signals of the device in catalogue order.
+    /// The device's signals that have a value, in catalogue order.
     public func values(deviceRowID: Int64, kind: DeviceKind) -> [(signal: Signal, value: Value)] {
-        table.withLock { table in
-            Signal.catalogue.compactMap { signal in
-                guard (signal.id >= 30) == (kind == .water),
-                    let value = table[SeriesKey(device: deviceRowID, signal: signal.id)]
-                else { return nil }
-                return (signal, value)
-            }
+        guard let slots = table.withLock({ $0[deviceRowID] }), slots.count == Signal.catalogue.count else { return [] }
+        return Signal.catalogue.compactMap { signal in
+            guard (signal.id >= 30) == (kind == .water), let value = slots[signal.slot] else { return nil }
+            return (signal, value)
         }
     }
 
-    func merge(_ updates: [SeriesKey: Value]) {
-        guard !updates.isEmpty else { return }
+    func publish(_ devices: [(id: Int64, latest: [Value?])]) {
+        guard !devices.isEmpty else { return }
         table.withLock { table in
-            for (key, value) in updates where value.tsMs >= table[key]?.tsMs ?? .min {
-                table[key] = value
-            }
+            for (id, latest) in devices where !latest.isEmpty { table[id] = latest }
         }
     }
-
-    public var count: Int { table.withLock { $0.count } }
 }

@@ -1,8 +1,8 @@
 public import Aggregation
 import Synchronization
 
-/// The aggregation windows not yet in the file (still open, or closed moments ago), per
-/// series, as the writer last saw them after a commit.
+/// The aggregation windows not yet in the file (still open, or closed moments ago), as the
+/// writer last saw them after a commit.
 ///
 /// A series request answers closed windows from the aggregates table and the rest from here,
 /// so the newest minute costs a dictionary lookup instead of a scan of the reading ring.
@@ -15,39 +15,33 @@ public final class OpenWindows: Sendable {
         public var stats: WindowStats
     }
 
-    private let table = Mutex<[SeriesKey: [Window]]>([:])
+    /// Window start → series → stats: the writer's own layout, so a commit is published by
+    /// sharing its tables rather than copying series one by one.
+    private let table = Mutex<[Int64: [SeriesKey: WindowStats]]>([:])
     let keepMs: Int64
 
     init(keepMs: Int64) {
         self.keepMs = keepMs
     }
 
+    /// The series' windows, oldest first.
     public func windows(deviceRowID: Int64, signalID: Int) -> [Window] {
-        table.withLock { $0[SeriesKey(device: deviceRowID, signal: signalID)] ?? [] }
+        let key = SeriesKey(device: deviceRowID, signal: signalID)
+        return table.withLock { table in
+            table.compactMap { start, series in series[key].map { Window(startMs: start, stats: $0) } }
+        }.sorted { $0.startMs < $1.startMs }
     }
 
-    /// Replaces the open windows of the given series, keeping their recently closed ones.
-    func publish(_ open: [SeriesKey: [Window]], nowMs: Int64) {
-        guard !open.isEmpty else { return }
+    /// Takes the aggregator's open windows (shared, copy-on-write: the writer pays one copy of
+    /// a window's table when it next adds to it) and keeps windows closed less than `keepMs` ago.
+    func publish(from aggregator: WindowAggregator, nowMs: Int64) {
+        let open = aggregator.allOpen
         table.withLock { table in
-            for (key, windows) in open {
-                var merged = windows
-                for old in table[key] ?? []
-                where old.startMs >= nowMs - keepMs && !windows.contains(where: { $0.startMs == old.startMs }) {
-                    merged.append(old)
-                }
-                merged.sort { $0.startMs < $1.startMs }
-                table[key] = merged.isEmpty ? nil : merged
+            var next = open
+            for (start, series) in table where open[start] == nil && start >= nowMs - keepMs {
+                next[start] = series
             }
+            table = next
         }
     }
-
-    /// Forgets series silent for longer than `keepMs` (their windows are all in the file).
-    func prune(nowMs: Int64) {
-        table.withLock { table in
-            table = table.filter { ($0.value.last?.startMs ?? .min) >= nowMs - keepMs }
-        }
-    }
-
-    public var seriesCount: Int { table.withLock { $0.count } }
 }

@@ -1,5 +1,6 @@
 import Aggregation
 import SQLite
+import Telemetry
 
 /// What the REST API needs from the writer: minute marks into the reading ring, and the
 /// newest value of each series.
@@ -20,39 +21,34 @@ extension RingStore {
         try prune.run()
     }
 
-    /// Shows the API the open windows of the series this commit touched (all of them after
-    /// the windows were rebuilt), and now and then forgets long-silent series.
-    func publishOpenWindows(_ touched: some Sequence<SeriesKey>, nowMs: Int64) {
-        guard configuration.aggregation != nil else { return }
-        var updates: [SeriesKey: [OpenWindows.Window]] = [:]
-        for key in touched {
-            updates[key] = windows.openWindows(of: key).map { OpenWindows.Window(startMs: $0.startMs, stats: $0.stats) }
-        }
-        openWindows.publish(updates, nowMs: nowMs)
-        if nowMs >= nextOpenWindowPruneMs {
-            openWindows.prune(nowMs: nowMs)
-            nextOpenWindowPruneMs = nowMs + 60_000
-        }
-    }
-
     /// One pass over the ring at start-up (about 0.3 s per million readings).
     func loadLatest() throws {
-        var values: [SeriesKey: LatestValues.Value] = [:]
+        var byID: [Int64: [LatestValues.Value?]] = [:]
         let select = try database.statement("SELECT device_id, signal_id, ts_ms, value FROM readings")
         while try select.step() {
-            let key = SeriesKey(device: select.int64(0), signal: Int(select.int64(1)))
+            let id = select.int64(0)
+            guard let signal = Signal.catalogue.first(where: { $0.id == Int(select.int64(1)) }) else { continue }
+            var slots = byID.removeValue(forKey: id) ?? Array(repeating: nil, count: Signal.catalogue.count)
             let ts = select.int64(2)
-            if ts >= values[key]?.tsMs ?? .min { values[key] = LatestValues.Value(tsMs: ts, value: select.double(3)) }
+            if ts >= slots[signal.slot]?.tsMs ?? .min {
+                slots[signal.slot] = LatestValues.Value(tsMs: ts, value: select.double(3))
+            }
+            byID[id] = slots
         }
         select.reset()
-        latest.merge(values)
-        if configuration.aggregation != nil {
-            var updates: [SeriesKey: [OpenWindows.Window]] = [:]
-            for key in windows.openSeries {
-                updates[key] = windows.openWindows(of: key).map { OpenWindows.Window(startMs: $0.startMs, stats: $0.stats) }
-            }
-            openWindows.publish(updates, nowMs: .min / 2)
+        for (device, state) in devices {
+            if let slots = byID[state.id] { devices[device]?.latest = slots }
         }
+        latest.publish(byID.map { ($0.key, $0.value) })
+        if configuration.aggregation != nil { openWindows.publish(from: windows, nowMs: .min / 2) }
         lastMarkMinute = try database.scalarInt("SELECT max(minute_ms) FROM reading_marks") ?? .min
+    }
+}
+
+extension RingStore.DeviceState {
+    mutating func noteLatest(_ reading: Reading, ts: Int64) {
+        if latest.isEmpty { latest = Array(repeating: nil, count: Signal.catalogue.count) }
+        let slot = reading.signal.slot
+        if ts >= latest[slot]?.tsMs ?? .min { latest[slot] = LatestValues.Value(tsMs: ts, value: reading.value) }
     }
 }

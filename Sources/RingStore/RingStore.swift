@@ -50,6 +50,8 @@ public final class RingStore {
         var model: String?
         var tracker: SequenceTracker
         var readings: Int64
+        /// The newest reading per `Signal.slot`, for the API (in memory only).
+        var latest: [LatestValues.Value?] = []
     }
 
     public let configuration: Configuration
@@ -58,7 +60,7 @@ public final class RingStore {
     private(set) var readingsRing: RingCursor
     private(set) var eventsRing: RingCursor
     private(set) var rejectsRing: RingCursor
-    private var devices: [DeviceID: DeviceState] = [:]
+    var devices: [DeviceID: DeviceState] = [:]
     /// Device row id → name, for rows that leave the store by id (aggregates).
     private var deviceNamesByID: [Int64: String] = [:]
     /// The open aggregation windows (the hourly rollup lives in the file, not in memory).
@@ -74,8 +76,6 @@ public final class RingStore {
     public let latest = LatestValues()
     /// Aggregation windows not yet stored, for the API's series.
     public let openWindows: OpenWindows
-    var nextOpenWindowPruneMs: Int64 = .min
-    var pendingLatest: [SeriesKey: LatestValues.Value] = [:]
     /// The wall-clock minute of the newest row in reading_marks.
     var lastMarkMinute: Int64 = .min
 
@@ -288,7 +288,6 @@ public final class RingStore {
     @discardableResult
     public func commit(_ batch: IngestBatch, nowMs: Int64) throws(StoreError) -> CommitSummary {
         var summary = CommitSummary()
-        pendingLatest.removeAll(keepingCapacity: true)
         var touched: [DeviceID: DeviceState] = [:]
         var readings = readingsRing
         var events = eventsRing
@@ -330,10 +329,7 @@ public final class RingStore {
                             insertReading.bind(6, Int64(seq))
                             try insertReading.run()
                             if evicts { summary.readingsEvicted += 1 }
-                            let key = SeriesKey(device: state.id, signal: reading.signal.id)
-                            if ts >= pendingLatest[key]?.tsMs ?? .min {
-                                pendingLatest[key] = LatestValues.Value(tsMs: ts, value: reading.value)
-                            }
+                            state.noteLatest(reading, ts: ts)
                             if aggregating {
                                 aggregate(
                                     device: state.id, signal: reading.signal.id, ts: ts, value: reading.value,
@@ -439,9 +435,8 @@ public final class RingStore {
         readingsRing = readings
         aggregatesRing = aggregates
         alertsRing = alerts
-        latest.merge(pendingLatest)
-        publishOpenWindows(pendingLatest.keys, nowMs: nowMs)
-        pendingLatest.removeAll(keepingCapacity: true)
+        latest.publish(touched.values.map { ($0.id, $0.latest) })
+        if configuration.aggregation != nil { openWindows.publish(from: windows, nowMs: nowMs) }
         lastMarkMinute = max(lastMarkMinute, nowMs - nowMs % 60_000)
         if let gauge = configuration.outboxGauge {
             gauge.add(messages: pendingOutbox.messages, bytes: pendingOutbox.bytes)

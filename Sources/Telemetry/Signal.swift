@@ -39,6 +39,16 @@ public struct Signal: Sendable, Hashable, CustomStringConvertible {
         .odometer, .waterLevel, .batteryVoltage, .rainRate,
     ]
 
+    /// The signal's position in `catalogue`: lets per-device tables be small arrays instead of
+    /// dictionaries keyed by signal.
+    public var slot: Int { Signal.slots[id] }
+
+    private static let slots: [Int] = {
+        var table = [Int](repeating: 0, count: (catalogue.map(\.id).max() ?? 0) + 1)
+        for (index, signal) in catalogue.enumerated() { table[signal.id] = index }
+        return table
+    }()
+
     public static func named(_ name: String) -> Signal? {
         catalogue.first { $0.name == name }
     }
