@@ -65,7 +65,8 @@ let package = Package(
         .executableTarget(
             name: "gwsim", dependencies: ["MQTT", "Telemetry", "Logging"], swiftSettings: swiftSettings),
         .executableTarget(
-            name: "gwbench", dependencies: ["MQTT", "SQLite", "JSON", "Logging", "RingStore", "Telemetry"], swiftSettings: swiftSettings),
+            name: "gwbench", dependencies: ["MQTT", "SQLite", "JSON", "Logging", "RingStore", "Telemetry"],
+            swiftSettings: swiftSettings),
         .executableTarget(
             name: "gwctl", dependencies: ["RingStore", "API", "Arguments", "JSON"], swiftSettings: swiftSettings),
 

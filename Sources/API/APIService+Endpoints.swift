@@ -1,10 +1,10 @@
-import Logging
 import Foundation
 import HTTP
-import Synchronization
 import JSON
+import Logging
 import RingStore
 import Suggest
+import Synchronization
 import Telemetry
 
 /// The JSON endpoints.
@@ -37,7 +37,10 @@ extension APIService {
                         JSONObject([
                             ("configured", .bool(live.upstreamConfigured)),
                             ("connected", .bool(live.upstreamConnected)),
-                            ("backlog_messages", .int(live.upstreamConfigured ? live.outboxBacklogMessages : fill.outboxMessages)),
+                            (
+                                "backlog_messages",
+                                .int(live.upstreamConfigured ? live.outboxBacklogMessages : fill.outboxMessages)
+                            ),
                             ("backlog_bytes", .int(live.outboxBacklogBytes)),
                             ("limit_bytes", .int(live.outboxLimitBytes)),
                             ("oldest_unsent_age_s", fill.outboxOldestMs.map { .int(max(0, now - $0) / 1000) } ?? .null),
@@ -48,7 +51,12 @@ extension APIService {
                     .object(
                         JSONObject([
                             ("readings", .int(fill.readings)), ("capacity_readings", .int(fill.capacityReadings)),
-                            ("fill_ratio", .double(fill.capacityReadings > 0 ? Double(fill.readings) / Double(fill.capacityReadings) : 0)),
+                            (
+                                "fill_ratio",
+                                .double(
+                                    fill.capacityReadings > 0
+                                        ? Double(fill.readings) / Double(fill.capacityReadings) : 0)
+                            ),
                             ("readings_evicted", .int(fill.readingsEvicted)), ("file_bytes", .int(fill.fileBytes)),
                             ("devices", .int(fill.devices)), ("alerts_active", .int(fill.alertsActive)),
                         ]))
@@ -157,7 +165,8 @@ extension APIService {
         }
         guard found.count == 1 else {
             throw APIError(
-                .badRequest, "ambiguous_device", "both a vehicle and a sensor are called \(id); add kind=vehicle or kind=water")
+                .badRequest, "ambiguous_device",
+                "both a vehicle and a sensor are called \(id); add kind=vehicle or kind=water")
         }
         return first
     }
@@ -190,7 +199,9 @@ extension APIService {
         }
         guard let signal = Signal.named(signalName) else {
             var message = "unknown signal \"\(signalName.prefix(64))\""
-            if let suggestion = Suggestion.closest(to: signalName, in: Signal.catalogue.map(\.name)) { message += "; did you mean \(suggestion)?" }
+            if let suggestion = Suggestion.closest(to: signalName, in: Signal.catalogue.map(\.name)) {
+                message += "; did you mean \(suggestion)?"
+            }
             throw .badParameter("signal", message)
         }
         let now = TimeParsing.nowMs()

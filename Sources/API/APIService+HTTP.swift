@@ -22,7 +22,8 @@ extension APIService: HTTPHandler {
         guard let (route, _) = candidates.first(where: { $0.0.method == method }) else {
             var error = APIError(
                 .methodNotAllowed, "method_not_allowed",
-                "\(head.method) is not allowed on \(candidates[0].0.label); allowed: \(allowed.joined(separator: ", "))")
+                "\(head.method) is not allowed on \(candidates[0].0.label); allowed: \(allowed.joined(separator: ", "))"
+            )
             error.headers = [("Allow", allowed.joined(separator: ", "))]
             return .reject(withCORS(error.response, head), label: candidates[0].0.label)
         }
@@ -123,7 +124,9 @@ extension APIService: HTTPHandler {
         for (name, _) in head.query {
             guard allowed.contains(name) else {
                 var message = "unknown query parameter"
-                if let suggestion = Suggestion.closest(to: name, in: allowed) { message += "; did you mean \(suggestion)?" }
+                if let suggestion = Suggestion.closest(to: name, in: allowed) {
+                    message += "; did you mean \(suggestion)?"
+                }
                 if !allowed.isEmpty { message += " (this route takes \(allowed.joined(separator: ", ")))" }
                 throw .badParameter(String(name.prefix(64)), message)
             }

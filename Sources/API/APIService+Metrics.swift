@@ -11,21 +11,26 @@ extension APIService {
         let fill = try withStore { try $0.fill() }
         var out = PrometheusText()
 
-        out.family("gateway_readings_ingested_total", type: "counter", help: "Readings stored since start, by device kind.")
+        out.family(
+            "gateway_readings_ingested_total", type: "counter", help: "Readings stored since start, by device kind.")
         for kind in ["vehicle", "water"] {
             out.sample("gateway_readings_ingested_total", [("kind", kind)], live.readingsByKind[kind] ?? 0)
         }
-        out.counter("gateway_messages_received_total", help: "MQTT messages taken off the broker.", live.messagesReceived)
+        out.counter(
+            "gateway_messages_received_total", help: "MQTT messages taken off the broker.", live.messagesReceived)
         out.family("gateway_rejects_total", type: "counter", help: "Messages rejected since start, by reason.")
         for (reason, count) in live.rejectsByReason.sorted(by: { $0.key < $1.key }) {
             out.sample("gateway_rejects_total", [("reason", reason)], count)
         }
-        out.counter("gateway_duplicates_total", help: "Messages dropped as duplicates (same device and seq).", live.duplicates)
         out.counter(
-            "gateway_seq_gaps_total", help: "Sequence numbers never received (not filled by late messages).", live.seqGaps)
+            "gateway_duplicates_total", help: "Messages dropped as duplicates (same device and seq).", live.duplicates)
+        out.counter(
+            "gateway_seq_gaps_total", help: "Sequence numbers never received (not filled by late messages).",
+            live.seqGaps)
         out.counter("gateway_seq_resets_total", help: "Device counter restarts (reboots).", live.seqResets)
         out.gauge("gateway_ring_readings", help: "Readings held in the ring store.", Double(fill.readings))
-        out.gauge("gateway_ring_capacity_readings", help: "Capacity of the reading ring.", Double(fill.capacityReadings))
+        out.gauge(
+            "gateway_ring_capacity_readings", help: "Capacity of the reading ring.", Double(fill.capacityReadings))
         out.gauge(
             "gateway_ring_fill_ratio", help: "Readings held over capacity.",
             fill.capacityReadings > 0 ? Double(fill.readings) / Double(fill.capacityReadings) : 0)
@@ -36,7 +41,9 @@ extension APIService {
         out.gauge("gateway_devices", help: "Devices known to the store.", Double(fill.devices))
         out.gauge("gateway_alerts_active", help: "Alerts raised and not cleared.", Double(fill.alertsActive))
         out.counter("gateway_commits_total", help: "Store transactions committed.", live.commits)
-        out.counter("gateway_commit_failures_total", help: "Store transactions that failed (and were retried).", live.commitFailures)
+        out.counter(
+            "gateway_commit_failures_total", help: "Store transactions that failed (and were retried).",
+            live.commitFailures)
         out.gauge(
             "gateway_uncommitted_messages",
             help: "Messages acknowledged to the broker and not yet committed: what a kill -9 would lose now.",
@@ -49,15 +56,23 @@ extension APIService {
             out.family("gateway_flush_duration_seconds", type: "histogram", help: "Time to commit one batch.")
             out.histogram("gateway_flush_duration_seconds", [], histogram)
         }
-        out.counter("gateway_aggregates_written_total", help: "Closed aggregate windows stored or revised.", live.aggregatesWritten)
-        out.gauge("gateway_broker_connected", help: "1 when connected to the local MQTT broker.", live.brokerConnected ? 1 : 0)
+        out.counter(
+            "gateway_aggregates_written_total", help: "Closed aggregate windows stored or revised.",
+            live.aggregatesWritten)
+        out.gauge(
+            "gateway_broker_connected", help: "1 when connected to the local MQTT broker.", live.brokerConnected ? 1 : 0
+        )
         out.gauge(
             "gateway_upstream_connected", help: "1 when connected upstream (0 also when no upstream is configured).",
             live.upstreamConnected ? 1 : 0)
-        out.gauge("gateway_upstream_backlog_messages", help: "Messages waiting in the outbox.", Double(live.outboxBacklogMessages))
-        out.gauge("gateway_upstream_backlog_bytes", help: "Bytes waiting in the outbox.", Double(live.outboxBacklogBytes))
         out.gauge(
-            "gateway_upstream_oldest_unsent_age_seconds", help: "Age of the oldest message in the outbox (0 when empty).",
+            "gateway_upstream_backlog_messages", help: "Messages waiting in the outbox.",
+            Double(live.outboxBacklogMessages))
+        out.gauge(
+            "gateway_upstream_backlog_bytes", help: "Bytes waiting in the outbox.", Double(live.outboxBacklogBytes))
+        out.gauge(
+            "gateway_upstream_oldest_unsent_age_seconds",
+            help: "Age of the oldest message in the outbox (0 when empty).",
             fill.outboxOldestMs.map { Double(max(0, TimeParsing.nowMs() - $0)) / 1000 } ?? 0)
         out.counter(
             "gateway_upstream_dropped_total", help: "Outbox messages dropped because the backlog cap was reached.",
@@ -72,7 +87,8 @@ extension APIService {
         out.family("gateway_http_requests_total", type: "counter", help: "HTTP requests by route, method and status.")
         for (labels, count) in requests.snapshot.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) {
             out.sample(
-                "gateway_http_requests_total", [("route", labels[0]), ("method", labels[1]), ("status", labels[2])], count)
+                "gateway_http_requests_total", [("route", labels[0]), ("method", labels[1]), ("status", labels[2])],
+                count)
         }
         out.family("gateway_http_request_duration_seconds", type: "histogram", help: "HTTP request latency by route.")
         for (labels, histogram) in latency.snapshot.sorted(by: { $0.key.lexicographicallyPrecedes($1.key) }) {
@@ -87,7 +103,8 @@ extension APIService {
         out.sample("gateway_http_series_cache_total", [("result", "miss")], cache.misses)
 
         let process = ProcessStats.read()
-        out.gauge("process_resident_memory_bytes", help: "Resident memory size in bytes.", Double(process.residentBytes))
+        out.gauge(
+            "process_resident_memory_bytes", help: "Resident memory size in bytes.", Double(process.residentBytes))
         out.gauge("process_open_fds", help: "Open file descriptors.", Double(process.openFDs))
         out.gauge("process_max_fds", help: "Limit on open file descriptors.", Double(process.maxFDs))
         out.gauge("process_start_time_seconds", help: "Start time since the epoch.", Double(live.startedMs) / 1000)
@@ -108,7 +125,9 @@ struct ProcessStats {
         var stats = ProcessStats()
         if let statm = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) {
             let fields = statm.split(separator: " ")
-            if fields.count > 1, let pages = Int64(fields[1]) { stats.residentBytes = pages * Int64(sysconf(Int32(_SC_PAGESIZE))) }
+            if fields.count > 1, let pages = Int64(fields[1]) {
+                stats.residentBytes = pages * Int64(sysconf(Int32(_SC_PAGESIZE)))
+            }
         }
         if let directory = opendir("/proc/self/fd") {
             while let entry = readdir(directory) {

@@ -1,10 +1,10 @@
 import Foundation
-import Synchronization
 import HTTP
 public import JSON
 public import Logging
 public import Metrics
 public import RingStore
+import Synchronization
 
 /// The REST API: the route table, the store readers, and the gateway's live status.
 public final class APIService: Sendable {
@@ -67,7 +67,10 @@ public final class APIService: Sendable {
             query: [
                 QueryParameter(
                     name: "kind", description: "vehicle or water",
-                    schema: .object(JSONObject([("type", .string("string")), ("enum", .array([.string("vehicle"), .string("water")]))]))),
+                    schema: .object(
+                        JSONObject([
+                            ("type", .string("string")), ("enum", .array([.string("vehicle"), .string("water")])),
+                        ]))),
                 QueryParameter(name: "limit", description: "1 to 1000, default 100", schema: Schemas.integer),
                 QueryParameter(name: "cursor", description: "next_cursor of the previous page", schema: Schemas.string),
             ],
@@ -90,12 +93,14 @@ public final class APIService: Sendable {
             summary: "Buckets of count/min/max/mean of one signal of one device",
             query: [
                 QueryParameter(name: "device", description: "device id", schema: Schemas.string, required: true),
-                QueryParameter(name: "signal", description: "signal name, e.g. level_cm", schema: Schemas.string, required: true),
+                QueryParameter(
+                    name: "signal", description: "signal name, e.g. level_cm", schema: Schemas.string, required: true),
                 QueryParameter(
                     name: "from", description: "unix ms, RFC 3339, now or now-DURATION; default now-24h",
                     schema: Schemas.string),
                 QueryParameter(name: "to", description: "as from; default now", schema: Schemas.string),
-                QueryParameter(name: "step", description: "seconds or 30s, 5m, 1h, 1d; default 60s", schema: Schemas.string),
+                QueryParameter(
+                    name: "step", description: "seconds or 30s, 5m, 1h, 1d; default 60s", schema: Schemas.string),
                 QueryParameter(
                     name: "kind", description: "needed only when a vehicle and a sensor share the id",
                     schema: Schemas.string),
@@ -108,7 +113,10 @@ public final class APIService: Sendable {
             query: [
                 QueryParameter(
                     name: "state", description: "active (default) or all",
-                    schema: .object(JSONObject([("type", .string("string")), ("enum", .array([.string("active"), .string("all")]))]))),
+                    schema: .object(
+                        JSONObject([
+                            ("type", .string("string")), ("enum", .array([.string("active"), .string("all")])),
+                        ]))),
                 QueryParameter(name: "since", description: "unix ms or RFC 3339", schema: Schemas.string),
                 QueryParameter(name: "limit", description: "1 to 1000, default 100", schema: Schemas.integer),
             ],

@@ -41,7 +41,8 @@ enum Schemas {
             ("latest", array(object([("signal", string), ("unit", string), ("ts_ms", integer), ("value", number)]))))
         required.append(.string("latest"))
         schema.members = schema.members.map {
-            $0.key == "properties" ? ($0.key, .object(properties)) : $0.key == "required" ? ($0.key, .array(required)) : $0
+            $0.key == "properties"
+                ? ($0.key, .object(properties)) : $0.key == "required" ? ($0.key, .array(required)) : $0
         }
         return .object(schema)
     }()
@@ -73,14 +74,18 @@ enum Schemas {
             object([
                 ("configured", boolean), ("connected", boolean), ("backlog_messages", integer),
                 ("backlog_bytes", integer), ("limit_bytes", integer),
-                ("oldest_unsent_age_s", .object(JSONObject([("type", .array([.string("integer"), .string("null")]))]))),
+                (
+                    "oldest_unsent_age_s",
+                    .object(JSONObject([("type", .array([.string("integer"), .string("null")]))]))
+                ),
             ])
         ),
         (
             "store",
             object([
                 ("readings", integer), ("capacity_readings", integer), ("fill_ratio", number),
-                ("readings_evicted", integer), ("file_bytes", integer), ("devices", integer), ("alerts_active", integer),
+                ("readings_evicted", integer), ("file_bytes", integer), ("devices", integer),
+                ("alerts_active", integer),
             ])
         ),
         ("rates", object([("readings_per_s", number), ("outbox_bytes_per_s", number)])),
@@ -117,10 +122,14 @@ extension APIService {
                         ]))
                 )
             ]
-            for (code, text) in [("400", "Invalid parameters"), ("401", "No or unknown token"), ("403", "Role too low")] {
+            for (code, text) in [
+                ("400", "Invalid parameters"), ("401", "No or unknown token"), ("403", "Role too low"),
+            ] {
                 responses.append((code, errorResponse(text)))
             }
-            if route.pattern.contains(where: { $0.hasPrefix("{") }) { responses.append(("404", errorResponse("Not found"))) }
+            if route.pattern.contains(where: { $0.hasPrefix("{") }) {
+                responses.append(("404", errorResponse("Not found")))
+            }
             var parameters: [JSONValue] = route.pattern.filter { $0.hasPrefix("{") }.map {
                 .object(
                     JSONObject([
@@ -147,7 +156,8 @@ extension APIService {
             } else {
                 operation.append(("security", .array([])))
             }
-            paths.append((route.label, .object(JSONObject([(route.method.lowercased(), .object(JSONObject(operation)))]))))
+            paths.append(
+                (route.label, .object(JSONObject([(route.method.lowercased(), .object(JSONObject(operation)))]))))
         }
         return .object(
             JSONObject([
@@ -174,7 +184,11 @@ extension APIService {
                                 "securitySchemes",
                                 .object(
                                     JSONObject([
-                                        ("bearer", .object(JSONObject([("type", .string("http")), ("scheme", .string("bearer"))])))
+                                        (
+                                            "bearer",
+                                            .object(
+                                                JSONObject([("type", .string("http")), ("scheme", .string("bearer"))]))
+                                        )
                                     ]))
                             ),
                             ("schemas", .object(JSONObject([("Error", Schemas.error)]))),
@@ -206,7 +220,13 @@ extension APIService {
                         JSONObject([
                             (
                                 "application/json",
-                                .object(JSONObject([("schema", .object(JSONObject([("$ref", .string("#/components/schemas/Error"))])))]))
+                                .object(
+                                    JSONObject([
+                                        (
+                                            "schema",
+                                            .object(JSONObject([("$ref", .string("#/components/schemas/Error"))]))
+                                        )
+                                    ]))
                             )
                         ]))
                 ),

@@ -93,7 +93,8 @@ public struct ArgumentParser: Sendable {
         var rest = argv[...]
         guard let first = rest.popFirst() else { throw .missingCommand }
         if first == "--help" || first == "-h" || first == "help" {
-            throw .helpRequested(command: rest.first.flatMap { name in commands.contains { $0.name == name } ? name : nil })
+            throw .helpRequested(
+                command: rest.first.flatMap { name in commands.contains { $0.name == name } ? name : nil })
         }
         guard let spec = commands.first(where: { $0.name == first }) else {
             throw .unknownCommand(first, suggestion: Suggestion.closest(to: first, in: commands.map(\.name)))
@@ -151,7 +152,9 @@ public struct ArgumentParser: Sendable {
             }
         }
         if let command, let spec = commands.first(where: { $0.name == command }) {
-            var lines = ["usage: \(tool) \(([spec.name] + spec.arguments).joined(separator: " ")) [options]", "", spec.summary]
+            var lines = [
+                "usage: \(tool) \(([spec.name] + spec.arguments).joined(separator: " ")) [options]", "", spec.summary,
+            ]
             if !spec.options.isEmpty { lines += ["", "options:"] + optionLines(spec.options) }
             lines += ["", "global options:"] + optionLines(globalOptions)
             return lines.joined(separator: "\n")

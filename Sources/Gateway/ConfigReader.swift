@@ -34,7 +34,9 @@ struct ConfigReader {
         for key in object.keys where !known.contains(key) {
             let prefix = path.isEmpty ? "" : path + "."
             var message = "unknown key"
-            if let suggestion = Suggestion.closest(to: key, in: known) { message += "; did you mean \"\(suggestion)\"?" }
+            if let suggestion = Suggestion.closest(to: key, in: known) {
+                message += "; did you mean \"\(suggestion)\"?"
+            }
             problem(prefix + key, message)
         }
     }

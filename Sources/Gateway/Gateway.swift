@@ -169,7 +169,12 @@ public final class Gateway: @unchecked Sendable {
         if settings.tokens.isEmpty {
             logger.warning(
                 "http_no_tokens",
-                [("detail", "http.tokens is empty: every route but the open ones answers 401; gwctl token new makes one")])
+                [
+                    (
+                        "detail",
+                        "http.tokens is empty: every route but the open ones answers 401; gwctl token new makes one"
+                    )
+                ])
         }
         let document = JSONValueBox(configuration.redactedJSON)
         let service = APIService(
@@ -317,7 +322,9 @@ extension Gateway {
         status.outboxLimitBytes = configuration.upstream.enabled ? configuration.upstream.maxBacklogBytes : 0
         status.outboxDropped = snapshot.outboxDropped
         if let expiry = upstream?.certificateExpirySeconds { status.certificateExpiry["upstream"] = expiry }
-        if let expires = httpCertificateExpiresMs { status.certificateExpiry["http"] = (expires - wallClockMs()) / 1000 }
+        if let expires = httpCertificateExpiresMs {
+            status.certificateExpiry["http"] = (expires - wallClockMs()) / 1000
+        }
         status.flushBatchReadings = metrics.flushBatchReadings.snapshot
         status.flushSeconds = metrics.flushSeconds.snapshot
         let rate = rates.rates()

@@ -1,6 +1,6 @@
 public import API
 import Crypto
-public import JSON
+import JSON
 
 /// The `http` section: the REST API's listener, tokens and limits.
 public struct HTTPSettings: Sendable {
@@ -59,7 +59,8 @@ public struct HTTPSettings: Sendable {
                 for (index, value) in values.enumerated() {
                     guard case .string(let origin) = value, origin.hasPrefix("http://") || origin.hasPrefix("https://")
                     else {
-                        reader.problem("http.cors_origins[\(index)]", "must be an origin such as https://grafana.example")
+                        reader.problem(
+                            "http.cors_origins[\(index)]", "must be an origin such as https://grafana.example")
                         continue
                     }
                     http.corsOrigins.append(origin)
@@ -109,7 +110,9 @@ public struct HTTPSettings: Sendable {
                     "tokens",
                     .array(
                         tokens.map { token in
-                            var entry = JSONObject([("name", .string(token.name)), ("role", .string(token.role.rawValue))])
+                            var entry = JSONObject([
+                                ("name", .string(token.name)), ("role", .string(token.role.rawValue)),
+                            ])
                             if !redacted { entry["sha256"] = .string(Hex.encode(token.sha256)) }
                             return .object(entry)
                         })

@@ -1,6 +1,6 @@
-import Logging
 import API
 import Foundation
+import Logging
 import MQTT
 import Synchronization
 
@@ -28,7 +28,9 @@ final class RateMeter: Sendable {
         samples.withLock { samples in
             guard let first = samples.first, let last = samples.last, last.nanos > first.nanos else { return (0, 0) }
             let seconds = Double(last.nanos - first.nanos) / 1e9
-            return (Double(last.readings - first.readings) / seconds, Double(last.outboxBytes - first.outboxBytes) / seconds)
+            return (
+                Double(last.readings - first.readings) / seconds, Double(last.outboxBytes - first.outboxBytes) / seconds
+            )
         }
     }
 }

@@ -1,4 +1,5 @@
 import Logging
+
 /// One client connection: reads requests one after another (keep-alive), answers each, and
 /// closes on the first protocol error, timeout, or `Connection: close`.
 final class Connection {
@@ -143,7 +144,8 @@ final class Connection {
             throw HTTPError.expectationFailed("Expect: \(expect.prefix(64)) is not supported; only 100-continue")
         }
         guard head.version == .http11, buffer.count == start else { return }
-        try transport.write(Array("HTTP/1.1 100 Continue\r\n\r\n".utf8), deadline: deadline(ms: configuration.ioTimeoutMs))
+        try transport.write(
+            Array("HTTP/1.1 100 Continue\r\n\r\n".utf8), deadline: deadline(ms: configuration.ioTimeoutMs))
     }
 
     private func write(_ response: HTTPResponse, for head: RequestHead, keepAlive: Bool) throws {

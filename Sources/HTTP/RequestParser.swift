@@ -55,7 +55,8 @@ public enum RequestParser {
             } else if firstLineEnd == nil, byte != 13, byte < 0x20 || byte >= 0x7F {
                 // The request line is visible ASCII and spaces only: binary (a TLS hello to the
                 // plain port, a stray protocol) is refused at once instead of waiting for a CRLF.
-                throw .badRequest("the request line holds a byte that is not visible ASCII (0x\(String(byte, radix: 16)))")
+                throw .badRequest(
+                    "the request line holds a byte that is not visible ASCII (0x\(String(byte, radix: 16)))")
             }
             index += 1
         }
@@ -87,7 +88,9 @@ public enum RequestParser {
             }
         }
         guard let requestLine = lines.first else { throw .badRequest("empty request") }
-        guard requestLine.count <= limits.maxRequestLineBytes else { throw .uriTooLong(limit: limits.maxRequestLineBytes) }
+        guard requestLine.count <= limits.maxRequestLineBytes else {
+            throw .uriTooLong(limit: limits.maxRequestLineBytes)
+        }
         let headerLines = lines.dropFirst().prefix { !$0.isEmpty }
         guard headerLines.count <= limits.maxHeaderFields else {
             throw .headersTooLarge("more than \(limits.maxHeaderFields) header fields")
@@ -157,7 +160,8 @@ public enum RequestParser {
             let codings = head.headers.tokens("transfer-encoding")
             guard codings == ["chunked"] else {
                 if codings.last != "chunked" {
-                    throw .badRequest("Transfer-Encoding must end with chunked, got \"\(codings.joined(separator: ", "))\"")
+                    throw .badRequest(
+                        "Transfer-Encoding must end with chunked, got \"\(codings.joined(separator: ", "))\"")
                 }
                 throw .notImplemented("transfer coding \(codings.dropLast().joined(separator: ", ")) is not supported")
             }
@@ -394,7 +398,9 @@ public struct ChunkedDecoder {
                 index += 1
             case .trailerLine:
                 trailerBytes += 1
-                guard trailerBytes <= 8 * 1024 else { throw .headersTooLarge("the chunked trailer section is too large") }
+                guard trailerBytes <= 8 * 1024 else {
+                    throw .headersTooLarge("the chunked trailer section is too large")
+                }
                 if byte == 13 {
                     state = .trailerCR
                 } else if byte == 10 || (byte < 0x20 && byte != 9) {

@@ -9,7 +9,6 @@ enum TransportError: Error {
     case failed(String)
 }
 
-
 /// A connected socket, plain or TLS, read and written against deadlines so that a slow or
 /// silent client costs its own thread a timeout and nothing else.
 final class Transport {

@@ -1,4 +1,5 @@
 import Logging
+
 #if canImport(Glibc)
     import Glibc
 #endif
@@ -44,4 +45,3 @@ final class ConditionLock: @unchecked Sendable {
         return try body()
     }
 }
-

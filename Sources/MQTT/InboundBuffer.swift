@@ -1,4 +1,5 @@
 import Logging
+
 /// One message as it arrived from the broker, copied out of libmosquitto's memory.
 public struct InboundMessage: Sendable {
     public var topic: String

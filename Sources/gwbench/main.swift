@@ -187,7 +187,8 @@ case "seed-api":
             ? DeviceID(sensor: SensorID(String(format: "drain-%05d", index))!)
             : DeviceID(vin: VIN(String(format: "1HGCM8263%08d", index))!)
         let signal: Signal = index % 2 == 0 ? .waterLevel : .speed
-        batch.append(.readings(device: id, ts: now - Int64(index), seq: 1, readings: [Reading(signal: signal, value: 42)]))
+        batch.append(
+            .readings(device: id, ts: now - Int64(index), seq: 1, readings: [Reading(signal: signal, value: 42)]))
         if batch.items.count >= 1000 {
             _ = try store.commit(batch, nowMs: now)
             batch.removeAll()

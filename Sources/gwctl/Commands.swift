@@ -28,7 +28,8 @@ enum Commands {
         }
         lines.append(
             "store        \(number(store?["readings"])) of \(number(store?["capacity_readings"])) readings"
-                + " (\(number(store?["fill_ratio"]))), \(number(store?["file_bytes"])) bytes, \(number(store?["devices"])) devices")
+                + " (\(number(store?["fill_ratio"]))), \(number(store?["file_bytes"])) bytes, \(number(store?["devices"])) devices"
+        )
         lines.append("rate         \(number(body["rates"]?["readings_per_s"])) readings/s")
         lines.append(
             "headroom     ring full in \(number(headroom?["ring_full_hours"])) h, raw kept \(number(headroom?["raw_retention_hours"])) h, "
@@ -66,9 +67,13 @@ enum Commands {
         let (body, response) = try client.json(path, query: [("kind", arguments.value("--kind"))])
         if wantsJSON { return emit(response) }
         print("device       \(text(body["id"])) (\(text(body["kind"])))")
-        print("last seen    \(age(integer(body["last_seen_ms"]))), " + (body["online"] == .bool(true) ? "online" : "offline"))
+        print(
+            "last seen    \(age(integer(body["last_seen_ms"]))), "
+                + (body["online"] == .bool(true) ? "online" : "offline"))
         print("firmware     \(text(body["fw"]))  hardware \(text(body["hw"]))  model \(text(body["model"]))")
-        print("loss         \(number(body["seq_gaps"])) gaps, \(number(body["duplicates"])) duplicates, \(number(body["seq_resets"])) restarts")
+        print(
+            "loss         \(number(body["seq_gaps"])) gaps, \(number(body["duplicates"])) duplicates, \(number(body["seq_resets"])) restarts"
+        )
         print("readings     \(number(body["readings"]))")
         guard case .array(let latest)? = body["latest"], !latest.isEmpty else { return }
         print("")
@@ -82,7 +87,8 @@ enum Commands {
         let (body, response) = try client.json(
             "/v1/series",
             query: [
-                ("device", device), ("signal", signal), ("from", arguments.value("--from")), ("to", arguments.value("--to")),
+                ("device", device), ("signal", signal), ("from", arguments.value("--from")),
+                ("to", arguments.value("--to")),
                 ("step", arguments.value("--step")), ("kind", arguments.value("--kind")),
             ])
         if wantsJSON { return emit(response) }
@@ -96,20 +102,30 @@ enum Commands {
         let means = points.map { $0["mean"]?.number ?? 0 }
         print("\(device) \(signal) (\(unit)), \(points.count) buckets from \(source)")
         print(sparkline(means))
-        print("min \(number(.double(points.compactMap { $0["min"]?.number }.min() ?? 0)))  max \(number(.double(points.compactMap { $0["max"]?.number }.max() ?? 0)))")
+        print(
+            "min \(number(.double(points.compactMap { $0["min"]?.number }.min() ?? 0)))  max \(number(.double(points.compactMap { $0["max"]?.number }.max() ?? 0)))"
+        )
         print("")
         let shown = points.suffix(20)
         if points.count > shown.count { print("(last \(shown.count) of \(points.count) buckets; --json for all)") }
         print(
             table(
                 ["TIME (UTC)", "COUNT", "MIN", "MAX", "MEAN"],
-                shown.map { [utc(integer($0["time"])), number($0["count"]), number($0["min"]), number($0["max"]), number($0["mean"])] }))
+                shown.map {
+                    [
+                        utc(integer($0["time"])), number($0["count"]), number($0["min"]), number($0["max"]),
+                        number($0["mean"]),
+                    ]
+                }))
     }
 
     static func alerts() throws(ClientError) {
         let (body, response) = try client.json(
             "/v1/alerts",
-            query: [("state", arguments.value("--state")), ("since", arguments.value("--since")), ("limit", arguments.value("--limit"))])
+            query: [
+                ("state", arguments.value("--state")), ("since", arguments.value("--since")),
+                ("limit", arguments.value("--limit")),
+            ])
         if wantsJSON { return emit(response) }
         guard case .array(let alerts)? = body["alerts"] else { throw .badResponse("no alerts array") }
         guard !alerts.isEmpty else {
@@ -142,7 +158,10 @@ enum Commands {
             table(
                 ["WHEN", "REASON", "TOPIC", "DETAIL"],
                 recent.map {
-                    [age(integer($0["ts_ms"])), text($0["reason"]), String(text($0["topic"]).prefix(60)), String(text($0["detail"]).prefix(80))]
+                    [
+                        age(integer($0["ts_ms"])), text($0["reason"]), String(text($0["topic"]).prefix(60)),
+                        String(text($0["detail"]).prefix(80)),
+                    ]
                 }))
     }
 

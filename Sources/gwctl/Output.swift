@@ -46,7 +46,8 @@ func sparkline(_ values: [Double], width: Int = 60) -> String {
     let low = columns.min()!
     let high = columns.max()!
     guard high > low else { return String(repeating: blocks[3], count: columns.count) }
-    return String(columns.map { blocks[min(blocks.count - 1, Int((($0 - low) / (high - low)) * Double(blocks.count)))] })
+    return String(
+        columns.map { blocks[min(blocks.count - 1, Int((($0 - low) / (high - low)) * Double(blocks.count)))] })
 }
 
 func number(_ value: JSONValue?) -> String {

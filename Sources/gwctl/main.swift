@@ -21,7 +21,9 @@ let parser = ArgumentParser(
         CommandSpec(
             "devices", summary: "one line per device: kind, last seen, online, firmware, loss counters",
             options: [kindOption, limitOption, OptionSpec("--all", value: false, help: "follow cursors to the end")]),
-        CommandSpec("device", summary: "one device and the latest value of each signal", arguments: ["ID"], options: [kindOption]),
+        CommandSpec(
+            "device", summary: "one device and the latest value of each signal", arguments: ["ID"],
+            options: [kindOption]),
         CommandSpec(
             "series", summary: "buckets of one signal with a sparkline", arguments: ["DEVICE", "SIGNAL"],
             options: [
@@ -32,7 +34,8 @@ let parser = ArgumentParser(
         CommandSpec(
             "alerts", summary: "alerts raised now (or all raises and clears)",
             options: [
-                OptionSpec("--state", help: "active (default) or all"), OptionSpec("--since", help: "unix ms or RFC 3339"),
+                OptionSpec("--state", help: "active (default) or all"),
+                OptionSpec("--since", help: "unix ms or RFC 3339"),
                 limitOption,
             ]),
         CommandSpec("rejects", summary: "recent rejected messages and counts per reason", options: [limitOption]),
@@ -54,7 +57,8 @@ func fail(_ message: String, code: Int32 = 1) -> Never {
 
 let arguments: ParsedArguments
 do {
-    arguments = try parser.parse(Array(CommandLine.arguments.dropFirst()), environment: ProcessInfo.processInfo.environment)
+    arguments = try parser.parse(
+        Array(CommandLine.arguments.dropFirst()), environment: ProcessInfo.processInfo.environment)
 } catch .helpRequested(let command) {
     print(parser.help(for: command))
     exit(0)

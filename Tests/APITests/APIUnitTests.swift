@@ -42,12 +42,22 @@ import Testing
             APIToken(name: "grafana", role: .viewer, sha256: Hex.decode(viewer.sha256)!),
             APIToken(name: "ops", role: .operator, sha256: Hex.decode(op.sha256)!),
         ])
-        #expect(authority.authenticate(authorization: "Bearer \(viewer.token)") == .authenticated(name: "grafana", role: .viewer))
-        #expect(authority.authenticate(authorization: "bearer \(op.token)") == .authenticated(name: "ops", role: .operator))
+        #expect(
+            authority.authenticate(authorization: "Bearer \(viewer.token)")
+                == .authenticated(name: "grafana", role: .viewer))
+        #expect(
+            authority.authenticate(authorization: "bearer \(op.token)") == .authenticated(name: "ops", role: .operator))
         #expect(authority.authenticate(authorization: nil) == .missing)
-        if case .invalid = authority.authenticate(authorization: "Bearer \(viewer.token)x") {} else { Issue.record("accepted") }
-        if case .invalid = authority.authenticate(authorization: "Basic \(viewer.token)") {} else { Issue.record("accepted") }
-        if case .invalid = authority.authenticate(authorization: "Bearer \(viewer.sha256)") {} else {
+        if case .invalid = authority.authenticate(authorization: "Bearer \(viewer.token)x") {
+        } else {
+            Issue.record("accepted")
+        }
+        if case .invalid = authority.authenticate(authorization: "Basic \(viewer.token)") {
+        } else {
+            Issue.record("accepted")
+        }
+        if case .invalid = authority.authenticate(authorization: "Bearer \(viewer.sha256)") {
+        } else {
             Issue.record("the hash itself must not work as a token")
         }
         #expect(Role.viewer < Role.operator)

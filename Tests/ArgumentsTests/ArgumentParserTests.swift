@@ -1,12 +1,16 @@
-@testable import Arguments
 import Testing
+
+@testable import Arguments
 
 @Suite struct ArgumentParserTests {
     let parser = ArgumentParser(
         tool: "gwctl",
         commands: [
-            CommandSpec("devices", summary: "list", options: [OptionSpec("--limit", help: "n"), OptionSpec("--all", value: false, help: "all")]),
-            CommandSpec("series", summary: "one", arguments: ["DEVICE", "SIGNAL"], options: [OptionSpec("--step", help: "s")]),
+            CommandSpec(
+                "devices", summary: "list",
+                options: [OptionSpec("--limit", help: "n"), OptionSpec("--all", value: false, help: "all")]),
+            CommandSpec(
+                "series", summary: "one", arguments: ["DEVICE", "SIGNAL"], options: [OptionSpec("--step", help: "s")]),
             CommandSpec("health", summary: "h"),
         ],
         globalOptions: [

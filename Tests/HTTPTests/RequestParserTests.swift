@@ -8,8 +8,9 @@ import Testing
         var bytes = Array(text.utf8)
         var scanned = 0
         var firstLineEnd: Int?
-        guard let end = try RequestParser.findHeadEnd(
-            bytes, start: 0, scanned: &scanned, firstLineEnd: &firstLineEnd, limits: RequestLimits())
+        guard
+            let end = try RequestParser.findHeadEnd(
+                bytes, start: 0, scanned: &scanned, firstLineEnd: &firstLineEnd, limits: RequestLimits())
         else {
             bytes = []
             throw .badRequest("incomplete")
@@ -18,7 +19,8 @@ import Testing
     }
 
     @Test func parsesAPlainRequest() throws {
-        let parsed = try head("GET /v1/devices/drain%2D4?kind=water&limit=5&x=a+b HTTP/1.1\r\nHost: gw\r\nX-A:  1 \r\n\r\n")
+        let parsed = try head(
+            "GET /v1/devices/drain%2D4?kind=water&limit=5&x=a+b HTTP/1.1\r\nHost: gw\r\nX-A:  1 \r\n\r\n")
         #expect(parsed.method == "GET")
         #expect(parsed.segments == ["v1", "devices", "drain-4"])
         #expect(parsed.queryValue("kind") == "water")
@@ -107,7 +109,10 @@ import Testing
     static let framings: [(String, String, BodyFraming?, Int?)] = [
         ("length", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 12\r\n\r\n", .length(12), nil),
         ("chunked", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n", .chunked, nil),
-        ("both (smuggling)", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n", nil, 400),
+        (
+            "both (smuggling)", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n",
+            nil, 400
+        ),
         ("two lengths", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nContent-Length: 4\r\n\r\n", nil, 400),
         ("signed length", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: +4\r\n\r\n", nil, 400),
         ("list length", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4, 4\r\n\r\n", nil, 400),

@@ -41,7 +41,8 @@ struct APIEndpointTests {
             let ts = start + Int64(index) * 10_000
             let level = Double((index * 37) % 250) + 0.5
             levels.append((ts, level))
-            try await publisher.send("v1/water/gauge-9/level", #"{"ts":\#(ts),"seq":\#(index + 1),"level_cm":\#(level)}"#)
+            try await publisher.send(
+                "v1/water/gauge-9/level", #"{"ts":\#(ts),"seq":\#(index + 1),"level_cm":\#(level)}"#)
         }
         return levels
     }
@@ -136,7 +137,8 @@ struct APIEndpointTests {
         let to = levels.last!.ts + 10_000
         for (step, source) in [(300_000, "aggregates"), (45_000, "raw")] {
             let response = try Self.get(
-                port, "/v1/series?device=gauge-9&signal=level_cm&from=\(from)&to=\(to)&step=\(step / 1000)s", token: token)
+                port, "/v1/series?device=gauge-9&signal=level_cm&from=\(from)&to=\(to)&step=\(step / 1000)s",
+                token: token)
             #expect(response.status == 200)
             #expect(response.headers["x-series-source"] == source)
             let points = try #require(try Self.json(response).arrayValue)
@@ -155,9 +157,11 @@ struct APIEndpointTests {
             }
         }
         let rfc = try Self.get(
-            port, "/v1/series?device=gauge-9&signal=level_cm&from=2026-01-01T00:00:00Z&to=2026-01-01T01:00:00Z", token: token)
+            port, "/v1/series?device=gauge-9&signal=level_cm&from=2026-01-01T00:00:00Z&to=2026-01-01T01:00:00Z",
+            token: token)
         #expect(rfc.status == 200)
-        let tooMany = try Self.json(try Self.get(port, "/v1/series?device=gauge-9&signal=level_cm&from=0&step=1s", token: token))
+        let tooMany = try Self.json(
+            try Self.get(port, "/v1/series?device=gauge-9&signal=level_cm&from=0&step=1s", token: token))
         #expect(tooMany["error"]?["code"] == .string("too_many_points"))
         let typo = try Self.json(try Self.get(port, "/v1/series?device=gauge-9&signal=levle_cm", token: token))
         #expect(typo["error"]?["message"]?.string?.contains("did you mean level_cm") == true)
@@ -175,7 +179,8 @@ struct APIEndpointTests {
         for line in [
             "gateway_readings_ingested_total{kind=\"water\"} 180", "gateway_rejects_total{reason=\"bad_ts\"} 1",
             "gateway_ring_readings 181", "gateway_broker_connected 1", "gateway_flush_batch_readings_bucket",
-            "gateway_flush_duration_seconds_count", "gateway_http_requests_total{route=\"/v1/series\",method=\"GET\",status=\"200\"}",
+            "gateway_flush_duration_seconds_count",
+            "gateway_http_requests_total{route=\"/v1/series\",method=\"GET\",status=\"200\"}",
             "gateway_http_request_duration_seconds_bucket{route=\"/v1/devices\"", "process_resident_memory_bytes",
             "process_open_fds", "gateway_upstream_backlog_messages 0",
         ] {
@@ -187,7 +192,8 @@ struct APIEndpointTests {
         connection.send("HEAD /v1/health HTTP/1.1\r\nHost: gw\r\n\r\nGET /v1/health HTTP/1.1\r\nHost: gw\r\n\r\n")
         let bytes = String(decoding: connection.readAll(seconds: 2), as: UTF8.self)
         #expect(bytes.hasPrefix("HTTP/1.1 200 OK\r\n"))
-        #expect(bytes.components(separatedBy: "HTTP/1.1 200 OK").count == 3, "HEAD sent no body before the next response")
+        #expect(
+            bytes.components(separatedBy: "HTTP/1.1 200 OK").count == 3, "HEAD sent no body before the next response")
 
         // CORS: a listed origin is echoed, an unlisted one is not; preflight needs no token.
         let allowed = try Self.get(port, "/v1/health", token: nil, extra: "Origin: https://ops.city.example\r\n")
@@ -224,7 +230,8 @@ struct APIEndpointTests {
                 var query: [String] = []
                 for parameter in operation["parameters"]?.arrayValue ?? [] where parameter["in"] == .string("query") {
                     let name = parameter["name"]?.string ?? ""
-                    let value = ["kind": "water", "state": "all", "limit": "5", "signal": "level_cm", "step": "60"][name] ?? "1"
+                    let value =
+                        ["kind": "water", "state": "all", "limit": "5", "signal": "level_cm", "step": "60"][name] ?? "1"
                     query.append("\(name)=\(value)")
                 }
                 let target = concrete + (query.isEmpty ? "" : "?" + query.joined(separator: "&"))
@@ -258,7 +265,10 @@ struct APIEndpointTests {
 
         let curl = try runTool(
             "/usr/bin/curl",
-            ["-sS", "--cacert", "\(certificates)/ca.crt", "-H", "Authorization: Bearer \(Self.viewerToken)", "\(base)/v1/devices"],
+            [
+                "-sS", "--cacert", "\(certificates)/ca.crt", "-H", "Authorization: Bearer \(Self.viewerToken)",
+                "\(base)/v1/devices",
+            ],
             in: scratch)
         #expect(curl.status == 0, "\(curl.output)")
         #expect(curl.output.contains("\"devices\":[]"))
@@ -267,7 +277,8 @@ struct APIEndpointTests {
         let plain = try rawRequest(port: gateway.httpPort, "GET /v1/health HTTP/1.1\r\nHost: gw\r\n\r\n", seconds: 2)
         #expect(plain == nil, "plain HTTP on the TLS port gets no HTTP answer")
         #expect(gateway.log.contains("event=http_tls_handshake_failed"))
-        let metrics = try runTool("/usr/bin/curl", ["-sS", "--cacert", "\(certificates)/ca.crt", "\(base)/metrics"], in: scratch)
+        let metrics = try runTool(
+            "/usr/bin/curl", ["-sS", "--cacert", "\(certificates)/ca.crt", "\(base)/metrics"], in: scratch)
         #expect(metrics.output.contains("gateway_certificate_expiry_seconds{cert=\"http\"}"))
 
         // URLSession against a plain-HTTP gateway (Foundation on Linux has no per-request CA setting).
@@ -294,7 +305,9 @@ struct APIEndpointTests {
         try waitFor("the readings") { try live.gateway.count("SELECT count(*) FROM readings") >= 181 }
         let gwctl = try binary("gwctl")
         let scratch = live.scratch
-        let environment = ["GWCTL_GATEWAY": "http://127.0.0.1:\(live.gateway.httpPort)", "GWCTL_TOKEN": Self.viewerToken]
+        let environment = [
+            "GWCTL_GATEWAY": "http://127.0.0.1:\(live.gateway.httpPort)", "GWCTL_TOKEN": Self.viewerToken,
+        ]
         func run(_ arguments: [String], _ env: [String: String]? = nil) throws -> (status: Int32, output: String) {
             try runTool(gwctl, arguments, in: scratch, environment: env ?? environment)
         }
@@ -377,7 +390,9 @@ extension APIEndpointTests {
         for expr in expressions {
             for match in pattern.matches(in: expr, range: NSRange(expr.startIndex..., in: expr)) {
                 var name = String(expr[Range(match.range, in: expr)!])
-                for suffix in ["_bucket", "_sum", "_count"] where name.hasSuffix(suffix) { name.removeLast(suffix.count) }
+                for suffix in ["_bucket", "_sum", "_count"] where name.hasSuffix(suffix) {
+                    name.removeLast(suffix.count)
+                }
                 #expect(metrics.contains("# TYPE \(name) "), "the dashboard plots \(name), which /metrics lacks")
             }
         }

@@ -13,7 +13,8 @@ struct HTTPHostileTests {
     static let cases: [(String, [UInt8], Int)] = {
         func text(_ s: String) -> [UInt8] { Array(s.utf8) }
         let longTarget = "GET /v1/" + String(repeating: "a", count: 9000) + " HTTP/1.1\r\nHost: gw\r\n\r\n"
-        let bigHeader = "GET /v1/health HTTP/1.1\r\nHost: gw\r\nX-Big: " + String(repeating: "b", count: 40_000) + "\r\n\r\n"
+        let bigHeader =
+            "GET /v1/health HTTP/1.1\r\nHost: gw\r\nX-Big: " + String(repeating: "b", count: 40_000) + "\r\n\r\n"
         let manyHeaders =
             "GET /v1/health HTTP/1.1\r\nHost: gw\r\n" + (0..<120).map { "X-\($0): 1\r\n" }.joined() + "\r\n"
         return [
@@ -28,38 +29,61 @@ struct HTTPHostileTests {
             ("request line over 8 KiB", text(longTarget), 414),
             ("header over 32 KiB", text(bigHeader), 431),
             ("120 header fields", text(manyHeaders), 431),
-            ("header injection via bare CR", text("GET /v1/health HTTP/1.1\r\nHost: gw\r\nX: a\rSet-Cookie: b\r\n\r\n"), 400),
+            (
+                "header injection via bare CR",
+                text("GET /v1/health HTTP/1.1\r\nHost: gw\r\nX: a\rSet-Cookie: b\r\n\r\n"), 400
+            ),
             ("obs-fold", text("GET /v1/health HTTP/1.1\r\nHost: gw\r\nX: a\r\n b\r\n\r\n"), 400),
             ("space before colon", text("GET /v1/health HTTP/1.1\r\nHost : gw\r\n\r\n"), 400),
             ("header name not a token", text("GET /v1/health HTTP/1.1\r\nHost: gw\r\nX[]: 1\r\n\r\n"), 400),
             ("NUL in header", text("GET /v1/health HTTP/1.1\r\nHost: gw\r\nX: a\u{0}\r\n\r\n"), 400),
             (
                 "smuggling: CL and TE",
-                text("POST /v1/health HTTP/1.1\r\nHost: gw\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"),
+                text(
+                    "POST /v1/health HTTP/1.1\r\nHost: gw\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+                ),
                 400
             ),
             (
                 "smuggling: two CLs",
                 text("POST /v1/health HTTP/1.1\r\nHost: gw\r\nContent-Length: 0\r\nContent-Length: 5\r\n\r\n"), 400
             ),
-            ("smuggling: TE in HTTP/1.0", text("POST /v1/health HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"), 400),
+            (
+                "smuggling: TE in HTTP/1.0",
+                text("POST /v1/health HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"), 400
+            ),
             ("TE gzip", text("POST /v1/health HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"), 501),
             ("negative CL", text("GET /v1/health HTTP/1.1\r\nHost: gw\r\nContent-Length: -1\r\n\r\n"), 400),
-            ("huge CL", text("GET /v1/health HTTP/1.1\r\nHost: gw\r\nContent-Length: 99999999999999999999\r\n\r\n"), 400),
+            (
+                "huge CL", text("GET /v1/health HTTP/1.1\r\nHost: gw\r\nContent-Length: 99999999999999999999\r\n\r\n"),
+                400
+            ),
             ("body too large", text("GET /v1/health HTTP/1.1\r\nHost: gw\r\nContent-Length: 100\r\n\r\n"), 413),
-            ("bad chunk size", text("GET /v1/health HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"), 400),
+            (
+                "bad chunk size",
+                text("GET /v1/health HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"), 400
+            ),
             (
                 "chunk size overflow",
-                text("GET /v1/health HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffffff\r\n"), 400
+                text("GET /v1/health HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffffff\r\n"),
+                400
             ),
             (
                 "chunked body over the limit",
-                text("GET /v1/health HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"), 413
+                text(
+                    "GET /v1/health HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"),
+                413
             ),
             ("POST without length", text("POST /v1/devices HTTP/1.1\r\nHost: gw\r\n\r\n"), 411),
-            ("non-UTF-8 raw byte in target", [UInt8]("GET /v1/".utf8) + [0xFF, 0xFE] + [UInt8](" HTTP/1.1\r\nHost: gw\r\n\r\n".utf8), 400),
+            (
+                "non-UTF-8 raw byte in target",
+                [UInt8]("GET /v1/".utf8) + [0xFF, 0xFE] + [UInt8](" HTTP/1.1\r\nHost: gw\r\n\r\n".utf8), 400
+            ),
             ("non-UTF-8 escaped path", text("GET /v1/devices/%FF%FE HTTP/1.1\r\nHost: gw\r\n\r\n"), 400),
-            ("non-UTF-8 header value", [UInt8]("GET /v1/health HTTP/1.1\r\nHost: gw\r\nX: ".utf8) + [0xC3, 0x28] + [13, 10, 13, 10], 400),
+            (
+                "non-UTF-8 header value",
+                [UInt8]("GET /v1/health HTTP/1.1\r\nHost: gw\r\nX: ".utf8) + [0xC3, 0x28] + [13, 10, 13, 10], 400
+            ),
             ("path traversal", text("GET /v1/../../etc/passwd HTTP/1.1\r\nHost: gw\r\n\r\n"), 400),
             ("encoded traversal", text("GET /v1/%2e%2e/metrics HTTP/1.1\r\nHost: gw\r\n\r\n"), 400),
             ("encoded slash", text("GET /v1/devices/a%2Fb HTTP/1.1\r\nHost: gw\r\n\r\n"), 400),

@@ -101,13 +101,18 @@ import Testing
                 == #"[{"time":-1767225600000,"mean":12.345,"whole":42,"nan":null,"text":"quote\" back\\ line\n tab\t bell\u0007 é","none":null,"flag":true,"nested":[0,-9223372036854775808]},{}]"#
         )
         let parsed = try JSONParser.parse(writer.bytes)
-        #expect(parsed == .array([
-            .object(JSONObject([
-                ("time", .int(-1_767_225_600_000)), ("mean", .double(12.345)), ("whole", .int(42)), ("nan", .null),
-                ("text", .string("quote\" back\\ line\n tab\t bell\u{7} é")), ("none", .null), ("flag", .bool(true)),
-                ("nested", .array([.int(0), .int(Int64.min)])),
-            ])),
-            .object(JSONObject()),
-        ]))
+        #expect(
+            parsed
+                == .array([
+                    .object(
+                        JSONObject([
+                            ("time", .int(-1_767_225_600_000)), ("mean", .double(12.345)), ("whole", .int(42)),
+                            ("nan", .null),
+                            ("text", .string("quote\" back\\ line\n tab\t bell\u{7} é")), ("none", .null),
+                            ("flag", .bool(true)),
+                            ("nested", .array([.int(0), .int(Int64.min)])),
+                        ])),
+                    .object(JSONObject()),
+                ]))
     }
 }

@@ -22,7 +22,8 @@ import Testing
             let value = (Double(generator.next() % 100_000) / 100).rounded() / 10 - 200
             written.append((base + offset, value))
             batch.append(
-                .readings(device: gauge, ts: base + offset, seq: seq, readings: [Reading(signal: .waterLevel, value: value)]))
+                .readings(
+                    device: gauge, ts: base + offset, seq: seq, readings: [Reading(signal: .waterLevel, value: value)]))
             seq += 1
             offset += 5_000
             if offset % 60_000 == 0 {
@@ -34,7 +35,9 @@ import Testing
         return written
     }
 
-    func bruteForce(_ readings: [(ts: Int64, value: Double)], from: Int64, to: Int64, step: Int64) -> [StoreReader.Bucket] {
+    func bruteForce(_ readings: [(ts: Int64, value: Double)], from: Int64, to: Int64, step: Int64) -> [StoreReader
+        .Bucket]
+    {
         var buckets: [Int64: StoreReader.Bucket] = [:]
         for (ts, value) in readings where ts >= from && ts < to {
             let time = ts - ts % step
@@ -104,7 +107,9 @@ import Testing
         let inner = try reader.series(
             deviceRowID: device.rowID, signalID: Signal.waterLevel.id, fromMs: base + 1_800_000,
             toMs: base + 2 * 3_600_000 + 120_000, stepMs: 60_000, windowMs: 60_000)
-        expectSame(inner.buckets, bruteForce(readings, from: base + 1_800_000, to: base + 2 * 3_600_000 + 120_000, step: 60_000))
+        expectSame(
+            inner.buckets,
+            bruteForce(readings, from: base + 1_800_000, to: base + 2 * 3_600_000 + 120_000, step: 60_000))
         // Another signal of the same device has nothing.
         let empty = try reader.series(
             deviceRowID: device.rowID, signalID: Signal.rainRate.id, fromMs: from, toMs: to, stepMs: 60_000,
@@ -158,9 +163,13 @@ import Testing
         for index in 0..<25 {
             let id = DeviceID(sensor: SensorID(String(format: "s-%02d", index))!)
             batch.append(
-                .readings(device: id, ts: base + Int64(index), seq: 1, readings: [Reading(signal: .waterLevel, value: Double(index))]))
+                .readings(
+                    device: id, ts: base + Int64(index), seq: 1,
+                    readings: [Reading(signal: .waterLevel, value: Double(index))]))
             batch.append(
-                .readings(device: id, ts: base + 1_000 + Int64(index), seq: 2, readings: [Reading(signal: .waterLevel, value: Double(-index))]))
+                .readings(
+                    device: id, ts: base + 1_000 + Int64(index), seq: 2,
+                    readings: [Reading(signal: .waterLevel, value: Double(-index))]))
         }
         _ = try store.commit(batch, nowMs: base + 2_000)
         let reader = try StoreReader(path: directory.path + "/store.db")
