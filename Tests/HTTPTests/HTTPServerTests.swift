@@ -38,10 +38,10 @@ struct HTTPServerTests {
         }
     }
 
-    func withServer(_ body: (Int) async throws -> Void) async throws {
+    func withServer(headerTimeoutMs: Int = 2000, _ body: (Int) async throws -> Void) async throws {
         var configuration = HTTPServer.Configuration()
         configuration.listen = "127.0.0.1:0"
-        configuration.headerTimeoutMs = 2000
+        configuration.headerTimeoutMs = headerTimeoutMs
         let server = HTTPServer(configuration: configuration, handler: Echo(), logger: Logger(level: .critical))
         try server.start()
         defer { server.stop() }
@@ -142,6 +142,58 @@ struct HTTPServerTests {
             let statuses = reply.components(separatedBy: "HTTP/1.1 ").dropFirst().map { String($0.prefix(3)) }
             #expect(statuses == ["200", "200", "404"])
             #expect(reply.contains("X-Body-Bytes: 3\r\n"))
+        }
+    }
+
+    /// Random bytes and mutated requests on real connections, many at once; afterwards the
+    /// server still answers a plain request.
+    @Test func randomBytesNeitherCrashNorStallTheServer() async throws {
+        try await withServer(headerTimeoutMs: 300) { port in
+            var state: UInt64 = 42
+            func next() -> UInt64 {
+                state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+                return state >> 33
+            }
+            var payloads: [[UInt8]] = []
+            for round in 0..<300 {
+                var bytes = Array("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello".utf8)
+                if round % 3 == 0 {
+                    bytes = (0..<Int(next() % 600)).map { _ in UInt8(truncatingIfNeeded: next()) }
+                } else {
+                    for _ in 0..<(1 + Int(next() % 6)) where !bytes.isEmpty {
+                        bytes[Int(next() % UInt64(bytes.count))] = UInt8(truncatingIfNeeded: next())
+                    }
+                }
+                payloads.append(bytes)
+            }
+            let sent = payloads
+            await withTaskGroup(of: Void.self) { group in
+                for lane in 0..<8 {
+                    group.addTask {
+                        for bytes in sent.enumerated().filter({ $0.offset % 8 == lane }).map(\.element) {
+                            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+                            var address = sockaddr_in()
+                            address.sin_family = sa_family_t(AF_INET)
+                            address.sin_port = in_port_t(UInt16(port).bigEndian)
+                            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+                            _ = withUnsafePointer(to: &address) {
+                                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                                    connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                                }
+                            }
+                            _ = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                            shutdown(fd, Int32(SHUT_WR))
+                            var sink = [UInt8](repeating: 0, count: 4096)
+                            var timeout = timeval(tv_sec: 2, tv_usec: 0)
+                            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+                            while recv(fd, &sink, sink.count, 0) > 0 {}
+                            close(fd)
+                        }
+                    }
+                }
+            }
+            let after = try exchange(port, "GET /small HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+            #expect(after.hasPrefix("HTTP/1.1 200 OK"))
         }
     }
 }

@@ -188,3 +188,54 @@ import Testing
         #expect(!head.contains("\r\nSet-Cookie"))
     }
 }
+
+/// Mutated requests through the whole parsing path: whatever the bytes, the parser answers
+/// with a head or an `HTTPError`, never a trap. Deterministic, so a failure can be replayed.
+@Suite struct RequestParserFuzzTests {
+    static let seeds = [
+        "GET /v1/series?device=gauge-1&signal=level_cm&from=now-1h HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer x\r\n\r\n",
+        "POST /echo HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+        "POST /echo HTTP/1.1\r\nHost: gw\r\nContent-Length: 3\r\n\r\nabc",
+    ]
+
+    @Test func mutatedRequestsNeverTrap() {
+        var state: UInt64 = 0x5EED
+        func next() -> UInt64 {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return state >> 33
+        }
+        var parsed = 0
+        var refused = 0
+        for round in 0..<20_000 {
+            var bytes = Array(Self.seeds[round % Self.seeds.count].utf8)
+            for _ in 0..<(1 + Int(next() % 4)) {
+                let position = Int(next() % UInt64(bytes.count))
+                switch next() % 4 {
+                case 0: bytes[position] = UInt8(truncatingIfNeeded: next())
+                case 1: bytes.insert(UInt8(truncatingIfNeeded: next()), at: position)
+                case 2: bytes.remove(at: position)
+                default: bytes.insert(contentsOf: [13, 10], at: position)
+                }
+                if bytes.isEmpty { bytes = [0] }
+            }
+            var scanned = 0
+            var firstLineEnd: Int?
+            do {
+                guard
+                    let end = try RequestParser.findHeadEnd(
+                        bytes, start: 0, scanned: &scanned, firstLineEnd: &firstLineEnd, limits: RequestLimits())
+                else { continue }
+                let head = try RequestParser.parseHead(bytes[0..<end])
+                if try RequestParser.framing(head) == .chunked {
+                    var decoder = ChunkedDecoder(limit: 1024)
+                    _ = try decoder.feed(bytes, from: end)
+                }
+                parsed += 1
+            } catch {
+                refused += 1
+                #expect(error.status.code >= 400)
+            }
+        }
+        #expect(parsed > 100 && refused > 1000, "parsed \(parsed), refused \(refused)")
+    }
+}
