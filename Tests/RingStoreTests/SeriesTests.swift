@@ -1,4 +1,5 @@
 import Foundation
+import SQLite
 import Telemetry
 import Testing
 
@@ -154,6 +155,29 @@ import Testing
         expectSame(raw.buckets, bruteForce(readings, from: from, to: base + 3_600_000, step: 15_000))
         // Before any mark: the whole ring.
         #expect(try reader.slotRanges(forReadingsSince: base - 86_400_000).map { $0.1 - $0.0 + 1 }.reduce(0, +) == 500)
+    }
+
+    @Test func aFileWithTheSeriesIndexIsMigratedAway() throws {
+        let directory = try TemporaryDirectory()
+        do {
+            let store = try RingStore(configuration: configuration(directory, capacity: 1_000), logger: quiet)
+            _ = try fill(store, until: 120_000)
+        }
+        // Make it look like a file written by a gatewayd at schema 5.
+        let db = try Database(path: directory.path + "/store.db")
+        try db.execute(
+            """
+            DROP TABLE reading_marks;
+            CREATE INDEX readings_series ON readings(device_id, signal_id, ts_ms);
+            PRAGMA user_version = 5;
+            """)
+        let reopened = try RingStore(configuration: configuration(directory, capacity: 1_000), logger: quiet)
+        let check = try reader(directory)
+        #expect(try check.pragmaInt("user_version") == Schema.version)
+        #expect(try check.scalarInt("SELECT count(*) FROM sqlite_master WHERE name = 'readings_series'") == 0)
+        #expect(try check.scalarInt("SELECT count(*) FROM sqlite_master WHERE name = 'reading_marks'") == 1)
+        #expect(try check.scalarInt("SELECT count(*) FROM readings") == 24)
+        _ = reopened
     }
 
     @Test func latestValuesAndDevicePages() throws {
