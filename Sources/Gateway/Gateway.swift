@@ -336,13 +336,14 @@ extension Gateway {
         return status
     }
 
-    /// Samples the counters every 5 s so health can report rates over the last minute.
+    /// Samples the counters every 2 s so health can report rates over the last minute (and a
+    /// first rate two seconds after start).
     func startRateSampling() {
         let timer = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "rates"))
         let metrics = metrics
         let gauge = outboxGauge
         let rates = rates
-        timer.schedule(deadline: .now(), repeating: .seconds(5))
+        timer.schedule(deadline: .now(), repeating: .seconds(2))
         timer.setEventHandler {
             rates.sample(readings: metrics.snapshot.readingsStored, outboxBytes: gauge?.backlogBytes ?? 0)
         }
