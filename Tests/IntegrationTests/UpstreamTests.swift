@@ -24,7 +24,10 @@ struct UpstreamTests {
         try gateway.start()
         try waitFor("the upstream link") { gateway.log.contains("event=upstream_connected") }
         let publisher = try Publisher(port: broker.port)
-        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        // Both readings at the start of the current 1 s window, so they always share it
+        // (`now` and `now + 1` straddled two windows when the clock stood at x.999 s).
+        let wall = Int64(Date().timeIntervalSince1970 * 1000)
+        let now = wall - wall % 1000
         try await publisher.send("v1/water/tls-drain/level", #"{"ts":\#(now),"seq":1,"level_cm":50}"#)
         try await publisher.send("v1/water/tls-drain/level", #"{"ts":\#(now + 1),"seq":2,"level_cm":250}"#)
         let alert = try observer.waitForMessage(topic: "city/tls-gw/alerts", containing: #""state":"alarm""#)
