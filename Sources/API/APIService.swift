@@ -11,7 +11,8 @@ public final class APIService: Sendable {
     public let configuration: APIConfiguration
     let pool: StorePool
     let status: @Sendable () -> LiveStatus
-    let configurationDocument: @Sendable () -> JSONValueBox
+    /// The running configuration without token hashes, for `/v1/config`.
+    let configurationDocument: JSONValue
     let logger: Logger
     let authority: TokenAuthority
     /// HTTP requests by route, method and status; latency by route.
@@ -28,8 +29,7 @@ public final class APIService: Sendable {
     public init(
         configuration: APIConfiguration, storePath: String, latest: LatestValues, openWindows: OpenWindows?,
         logger: Logger,
-        status: @escaping @Sendable () -> LiveStatus,
-        configurationDocument: @escaping @Sendable () -> JSONValueBox
+        status: @escaping @Sendable () -> LiveStatus, configurationDocument: JSONValue
     ) {
         self.configuration = configuration
         self.pool = StorePool(path: storePath, capacity: configuration.storeReaders)
@@ -132,7 +132,7 @@ public final class APIService: Sendable {
             method: "GET", pattern: ["v1", "config"], access: .operator,
             summary: "The running configuration, token hashes left out",
             responseSchema: Schemas.object,
-            handler: { service, _, _ throws(APIError) in .json(service.configurationDocument().value) }),
+            handler: { service, _, _ throws(APIError) in .json(service.configurationDocument) }),
         Route(
             method: "GET", pattern: ["metrics"], access: .metrics,
             summary: "Prometheus metrics (text format 0.0.4)", responseType: "text/plain",
@@ -144,15 +144,6 @@ public final class APIService: Sendable {
             responseSchema: Schemas.object,
             handler: { service, _, _ throws(APIError) in .json(service.openAPIDocument()) }),
     ]
-}
-
-/// A JSONValue in a reference, so a configuration document can be handed over once.
-public final class JSONValueBox: Sendable {
-    public let value: JSONValue
-
-    public init(_ value: JSONValue) {
-        self.value = value
-    }
 }
 
 /// At most `perSecond` lines of one kind per second; the rest are counted and reported

@@ -176,11 +176,10 @@ public final class Gateway: @unchecked Sendable {
                     )
                 ])
         }
-        let document = JSONValueBox(configuration.redactedJSON)
         let service = APIService(
             configuration: api, storePath: configuration.store.path, latest: latest, openWindows: openWindows,
             logger: logger,
-            status: { statusSource.read() }, configurationDocument: { document })
+            status: { statusSource.read() }, configurationDocument: configuration.redactedJSON)
         return try APIServer(service: service, logger: logger)
     }
 

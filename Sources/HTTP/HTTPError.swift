@@ -10,6 +10,8 @@ public enum HTTPError: Error, Sendable, Equatable, CustomStringConvertible {
     case expectationFailed(String)
     case notImplemented(String)
     case versionNotSupported(String)
+    /// The server cannot take the request now (too many connections).
+    case unavailable(String)
 
     public var status: HTTPStatus {
         switch self {
@@ -22,6 +24,7 @@ public enum HTTPError: Error, Sendable, Equatable, CustomStringConvertible {
         case .expectationFailed: return .expectationFailed
         case .notImplemented: return .notImplemented
         case .versionNotSupported: return .httpVersionNotSupported
+        case .unavailable: return .serviceUnavailable
         }
     }
 
@@ -37,6 +40,7 @@ public enum HTTPError: Error, Sendable, Equatable, CustomStringConvertible {
         case .expectationFailed: return "expectation_failed"
         case .notImplemented: return "not_implemented"
         case .versionNotSupported: return "version_not_supported"
+        case .unavailable: return "unavailable"
         }
     }
 
@@ -51,6 +55,7 @@ public enum HTTPError: Error, Sendable, Equatable, CustomStringConvertible {
         case .expectationFailed(let why): return why
         case .notImplemented(let why): return why
         case .versionNotSupported(let version): return "HTTP version \(version) is not supported; use HTTP/1.1"
+        case .unavailable(let why): return why
         }
     }
 }

@@ -196,8 +196,8 @@ public final class HTTPServer: @unchecked Sendable {
     /// Past the connection cap: a best-effort 503 without blocking the accept thread.
     private func refuse(_ fd: Int32, peer: String) {
         if configuration.tls == nil {
-            var response = handler.errorResponse(.badRequest("too many connections"))
-            response.status = .serviceUnavailable
+            var response = handler.errorResponse(
+                .unavailable("the gateway serves \(configuration.maxConnections) connections at most; retry shortly"))
             response.headers.set("Retry-After", "1")
             if case .bytes(let body) = response.body {
                 let bytes =
