@@ -1,6 +1,5 @@
 import Foundation
 import Logging
-import MQTT
 import Synchronization
 
 /// Rates over about the last minute, from counter samples taken every few seconds.
