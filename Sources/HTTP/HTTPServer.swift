@@ -3,12 +3,15 @@ import Foundation
 public import Logging
 import Synchronization
 
-/// An HTTP/1.1 server on POSIX sockets: one accept thread, one thread per connection.
+/// An HTTP/1.1 server on POSIX sockets: a Dispatch read source accepts, and each connection
+/// gets a thread of its own.
 ///
 /// A thread per connection with blocking-style I/O under `poll` deadlines keeps every
 /// timeout local: a slow or hostile client holds its own thread until its header or idle
-/// timeout fires and cannot delay anyone else. The connection cap bounds the threads
-/// (each with a small stack); past it, new clients get a 503 at once.
+/// timeout fires and cannot delay anyone else. (Dispatch's worker pool is not for blocking
+/// work: 64 slow clients would starve every other queue in the process, signal handling
+/// included.) The connection cap bounds the threads, each with a small stack; past it, new
+/// clients get a 503 at once.
 public final class HTTPServer: @unchecked Sendable {
     public struct Configuration: Sendable {
         /// `host:port`; `[::1]:8080` for IPv6. Port 0 picks a free port (see `port`).
@@ -40,7 +43,8 @@ public final class HTTPServer: @unchecked Sendable {
     public private(set) var port: Int = 0
     private let stopping = Atomic<Bool>(false)
     private let state = Mutex(State())
-    private var acceptThread: Thread?
+    private var acceptSource: (any DispatchSourceRead)?
+    private let acceptQueue = DispatchQueue(label: "http-accept")
     private let acceptDone = DispatchSemaphore(value: 0)
 
     struct State {
@@ -94,12 +98,16 @@ public final class HTTPServer: @unchecked Sendable {
                 : withUnsafePointer(to: &storage) {
                     $0.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { UInt16(bigEndian: $0.pointee.sin_port) }
                 })
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
         listener = fd
-        let thread = Thread { [self] in acceptLoop() }
-        thread.name = "http-accept"
-        thread.stackSize = 256 * 1024
-        acceptThread = thread
-        thread.start()
+        let source = DispatchSource.makeReadSource(fileDescriptor: fd, queue: acceptQueue)
+        source.setEventHandler { [self] in acceptPending() }
+        source.setCancelHandler { [self] in
+            close(listener)
+            acceptDone.signal()
+        }
+        acceptSource = source
+        source.resume()
         logger.info(
             "http_listening",
             [
@@ -108,11 +116,11 @@ public final class HTTPServer: @unchecked Sendable {
             ])
     }
 
-    /// Stops accepting, ends every open connection, and returns when the accept thread has.
+    /// Stops accepting, ends every open connection (waiting up to 2 s for them to finish).
     public func stop() {
-        guard !stopping.exchange(true, ordering: .acquiringAndReleasing), listener >= 0 else { return }
+        guard !stopping.exchange(true, ordering: .acquiringAndReleasing), let acceptSource else { return }
+        acceptSource.cancel()
         acceptDone.wait()
-        close(listener)
         state.withLock { state in
             for fd in state.open { _ = shutdown(fd, Int32(SHUT_RDWR)) }
         }
@@ -141,11 +149,9 @@ public final class HTTPServer: @unchecked Sendable {
         return (String(host), port)
     }
 
-    private func acceptLoop() {
-        defer { acceptDone.signal() }
+    /// Accepts every connection waiting on the listener (the source fires once for several).
+    private func acceptPending() {
         while !stopping.load(ordering: .acquiring) {
-            var descriptor = pollfd(fd: listener, events: Int16(POLLIN), revents: 0)
-            guard poll(&descriptor, 1, 200) > 0 else { continue }
             var address = sockaddr_storage()
             var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
             let fd = withUnsafeMutablePointer(to: &address) {
@@ -154,11 +160,15 @@ public final class HTTPServer: @unchecked Sendable {
                 }
             }
             guard fd >= 0 else {
+                if errno == EINTR { continue }
                 if errno == EMFILE || errno == ENFILE {
+                    // Out of descriptors: the listener stays readable, so pause the source
+                    // rather than spin, and try again shortly.
                     logger.error("http_accept_failed", [("error", String(cString: strerror(errno)))])
-                    usleep(100_000)
+                    acceptSource?.suspend()
+                    acceptQueue.asyncAfter(deadline: .now() + .milliseconds(100)) { [self] in acceptSource?.resume() }
                 }
-                continue
+                return
             }
             _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
             _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
