@@ -229,7 +229,7 @@ extension APIService {
                     + "use step=\(minimumStep)s or more, or a shorter range")
         }
         let device = try resolveDevice(deviceID, kind: try kindParameter(request))
-        guard (signal.id >= 30) == (device.kind == .water) else {
+        guard signal.kind == device.kind else {
             throw .badParameter("signal", "\(signal.name) is not a \(device.kind.name) signal")
         }
         let key = SeriesCache.Key(

@@ -22,7 +22,7 @@ public final class LatestValues: Sendable {
     public func values(deviceRowID: Int64, kind: DeviceKind) -> [(signal: Signal, value: Value)] {
         guard let slots = table.withLock({ $0[deviceRowID] }), slots.count == Signal.catalogue.count else { return [] }
         return Signal.catalogue.compactMap { signal in
-            guard (signal.id >= 30) == (kind == .water), let value = slots[signal.slot] else { return nil }
+            guard signal.kind == kind, let value = slots[signal.slot] else { return nil }
             return (signal, value)
         }
     }

@@ -330,7 +330,7 @@ public final class RingStore {
                             try insertReading.run()
                             if evicts { summary.readingsEvicted += 1 }
                             state.noteLatest(reading, ts: ts)
-                            if aggregating {
+                            if aggregating && reading.signal.isAggregated {
                                 aggregate(
                                     device: state.id, signal: reading.signal.id, ts: ts, value: reading.value,
                                     nowMs: nowMs,

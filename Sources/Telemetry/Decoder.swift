@@ -19,6 +19,10 @@ public struct Decoder: Sendable {
     public static let waterLevelRange: ClosedRange<Double> = -100...10_000
     public static let batteryRange: ClosedRange<Double> = 0...60
     public static let rainRange: ClosedRange<Double> = 0...1_000
+    public static let latitudeRange: ClosedRange<Double> = -90...90
+    public static let longitudeRange: ClosedRange<Double> = -180...180
+    public static let gpsSpeedRange: ClosedRange<Double> = 0...400
+    public static let headingRange: ClosedRange<Double> = 0...360
 
     public var configuration: Configuration
 
@@ -90,6 +94,22 @@ public struct Decoder: Sendable {
                 throw Rejection(.badDTC, "dtc must be hex, 4 digits per code, at most 128 codes")
             }
             return .troubleCodes(device: device, ts: ts, seq: seq, codes: codes)
+        case .obdGPS:
+            let (ts, seq) = try envelope(object, nowMs: nowMs)
+            let lat = try number(object, "lat", Self.latitudeRange, required: true)!
+            let lon = try number(object, "lon", Self.longitudeRange, required: true)!
+            // A receiver without a fix reports 0, 0 (in the Gulf of Guinea): never a city street.
+            guard lat != 0 || lon != 0 else {
+                throw Rejection(.outOfRange, "lat 0, lon 0 is what a receiver without a fix reports; send no position")
+            }
+            var readings = [Reading(signal: .latitude, value: lat), Reading(signal: .longitude, value: lon)]
+            if let speed = try number(object, "speed_kmh", Self.gpsSpeedRange, required: false) {
+                readings.append(Reading(signal: .gpsSpeed, value: speed))
+            }
+            if let heading = try number(object, "heading_deg", Self.headingRange, required: false) {
+                readings.append(Reading(signal: .heading, value: heading.truncatingRemainder(dividingBy: 360)))
+            }
+            return .readings(device: device, ts: ts, seq: seq, readings: readings, entryRejections: [])
         case .waterLevel:
             let (ts, seq) = try envelope(object, nowMs: nowMs)
             var readings: [Reading] = []

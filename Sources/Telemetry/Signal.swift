@@ -32,11 +32,24 @@ public struct Signal: Sendable, Hashable, CustomStringConvertible {
     public static let batteryVoltage = Signal(id: 31, name: "battery_v", unit: "V")
     public static let rainRate = Signal(id: 32, name: "rain_mm_h", unit: "mm/h")
 
+    /// A vehicle's position (`v1/obd/{vin}/gps`), WGS 84.
+    public static let latitude = Signal(id: 40, name: "lat_deg", unit: "°")
+    public static let longitude = Signal(id: 41, name: "lon_deg", unit: "°")
+    public static let gpsSpeed = Signal(id: 42, name: "gps_speed_kmh", unit: "km/h")
+    public static let heading = Signal(id: 43, name: "heading_deg", unit: "°")
+
+    /// The kind of device that reports this signal.
+    public var kind: DeviceKind { (30..<40).contains(id) ? .water : .vehicle }
+
+    /// Whether windows of it mean something: a mean latitude or heading does not, so
+    /// positions are stored raw but not aggregated.
+    public var isAggregated: Bool { id != 40 && id != 41 && id != 43 }
+
     /// Every signal the gateway knows, in id order: the store seeds its `signals` table from it.
     public static let catalogue: [Signal] = [
         .milOn, .dtcCount, .engineLoad, .coolantTemp, .intakeMAP, .engineRPM, .speed, .intakeAirTemp, .maf,
         .throttle, .runTime, .fuelLevel, .moduleVoltage, .ambientAirTemp, .hybridBattery, .oilTemp, .fuelRate,
-        .odometer, .waterLevel, .batteryVoltage, .rainRate,
+        .odometer, .waterLevel, .batteryVoltage, .rainRate, .latitude, .longitude, .gpsSpeed, .heading,
     ]
 
     /// The signal's position in `catalogue`: lets per-device tables be small arrays instead of

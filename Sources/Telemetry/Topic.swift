@@ -7,11 +7,12 @@ public enum Topic: Sendable, Equatable {
     case obdPIDs(VIN)
     case obdDTC(VIN)
     case obdHello(VIN)
+    case obdGPS(VIN)
     case waterLevel(SensorID)
 
     public var device: DeviceID {
         switch self {
-        case .obdPIDs(let vin), .obdDTC(let vin), .obdHello(let vin): DeviceID(vin: vin)
+        case .obdPIDs(let vin), .obdDTC(let vin), .obdHello(let vin), .obdGPS(let vin): DeviceID(vin: vin)
         case .waterLevel(let sensor): DeviceID(sensor: sensor)
         }
     }
@@ -32,8 +33,10 @@ public enum Topic: Sendable, Equatable {
                 kind = Topic.obdDTC
             } else if leaf.elementsEqual("hello".utf8) {
                 kind = Topic.obdHello
+            } else if leaf.elementsEqual("gps".utf8) {
+                kind = Topic.obdGPS
             } else {
-                throw Rejection(.unknownTopic, "unknown obd leaf; expected pids, dtc or hello")
+                throw Rejection(.unknownTopic, "unknown obd leaf; expected pids, dtc, hello or gps")
             }
             guard let vin = VIN(id) else {
                 throw Rejection(.badDeviceID, "VIN must be 17 of A-Z 0-9 without I, O, Q")

@@ -7,7 +7,9 @@ public struct VectorFile: Sendable {
     public let nowMs: Int64
     public let vectors: [JSONValue]
 
-    public static let all = ["obd-pids.json", "obd-dtc.json", "obd-hello.json", "water-level.json", "envelope.json"]
+    public static let all = [
+        "obd-pids.json", "obd-dtc.json", "obd-hello.json", "obd-gps.json", "water-level.json", "envelope.json",
+    ]
 
     public static let directory = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
