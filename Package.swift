@@ -35,6 +35,8 @@ let package = Package(
         .target(name: "Aggregation", swiftSettings: swiftSettings),
         .target(name: "Alerts", swiftSettings: swiftSettings),
         .target(name: "Metrics", swiftSettings: swiftSettings),
+        .target(name: "Geo", swiftSettings: swiftSettings),
+        .target(name: "Advisories", dependencies: ["Geo"], swiftSettings: swiftSettings),
         .target(name: "Suggest", swiftSettings: swiftSettings),
         .target(name: "Arguments", dependencies: ["Suggest"], swiftSettings: swiftSettings),
 
@@ -82,6 +84,7 @@ let package = Package(
         .testTarget(name: "AggregationTests", dependencies: ["Aggregation"], swiftSettings: swiftSettings),
         .testTarget(name: "AlertsTests", dependencies: ["Alerts"], swiftSettings: swiftSettings),
         .testTarget(name: "CryptoTests", dependencies: ["Crypto"], swiftSettings: swiftSettings),
+        .testTarget(name: "GeoTests", dependencies: ["Geo", "Advisories"], swiftSettings: swiftSettings),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "Logging"], swiftSettings: swiftSettings),
         .testTarget(name: "ArgumentsTests", dependencies: ["Arguments"], swiftSettings: swiftSettings),
         .testTarget(
