@@ -48,12 +48,14 @@ let package = Package(
 
         // Storage and wiring.
         .target(
-            name: "RingStore", dependencies: ["SQLite", "Telemetry", "Aggregation", "Alerts", "Logging"],
+            name: "RingStore",
+            dependencies: ["SQLite", "Telemetry", "Aggregation", "Alerts", "Advisories", "Geo", "Logging"],
             swiftSettings: swiftSettings),
         .target(
             name: "Gateway",
             dependencies: [
                 "MQTT", "RingStore", "Telemetry", "Alerts", "Crypto", "JSON", "Logging", "API", "Metrics", "Suggest",
+                "Advisories", "Geo",
             ],
             swiftSettings: swiftSettings),
 

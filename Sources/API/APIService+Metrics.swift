@@ -59,6 +59,12 @@ extension APIService {
         out.counter(
             "gateway_aggregates_written_total", help: "Closed aggregate windows stored or revised.",
             live.aggregatesWritten)
+        out.family(
+            "gateway_advisories_total", type: "counter",
+            help: "Flooded-road advisories sent to vehicles, by state (warning, alarm, cleared).")
+        for state in ["warning", "alarm", "cleared"] {
+            out.sample("gateway_advisories_total", [("state", state)], live.advisoriesByState[state] ?? 0)
+        }
         out.gauge(
             "gateway_broker_connected", help: "1 when connected to the local MQTT broker.", live.brokerConnected ? 1 : 0
         )

@@ -26,6 +26,8 @@ public struct LiveStatus: Sendable {
     public var outboxBacklogBytes: Int64 = 0
     public var outboxLimitBytes: Int64 = 0
     public var outboxDropped: Int64 = 0
+    /// Flooded-road advisories sent to vehicles, by state.
+    public var advisoriesByState: [String: Int64] = [:]
     /// Certificate name (`upstream`, `http`, `broker`) → seconds until it expires.
     public var certificateExpiry: [String: Int64] = [:]
     public var flushBatchReadings: Histogram.Snapshot?

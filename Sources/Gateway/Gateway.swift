@@ -1,4 +1,5 @@
 import API
+import Advisories
 import Alerts
 import Crypto
 import Foundation
@@ -27,6 +28,7 @@ public final class Gateway: @unchecked Sendable {
     private let startedMs = Int64(Date().timeIntervalSince1970 * 1000)
     private var rateTimer: (any DispatchSourceTimer)?
     private let statusSource = StatusSource()
+    private let siteMailbox = SiteMailbox()
     private let httpCertificateExpiresMs: Int64?
 
     /// The topic filters the gateway subscribes to (QoS 1).
@@ -109,6 +111,10 @@ public final class Gateway: @unchecked Sendable {
             waterDefaults: configuration.alerts.water, waterOverrides: configuration.alerts.waterSensors,
             coolantLimitC: configuration.alerts.coolantC)
         alerts.restore(try store.activeAlerts())
+        // Gauge sites: configured ones are (re)written at every start; ones set through the API stay.
+        try store.saveSensorSites(configuration.sensorSites, source: "config", nowMs: wallClockMs())
+        var advisories = AdvisoryEngine(idPrefix: configuration.gatewayID)
+        for site in try store.sensorSites() { _ = advisories.setSite(site, tsMs: 0) }
         let client = client
         let publishLogger = self.logger
         let upstream = upstream
@@ -119,12 +125,19 @@ public final class Gateway: @unchecked Sendable {
                 flushMaxReadings: Int(configuration.store.flushMaxReadings),
                 maxPayloadBytes: Int(configuration.limits.maxPayloadBytes),
                 statsIntervalNanos: UInt64(configuration.log.statsIntervalS) * 1_000_000_000),
-            alerts: alerts,
+            alerts: alerts, advisories: advisories, siteMailbox: siteMailbox,
             publishRetained: { topic, payload in
                 do {
                     try client.publish(topic: topic, payload: payload, qos: 1, retain: true)
                 } catch {
                     publishLogger.warning("alert_state_publish_failed", [("mqtt.topic", topic), ("error", "\(error)")])
+                }
+            },
+            publish: { topic, payload in
+                do {
+                    try client.publish(topic: topic, payload: payload, qos: 1, retain: false)
+                } catch {
+                    publishLogger.warning("advisory_publish_failed", [("mqtt.topic", topic), ("error", "\(error)")])
                 }
             },
             onOutbox: { upstream?.notify() },
@@ -320,6 +333,7 @@ extension Gateway {
         status.outboxBacklogBytes = outboxGauge?.backlogBytes ?? 0
         status.outboxLimitBytes = configuration.upstream.enabled ? configuration.upstream.maxBacklogBytes : 0
         status.outboxDropped = snapshot.outboxDropped
+        status.advisoriesByState = snapshot.advisories
         if let expiry = upstream?.certificateExpirySeconds { status.certificateExpiry["upstream"] = expiry }
         if let expires = httpCertificateExpiresMs {
             status.certificateExpiry["http"] = (expires - wallClockMs()) / 1000

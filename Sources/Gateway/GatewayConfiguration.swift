@@ -1,6 +1,8 @@
+public import Advisories
 public import Alerts
 import Crypto
 import Foundation
+import Geo
 public import JSON
 import Telemetry
 
@@ -80,6 +82,8 @@ public struct GatewayConfiguration: Sendable {
     public var alerts = AlertSettings()
     public var upstream = Upstream()
     public var http = HTTPSettings()
+    /// Where water gauges are, for flooded-road advisories (`sensors.{id}.{lat, lon, radius_m}`).
+    public var sensorSites: [GaugeSite] = []
     public var log = Log()
 
     public init() {}
@@ -97,7 +101,10 @@ public struct GatewayConfiguration: Sendable {
         }
         reader.checkUnknownKeys(
             root, path: "",
-            known: ["gateway_id", "broker", "store", "limits", "aggregation", "alerts", "upstream", "http", "log"])
+            known: [
+                "gateway_id", "broker", "store", "limits", "aggregation", "alerts", "upstream", "http", "sensors",
+                "log",
+            ])
 
         let gatewayID = reader.string(root, "gateway_id", path: "gateway_id", default: config.gatewayID)!
         if gatewayID.isEmpty || gatewayID.utf8.count > 64
@@ -223,6 +230,7 @@ public struct GatewayConfiguration: Sendable {
 
         parseUpstream(root, into: &config.upstream, reader: &reader)
         HTTPSettings.parse(root, into: &config.http, reader: &reader)
+        config.sensorSites = Self.parseSensorSites(root, reader: &reader)
 
         let log = reader.object(root, "log", path: "log", known: ["level", "stats_interval_s"])
         config.log.level = reader.choice(
@@ -231,6 +239,28 @@ public struct GatewayConfiguration: Sendable {
         config.log.statsIntervalS = reader.integer(
             log, "stats_interval_s", path: "log.stats_interval_s", default: 10, range: 0...86_400)
         return (config, reader.problems)
+    }
+
+    static func parseSensorSites(_ root: JSONObject, reader: inout ConfigReader) -> [GaugeSite] {
+        guard let sensors = reader.object(root, "sensors", path: "sensors", known: root["sensors"]?.object?.keys ?? [])
+        else { return [] }
+        var sites: [GaugeSite] = []
+        for (id, _) in sensors.members {
+            let path = "sensors.\(id)"
+            if SensorID(id) == nil { reader.problem(path, "is not a valid sensor id (1 to 64 of A-Z a-z 0-9 _ . -)") }
+            let site = reader.object(sensors, id, path: path, known: ["lat", "lon", "radius_m"])
+            guard site?["lat"] != nil, site?["lon"] != nil, site?["radius_m"] != nil else {
+                reader.problem(path, "needs lat, lon and radius_m")
+                continue
+            }
+            let lat = reader.number(site, "lat", path: "\(path).lat", default: .nan, range: -90...90)
+            let lon = reader.number(site, "lon", path: "\(path).lon", default: .nan, range: -180...180)
+            let radius = reader.number(
+                site, "radius_m", path: "\(path).radius_m", default: .nan, range: 1...GaugeSite.maxRadiusM)
+            guard lat.isFinite, lon.isFinite, radius.isFinite else { continue }
+            sites.append(GaugeSite(sensor: id, position: GeoPoint(lat: lat, lon: lon), radiusM: radius))
+        }
+        return sites
     }
 
     static func parseUpstream(_ root: JSONObject, into upstream: inout Upstream, reader: inout ConfigReader) {
@@ -353,6 +383,7 @@ public struct GatewayConfiguration: Sendable {
     public var json: JSONValue {
         guard case .object(var document) = coreJSON else { return coreJSON }
         document["http"] = http.json(redacted: false)
+        document["sensors"] = sensorsJSON
         return .object(document)
     }
 
@@ -360,7 +391,23 @@ public struct GatewayConfiguration: Sendable {
     public var redactedJSON: JSONValue {
         guard case .object(var document) = coreJSON else { return coreJSON }
         document["http"] = http.json(redacted: true)
+        document["sensors"] = sensorsJSON
         return .object(document)
+    }
+
+    private var sensorsJSON: JSONValue {
+        .object(
+            JSONObject(
+                sensorSites.map { site in
+                    (
+                        site.sensor,
+                        .object(
+                            JSONObject([
+                                ("lat", .double(site.position.lat)), ("lon", .double(site.position.lon)),
+                                ("radius_m", .double(site.radiusM)),
+                            ]))
+                    )
+                }))
     }
 
     private var coreJSON: JSONValue {

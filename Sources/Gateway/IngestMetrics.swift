@@ -20,6 +20,8 @@ public final class IngestMetrics: Sendable {
         /// Upstream messages dropped because the outbox reached its cap.
         public var outboxDropped: Int64 = 0
         public var rejects: [RejectReason: Int64] = [:]
+        /// Flooded-road advisories sent to vehicles, by state (warning, alarm, cleared).
+        public var advisories: [String: Int64] = [:]
         public var commits: Int64 = 0
         public var commitFailures: Int64 = 0
         public var lastCommitMicros: Int64 = 0

@@ -1,5 +1,8 @@
+import Advisories
 import Alerts
 import Foundation
+import Geo
+import JSON
 import Logging
 import MQTT
 import RingStore
@@ -32,6 +35,10 @@ final class IngestPipeline: @unchecked Sendable {
     /// Level states to publish (retained) once the batch that decided them is committed.
     private var pendingLevels: [String: AlertEngine.LevelPublication] = [:]
     private let publishRetained: @Sendable (String, [UInt8]) -> Void
+    /// Publishes QoS 1, not retained (advisories to vehicles).
+    private let publish: @Sendable (String, [UInt8]) -> Void
+    private var advisories: AdvisoryEngine
+    private let siteMailbox: SiteMailbox
     private let onOutbox: @Sendable () -> Void
     private var nextTick: UInt64 = 0
     /// Devices first seen in the current batch, not yet known to the store.
@@ -39,9 +46,14 @@ final class IngestPipeline: @unchecked Sendable {
 
     init(
         inbound: InboundBuffer, store: RingStore, decoder: Decoder, configuration: Configuration,
-        alerts: AlertEngine, publishRetained: @escaping @Sendable (String, [UInt8]) -> Void,
+        alerts: AlertEngine, advisories: AdvisoryEngine, siteMailbox: SiteMailbox,
+        publishRetained: @escaping @Sendable (String, [UInt8]) -> Void,
+        publish: @escaping @Sendable (String, [UInt8]) -> Void,
         onOutbox: @escaping @Sendable () -> Void, metrics: IngestMetrics, logger: Logger
     ) {
+        self.advisories = advisories
+        self.siteMailbox = siteMailbox
+        self.publish = publish
         self.onOutbox = onOutbox
         self.alerts = alerts
         self.publishRetained = publishRetained
@@ -85,6 +97,7 @@ final class IngestPipeline: @unchecked Sendable {
             messages.removeAll(keepingCapacity: true)
             let taken = inbound.drain(into: &messages, max: 1024, deadlineNanos: waitUntil)
             let nowMs = wallClockMs()
+            applySiteUpdates(nowMs: nowMs, into: &batch)
             for message in messages {
                 if batch.isEmpty { batchDeadline = message.receivedAtNanos + configuration.flushIntervalNanos }
                 process(message, nowMs: nowMs, into: &batch, rejects: &rejects)
@@ -93,8 +106,8 @@ final class IngestPipeline: @unchecked Sendable {
                 nextTick = monotonicNanos() + 1_000_000_000
                 batch.alerts.append(contentsOf: alerts.tick(nowMs: nowMs))
             }
-            // Alerts do not wait for the flush interval: commit (and forward) them now.
-            if !batch.alerts.isEmpty { batchDeadline = 0 }
+            // Alerts and advisories do not wait for the flush interval: commit (and send) them now.
+            if !batch.alerts.isEmpty || !batch.advisories.isEmpty { batchDeadline = 0 }
             received += Int64(taken)
             batchMessages += Int64(taken)
             if taken > 0 {
@@ -179,14 +192,82 @@ final class IngestPipeline: @unchecked Sendable {
                 sensor: device.name, levelCm: value(.waterLevel), batteryV: value(.batteryVoltage), tsMs: ts,
                 nowMs: nowMs)
             batch.alerts.append(contentsOf: events)
-            if let publication { pendingLevels[device.name] = publication }
+            if let publication {
+                pendingLevels[device.name] = publication
+                let state: AdvisoryEngine.GaugeState =
+                    switch publication.state {
+                    case .normal: .normal
+                    case .warning: .warning
+                    case .alarm: .alarm
+                    }
+                batch.advisories.append(
+                    contentsOf: advisories.gaugeChanged(
+                        sensor: device.name, state: state, levelCm: publication.levelCm, tsMs: nowMs))
+            }
         case .vehicle:
+            if let lat = value(.latitude), let lon = value(.longitude) {
+                batch.advisories.append(
+                    contentsOf: advisories.vehicleMoved(vin: device.name, to: GeoPoint(lat: lat, lon: lon), tsMs: nowMs)
+                )
+            }
             let mil = value(.milOn)
             let coolant = value(.coolantTemp)
             if mil != nil || coolant != nil {
                 batch.alerts.append(
                     contentsOf: alerts.observeVehicle(vin: device.name, milOn: mil, coolantC: coolant, tsMs: ts))
             }
+        }
+    }
+
+    /// Applies gauge sites set through the API: stored, then given to the advisory engine
+    /// (which tells vehicles now inside a flooding gauge's circle).
+    private func applySiteUpdates(nowMs: Int64, into batch: inout IngestBatch) {
+        let updates = siteMailbox.take()
+        guard let last = updates.last?.ticket else { return }
+        var failed: [Int] = []
+        for (site, ticket) in updates {
+            do {
+                try store.saveSensorSites([site], source: "api", nowMs: nowMs)
+                batch.advisories.append(contentsOf: advisories.setSite(site, tsMs: nowMs))
+                logger.notice(
+                    "sensor_site_set",
+                    [
+                        ("device.id", site.sensor), ("lat", String(site.position.lat)),
+                        ("lon", String(site.position.lon)), ("radius_m", String(site.radiusM)),
+                    ])
+            } catch {
+                failed.append(ticket)
+                logger.error("sensor_site_failed", [("device.id", site.sensor), ("error", error.description)])
+            }
+        }
+        siteMailbox.finish(through: last, failed: failed)
+    }
+
+    /// Sends the advisories of the batch just committed to their vehicles.
+    private func publishAdvisories(_ sent: [Advisory]) {
+        guard !sent.isEmpty else { return }
+        for advisory in sent {
+            var writer = JSONWriter(capacity: 256)
+            writer.beginObject()
+            writer.field("advisory_id", advisory.advisoryID)
+            writer.field("type", "flood")
+            writer.field("sensor", advisory.sensor)
+            writer.field("state", advisory.state.rawValue)
+            writer.field("level_cm", advisory.levelCm)
+            writer.field("distance_m", (advisory.distanceM * 10).rounded() / 10)
+            writer.field("ts_ms", advisory.tsMs)
+            writer.endObject()
+            publish("v1/advisory/\(advisory.vin)", writer.bytes)
+            logger.info(
+                "advisory_sent",
+                [
+                    ("device.id", advisory.vin), ("sensor", advisory.sensor),
+                    ("advisory.state", advisory.state.rawValue),
+                    ("distance_m", String(Int(advisory.distanceM.rounded()))),
+                ])
+        }
+        metrics.update { m in
+            for advisory in sent { m.advisories[advisory.state.rawValue, default: 0] += 1 }
         }
     }
 
@@ -273,6 +354,7 @@ final class IngestPipeline: @unchecked Sendable {
                         ])
                 }
                 publishLevels()
+                publishAdvisories(batch.advisories)
                 if summary.outboxMessages > 0 { onOutbox() }
                 if summary.outboxDropped > 0 {
                     logger.warning(

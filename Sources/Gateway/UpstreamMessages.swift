@@ -47,6 +47,18 @@ enum UpstreamMessages {
             case .readings: continue
             }
         }
+        for advisory in batch.advisories {
+            events.append(
+                .object(
+                    JSONObject([
+                        ("device", .string(advisory.vin)), ("type", .string("advisory")),
+                        ("detail", .string("\(advisory.sensor) \(advisory.state.rawValue)")),
+                        ("advisory_id", .string(advisory.advisoryID)), ("sensor", .string(advisory.sensor)),
+                        ("state", .string(advisory.state.rawValue)), ("level_cm", .double(advisory.levelCm)),
+                        ("distance_m", .double((advisory.distanceM * 10).rounded() / 10)),
+                        ("ts_ms", .int(advisory.tsMs)),
+                    ])))
+        }
         if !events.isEmpty {
             messages.append(
                 OutboxMessage(

@@ -1,3 +1,4 @@
+public import Advisories
 public import Alerts
 public import Telemetry
 
@@ -32,12 +33,15 @@ public struct IngestBatch: Sendable {
     public var rejects: [RejectRecord] = []
     /// Alert raises and clears decided on this batch's readings (or by the clock).
     public var alerts: [AlertEvent] = []
+    /// Flooded-road advisories decided on this batch: stored as events of the vehicle, sent
+    /// upstream, and published to the vehicles once the batch is committed.
+    public var advisories: [Advisory] = []
     /// Readings in `items`, kept up to date by `append` so flush decisions are O(1).
     public private(set) var readingCount = 0
 
     public init() {}
 
-    public var isEmpty: Bool { items.isEmpty && rejects.isEmpty && alerts.isEmpty }
+    public var isEmpty: Bool { items.isEmpty && rejects.isEmpty && alerts.isEmpty && advisories.isEmpty }
 
     public mutating func append(_ item: Item) {
         if case .readings(_, _, _, let readings) = item { readingCount += readings.count }
@@ -52,6 +56,7 @@ public struct IngestBatch: Sendable {
         items.removeAll(keepingCapacity: true)
         rejects.removeAll(keepingCapacity: true)
         alerts.removeAll(keepingCapacity: true)
+        advisories.removeAll(keepingCapacity: true)
         readingCount = 0
     }
 }

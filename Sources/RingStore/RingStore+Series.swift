@@ -1,4 +1,6 @@
+public import Advisories
 import Aggregation
+import Geo
 import SQLite
 import Telemetry
 
@@ -42,6 +44,54 @@ extension RingStore {
         latest.publish(byID.map { ($0.key, $0.value) })
         if configuration.aggregation != nil { openWindows.publish(from: windows, nowMs: .min / 2) }
         lastMarkMinute = try database.scalarInt("SELECT max(minute_ms) FROM reading_marks") ?? .min
+    }
+}
+
+extension RingStore {
+    /// Gauge sites as stored (configured ones and those set through the API).
+    public func sensorSites() throws(StoreError) -> [GaugeSite] {
+        do {
+            var sites: [GaugeSite] = []
+            let select = try database.statement("SELECT sensor, lat, lon, radius_m FROM sensor_sites ORDER BY sensor")
+            while try select.step() {
+                sites.append(
+                    GaugeSite(
+                        sensor: select.text(0) ?? "", position: GeoPoint(lat: select.double(1), lon: select.double(2)),
+                        radiusM: select.double(3)))
+            }
+            select.reset()
+            return sites
+        } catch {
+            throw .sqlite(error, doing: "reading sensor sites")
+        }
+    }
+
+    /// Stores (or replaces) gauge sites in one transaction.
+    public func saveSensorSites(_ sites: [GaugeSite], source: String, nowMs: Int64) throws(StoreError) {
+        guard !sites.isEmpty else { return }
+        do {
+            try database.transaction {
+                let upsert = try database.statement(
+                    """
+                    INSERT INTO sensor_sites(sensor, lat, lon, radius_m, source, updated_ms) VALUES (?, ?, ?, ?, ?, ?)
+                    ON CONFLICT(sensor) DO UPDATE SET lat = excluded.lat, lon = excluded.lon,
+                        radius_m = excluded.radius_m, source = excluded.source, updated_ms = excluded.updated_ms
+                    """)
+                for site in sites {
+                    upsert.bind(1, site.sensor)
+                    upsert.bind(2, site.position.lat)
+                    upsert.bind(3, site.position.lon)
+                    upsert.bind(4, site.radiusM)
+                    upsert.bind(5, source)
+                    upsert.bind(6, nowMs)
+                    try upsert.run()
+                }
+            }
+        } catch let error as SQLiteError {
+            throw .sqlite(error, doing: "saving sensor sites")
+        } catch {
+            throw .invalidConfiguration("saving sensor sites: \(error)")
+        }
     }
 }
 

@@ -364,6 +364,15 @@ public final class RingStore {
                         touched[device] = state
                     }
                 }
+                for advisory in batch.advisories {
+                    guard let vin = VIN(advisory.vin) else { continue }
+                    let device = DeviceID(vin: vin)
+                    guard let id = (touched[device] ?? devices[device])?.id else { continue }
+                    try insertEvent(
+                        &events, deviceID: id, ts: advisory.tsMs, type: "advisory",
+                        detail: "\(advisory.sensor) \(advisory.state.rawValue) \(Int(advisory.distanceM.rounded())) m")
+                    summary.eventsStored += 1
+                }
                 if !batch.rejects.isEmpty {
                     let insertReject = try database.statement(
                         """

@@ -180,6 +180,19 @@ enum Schema {
             seqno INTEGER NOT NULL
         );
         """,
+        // 7: where each water gauge is and how much road it covers, for flooded-road advisories.
+        // `source` is `config` (rewritten from the configuration at every start) or `api`.
+        """
+        CREATE TABLE sensor_sites(
+            sensor TEXT PRIMARY KEY,
+            lat REAL NOT NULL,
+            lon REAL NOT NULL,
+            radius_m REAL NOT NULL,
+            source TEXT NOT NULL,
+            updated_ms INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        CREATE VIEW sensor_sites_v AS SELECT sensor, lat, lon, radius_m, source, updated_ms FROM sensor_sites;
+        """,
     ]
 
     static var version: Int64 { Int64(migrations.count) }

@@ -7,15 +7,24 @@ import Testing
     /// Reference distances from outside this code: Rosetta Code's haversine example (BNA → LAX,
     /// 2 887.26 km with R = 6 372.8 km, scaled to our radius), and exact geometry on a sphere.
     static let vectors: [(String, GeoPoint, GeoPoint, Double, Double)] = [
-        ("BNA to LAX", GeoPoint(lat: 36.12, lon: -86.67), GeoPoint(lat: 33.94, lon: -118.40),
-         2_887_259.95 * GeoPoint.earthRadiusM / 6_372_800, 1),
-        ("one degree of latitude", GeoPoint(lat: 0, lon: 0), GeoPoint(lat: 1, lon: 0),
-         Double.pi * GeoPoint.earthRadiusM / 180, 0.01),
-        ("one degree of longitude at 60°", GeoPoint(lat: 60, lon: 10), GeoPoint(lat: 60, lon: 11),
-         2 * GeoPoint.earthRadiusM * asin(cos(Double.pi / 3) * sin(Double.pi / 360)), 0.01),
+        (
+            "BNA to LAX", GeoPoint(lat: 36.12, lon: -86.67), GeoPoint(lat: 33.94, lon: -118.40),
+            2_887_259.95 * GeoPoint.earthRadiusM / 6_372_800, 1
+        ),
+        (
+            "one degree of latitude", GeoPoint(lat: 0, lon: 0), GeoPoint(lat: 1, lon: 0),
+            Double.pi * GeoPoint.earthRadiusM / 180, 0.01
+        ),
+        (
+            "one degree of longitude at 60°", GeoPoint(lat: 60, lon: 10), GeoPoint(lat: 60, lon: 11),
+            2 * GeoPoint.earthRadiusM * asin(cos(Double.pi / 3) * sin(Double.pi / 360)), 0.01
+        ),
         ("same point", GeoPoint(lat: 3.139, lon: 101.6869), GeoPoint(lat: 3.139, lon: 101.6869), 0, 0),
-        ("across a street in Kuala Lumpur", GeoPoint(lat: 3.1390, lon: 101.6869), GeoPoint(lat: 3.1390, lon: 101.6879),
-         2 * GeoPoint.earthRadiusM * asin(cos(3.139 * Double.pi / 180) * sin(0.001 * Double.pi / 360)), 0.001),
+        (
+            "across a street in Kuala Lumpur", GeoPoint(lat: 3.1390, lon: 101.6869),
+            GeoPoint(lat: 3.1390, lon: 101.6879),
+            2 * GeoPoint.earthRadiusM * asin(cos(3.139 * Double.pi / 180) * sin(0.001 * Double.pi / 360)), 0.001
+        ),
         ("antipodes", GeoPoint(lat: 0, lon: 0), GeoPoint(lat: 0, lon: 180), Double.pi * GeoPoint.earthRadiusM, 0.01),
     ]
 
@@ -107,7 +116,8 @@ import Testing
         var engine = AdvisoryEngine(idPrefix: "gw1")
         for index in 0..<1_000 {
             let site = GaugeSite(
-                sensor: "g\(index)", position: GeoPoint(lat: 3.0 + Double(index % 40) * 0.01, lon: 101.5 + Double(index / 40) * 0.01),
+                sensor: "g\(index)",
+                position: GeoPoint(lat: 3.0 + Double(index % 40) * 0.01, lon: 101.5 + Double(index / 40) * 0.01),
                 radiusM: 300)
             _ = engine.setSite(site, tsMs: 0)
         }

@@ -168,6 +168,8 @@ import Testing
         try db.execute(
             """
             DROP TABLE reading_marks;
+            DROP VIEW sensor_sites_v;
+            DROP TABLE sensor_sites;
             CREATE INDEX readings_series ON readings(device_id, signal_id, ts_ms);
             PRAGMA user_version = 5;
             """)

@@ -1,0 +1,79 @@
+import Foundation
+import JSON
+import Testing
+
+/// Flooded-road advisories through real mosquitto and gatewayd: a gauge rises into alarm with
+/// one vehicle inside its circle, one outside, and one that drives in later.
+@Suite(.serialized, .timeLimit(.minutes(2)))
+struct AdvisoryTests {
+    static let lat = 3.1390
+    static let lon = 101.6869
+    static let settings =
+        #""alerts": {"water": {"warning_cm": 100, "alarm_cm": 200, "dwell_s": 0, "hysteresis_cm": 10}},"#
+        + #""sensors": {"drain-7": {"lat": 3.1390, "lon": 101.6869, "radius_m": 500}},"#
+
+    /// A position `metres` north of the gauge.
+    static func north(_ metres: Double) -> (Double, Double) {
+        (lat + metres / (Double.pi * 6_371_008.8 / 180), lon)
+    }
+
+    @Test func exactlyTheRightVehiclesGetOneAdvisoryEachThenACleared() async throws {
+        let live = try LiveGateway(extra: Self.settings)
+        defer { withExtendedLifetime(live) {} }
+        let watcher = try Subscriber(port: live.broker.port, filter: "v1/advisory/+")
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        let inside = "1HGCM82633A000001"
+        let outside = "1HGCM82633A000002"
+        let later = "1HGCM82633A000003"
+        var seq: [String: Int] = [:]
+        func position(_ vin: String, _ metres: Double) async throws {
+            seq[vin, default: 0] += 1
+            let (lat, lon) = Self.north(metres)
+            try await live.publisher.send(
+                "v1/obd/\(vin)/gps", #"{"ts":\#(now),"seq":\#(seq[vin]!),"lat":\#(lat),"lon":\#(lon),"speed_kmh":20}"#)
+        }
+        try await position(inside, 200)
+        try await position(outside, 800)
+        try await position(later, 2_000)
+        try waitFor("the positions") {
+            try live.gateway.count("SELECT count(*) FROM readings_v WHERE signal = 'lat_deg'") == 3
+        }
+        try await live.publisher.send("v1/water/drain-7/level", #"{"ts":\#(now),"seq":1,"level_cm":50}"#)
+        try await live.publisher.send("v1/water/drain-7/level", #"{"ts":\#(now + 1000),"seq":2,"level_cm":250}"#)
+        let first = try watcher.waitForMessage(topic: "v1/advisory/\(inside)", containing: #""state":"alarm""#)
+        let advisory = try JSONParser.parse(first.payload)
+        #expect(advisory["type"] == .string("flood"))
+        #expect(advisory["sensor"] == .string("drain-7"))
+        #expect(advisory["level_cm"]?.number == 250)
+        #expect(abs((advisory["distance_m"]?.number ?? 0) - 200) < 1)
+
+        // The late one drives in; the inside one moves but stays inside (no repeat).
+        try await position(later, 100)
+        try await position(inside, 150)
+        _ = try watcher.waitForMessage(topic: "v1/advisory/\(later)", containing: #""state":"alarm""#)
+        // Back to normal: the two that were told get a cleared advisory.
+        try await live.publisher.send("v1/water/drain-7/level", #"{"ts":\#(now + 2000),"seq":3,"level_cm":40}"#)
+        _ = try watcher.waitForMessage(topic: "v1/advisory/\(inside)", containing: #""state":"cleared""#)
+        _ = try watcher.waitForMessage(topic: "v1/advisory/\(later)", containing: #""state":"cleared""#)
+        try await position(outside, 700)
+        usleep(300_000)
+        let received = watcher.messages().filter { $0.topic.hasPrefix("v1/advisory/") }
+        let byVehicle = Dictionary(grouping: received, by: { $0.topic })
+        func states(_ vin: String) -> [String] {
+            (byVehicle["v1/advisory/\(vin)"] ?? []).compactMap { try? JSONParser.parse($0.payload)["state"]?.string }
+        }
+        #expect(states(inside) == ["alarm", "cleared"])
+        #expect(states(later) == ["alarm", "cleared"])
+        #expect(states(outside) == [])
+        // Stored as events of the vehicles, and counted.
+        try waitFor("the advisory events") {
+            try live.gateway.count("SELECT count(*) FROM events_v WHERE type = 'advisory'") == 4
+        }
+        try waitFor("the advisory counters") {
+            let metrics =
+                try rawRequest(port: live.gateway.httpPort, "GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n")?.text ?? ""
+            return metrics.contains("gateway_advisories_total{state=\"alarm\"} 2")
+                && metrics.contains("gateway_advisories_total{state=\"cleared\"} 2")
+        }
+    }
+}
