@@ -61,7 +61,9 @@ let package = Package(
 
         .target(
             name: "API",
-            dependencies: ["HTTP", "RingStore", "Telemetry", "Metrics", "Crypto", "JSON", "Logging", "Suggest"],
+            dependencies: [
+                "HTTP", "RingStore", "Telemetry", "Metrics", "Crypto", "JSON", "Logging", "Suggest", "Advisories", "Geo",
+            ],
             swiftSettings: swiftSettings),
 
         // Thin executables.

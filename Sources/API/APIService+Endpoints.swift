@@ -1,4 +1,6 @@
+import Advisories
 import Foundation
+import Geo
 import HTTP
 import JSON
 import Logging
@@ -268,6 +270,55 @@ extension APIService {
         headers.add("X-Series-Step-Ms", String(stepMs))
         headers.add("X-Series-Unit", signal.unit)
         return HTTPResponse(status: .ok, headers: headers, body: entry.body)
+    }
+
+    // MARK: sensor sites
+
+    func putSite(_ request: HTTPRequest, id: String) throws(APIError) -> HTTPResponse {
+        guard SensorID(id) != nil else {
+            throw .badParameter("id", "\"\(id.prefix(64))\" is not a sensor id (1 to 64 of A-Z a-z 0-9 _ . -)")
+        }
+        guard let setSensorSite else {
+            throw APIError(.serviceUnavailable, "unavailable", "this gateway does not take sensor sites")
+        }
+        let body: JSONValue
+        do {
+            body = try JSONParser.parse(request.body)
+        } catch {
+            throw APIError(.badRequest, "invalid_body", "the body is not JSON: \(error)")
+        }
+        guard case .object(let object) = body else {
+            throw APIError(.badRequest, "invalid_body", "the body must be {\"lat\", \"lon\", \"radius_m\"}")
+        }
+        for key in object.keys where !["lat", "lon", "radius_m"].contains(key) {
+            throw APIError(
+                .badRequest, "invalid_body", "unknown key \(key.prefix(32)); the body takes lat, lon, radius_m")
+        }
+        func number(_ key: String, _ range: ClosedRange<Double>) throws(APIError) -> Double {
+            guard let value = object[key]?.number else {
+                throw APIError(.badRequest, "invalid_body", "\(key) is required and must be a number")
+            }
+            guard range.contains(value) else {
+                throw APIError(
+                    .badRequest, "invalid_body", "\(key) \(value) outside \(range.lowerBound)...\(range.upperBound)")
+            }
+            return value
+        }
+        let site = GaugeSite(
+            sensor: id, position: GeoPoint(lat: try number("lat", -90...90), lon: try number("lon", -180...180)),
+            radiusM: try number("radius_m", 1...GaugeSite.maxRadiusM))
+        guard setSensorSite(site) else {
+            throw APIError(
+                .serviceUnavailable, "not_applied", "the site was not stored in time; see gatewayd's log and retry")
+        }
+        var writer = JSONWriter(capacity: 128)
+        writer.beginObject()
+        writer.field("sensor", site.sensor)
+        writer.field("lat", site.position.lat)
+        writer.field("lon", site.position.lon)
+        writer.field("radius_m", site.radiusM)
+        writer.endObject()
+        return .json(bytes: writer.bytes)
     }
 
     // MARK: alerts and rejects

@@ -1,4 +1,6 @@
+public import Advisories
 import Foundation
+import Geo
 import HTTP
 public import JSON
 public import Logging
@@ -25,10 +27,12 @@ public final class APIService: Sendable {
     let latestValues: LatestValues
     /// Aggregation windows not yet stored, kept by the writer: the newest minutes of a series.
     let openWindows: OpenWindows?
+    /// Hands a gauge site to the ingest thread; true once it is stored and in effect.
+    let setSensorSite: (@Sendable (GaugeSite) -> Bool)?
 
     public init(
         configuration: APIConfiguration, storePath: String, latest: LatestValues, openWindows: OpenWindows?,
-        logger: Logger,
+        setSensorSite: (@Sendable (GaugeSite) -> Bool)? = nil, logger: Logger,
         status: @escaping @Sendable () -> LiveStatus, configurationDocument: JSONValue
     ) {
         self.configuration = configuration
@@ -41,6 +45,7 @@ public final class APIService: Sendable {
         self.seriesCache = SeriesCache(ttlMs: configuration.seriesCacheMs)
         self.latestValues = latest
         self.openWindows = openWindows
+        self.setSensorSite = setSensorSite
     }
 
     /// Runs a store query, turning store failures into a 503 that says what failed.
@@ -128,6 +133,13 @@ public final class APIService: Sendable {
             query: [QueryParameter(name: "limit", description: "1 to 1000, default 50", schema: Schemas.integer)],
             responseSchema: Schemas.rejects,
             handler: { service, request, _ throws(APIError) in try service.rejects(request) }),
+        Route(
+            method: "PUT", pattern: ["v1", "sensors", "{id}", "site"], access: .operator,
+            summary: "Set where a water gauge is and how much road it covers (for flooded-road advisories)",
+            responseSchema: Schemas.site, requestSchema: Schemas.siteInput, maxBodyBytes: 1024,
+            handler: { service, request, parameters throws(APIError) in
+                try service.putSite(request, id: parameters["id"] ?? "")
+            }),
         Route(
             method: "GET", pattern: ["v1", "config"], access: .operator,
             summary: "The running configuration, token hashes left out",

@@ -98,6 +98,9 @@ enum Schemas {
         ),
     ])
 
+    static let site = object([("sensor", string), ("lat", number), ("lon", number), ("radius_m", number)])
+    static let siteInput = object([("lat", number), ("lon", number), ("radius_m", number)])
+
     static let error = object([("error", object([("code", string), ("message", string)]))])
 }
 
@@ -150,6 +153,21 @@ extension APIService {
                 ("parameters", .array(parameters)),
                 ("responses", .object(JSONObject(responses))),
             ]
+            if let schema = route.requestSchema {
+                operation.append(
+                    (
+                        "requestBody",
+                        .object(
+                            JSONObject([
+                                ("required", .bool(true)),
+                                (
+                                    "content",
+                                    .object(
+                                        JSONObject([("application/json", .object(JSONObject([("schema", schema)])))]))
+                                ),
+                            ]))
+                    ))
+            }
             if !isOpen(route.access) {
                 operation.append(("security", .array([.object(JSONObject([("bearer", .array([]))]))])))
                 operation.append(("x-required-role", .string(route.access == .operator ? "operator" : "viewer")))

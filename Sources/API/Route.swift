@@ -30,6 +30,8 @@ struct Route: Sendable {
     var query: [QueryParameter] = []
     var responseType = "application/json"
     var responseSchema: JSONValue
+    /// The JSON body a write route takes (nil: none).
+    var requestSchema: JSONValue? = nil
     var maxBodyBytes = 0
     var handler: @Sendable (APIService, HTTPRequest, [String: String]) throws(APIError) -> HTTPResponse
 

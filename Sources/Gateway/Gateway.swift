@@ -144,7 +144,8 @@ public final class Gateway: @unchecked Sendable {
             metrics: metrics, logger: self.logger)
         api = try Self.makeAPI(
             configuration, statusSource: statusSource, latest: store.latest,
-            openWindows: configuration.aggregation.enabled ? store.openWindows : nil, logger: self.logger)
+            openWindows: configuration.aggregation.enabled ? store.openWindows : nil, siteMailbox: siteMailbox,
+            logger: self.logger)
         if let cert = configuration.http.certFile,
             let seconds = CertificateCheck.run(caFile: cert, certFile: cert, keyFile: configuration.http.keyFile)
                 .secondsToExpiry
@@ -160,7 +161,7 @@ public final class Gateway: @unchecked Sendable {
     /// and connections on each request, so the API module knows nothing of the gateway's types.
     private static func makeAPI(
         _ configuration: GatewayConfiguration, statusSource: StatusSource, latest: LatestValues,
-        openWindows: OpenWindows?, logger: Logger
+        openWindows: OpenWindows?, siteMailbox: SiteMailbox, logger: Logger
     ) throws -> APIServer? {
         let settings = configuration.http
         guard settings.enabled else { return nil }
@@ -191,6 +192,7 @@ public final class Gateway: @unchecked Sendable {
         }
         let service = APIService(
             configuration: api, storePath: configuration.store.path, latest: latest, openWindows: openWindows,
+            setSensorSite: { siteMailbox.submit($0) },
             logger: logger,
             status: { statusSource.read() }, configurationDocument: configuration.redactedJSON)
         return try APIServer(service: service, logger: logger)

@@ -53,6 +53,12 @@ struct APIClient {
     }
 
     func get(_ path: String, query: [(String, String?)] = []) throws(ClientError) -> Response {
+        try send("GET", path, query: query)
+    }
+
+    func send(_ method: String, _ path: String, query: [(String, String?)] = [], json body: Data? = nil)
+        throws(ClientError) -> Response
+    {
         var components = URLComponents(string: base.hasSuffix("/") ? String(base.dropLast()) + path : base + path)
         let items = query.compactMap { name, value in value.map { URLQueryItem(name: name, value: $0) } }
         if !items.isEmpty { components?.queryItems = items }
@@ -61,6 +67,11 @@ struct APIClient {
         }
         var request = URLRequest(url: url, timeoutInterval: 15)
         if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
+        request.httpMethod = method
+        if let body {
+            request.httpBody = body
+            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        }
         let box = ResultBox()
         let done = DispatchSemaphore(value: 0)
         URLSession.shared.dataTask(with: request) { data, response, error in

@@ -165,6 +165,26 @@ enum Commands {
                 }))
     }
 
+    static func sensorSet(_ id: String) throws(ClientError) {
+        guard arguments.arguments[0] == "set" else {
+            fail("usage: gwctl sensor set ID --lat --lon --radius-m", code: 64)
+        }
+        guard let lat = arguments.value("--lat").flatMap(Double.init),
+            let lon = arguments.value("--lon").flatMap(Double.init),
+            let radius = arguments.value("--radius-m").flatMap(Double.init)
+        else {
+            fail("sensor set needs --lat, --lon and --radius-m as numbers", code: 64)
+        }
+        let body = JSONValue.object(
+            JSONObject([("lat", .double(lat)), ("lon", .double(lon)), ("radius_m", .double(radius))]))
+        let path = "/v1/sensors/" + (id.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? id) + "/site"
+        let response = try client.send("PUT", path, json: Data(body.serialized().utf8))
+        if wantsJSON { return emit(response) }
+        print(
+            "sensor \(id): lat \(lat), lon \(lon), radius \(radius) m — stored; vehicles inside are advised while it floods"
+        )
+    }
+
     static func token() {
         guard let role = arguments.value("--role"), let parsed = Role(rawValue: role) else {
             fail("token new needs --role viewer or --role operator", code: 64)

@@ -43,6 +43,13 @@ let parser = ArgumentParser(
             "token", summary: "token new --role viewer|operator [--name NAME]: a token and its http.tokens line",
             arguments: ["new"],
             options: [OptionSpec("--role", help: "viewer or operator"), OptionSpec("--name", help: "who holds it")]),
+        CommandSpec(
+            "sensor", summary: "sensor set ID --lat --lon --radius-m: where a gauge is (operator token)",
+            arguments: ["set", "ID"],
+            options: [
+                OptionSpec("--lat", help: "latitude, degrees"), OptionSpec("--lon", help: "longitude, degrees"),
+                OptionSpec("--radius-m", help: "metres of road the gauge speaks for"),
+            ]),
         CommandSpec("stats", summary: "offline: counts from a store file", options: [dbOption]),
         CommandSpec(
             "watch", summary: "offline: a line per interval from a store file (Ctrl-C ends)",
@@ -78,6 +85,7 @@ func run() throws(ClientError) {
     case "alerts": try Commands.alerts()
     case "rejects": try Commands.rejects()
     case "token": Commands.token()
+    case "sensor": try Commands.sensorSet(arguments.arguments[1])
     case "stats": Offline.stats(path: arguments.value("--db") ?? "var/gateway.db")
     case "watch":
         let interval = arguments.value("--interval").map { Double($0) ?? -1 } ?? 1

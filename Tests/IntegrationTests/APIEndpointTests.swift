@@ -25,6 +25,17 @@ struct APIEndpointTests {
         return try #require(response, "no response to \(target)")
     }
 
+    /// Any method, with an optional JSON body.
+    static func send(_ port: Int, _ method: String, _ target: String, token: String?, body: String = "") throws
+        -> RawResponse
+    {
+        let auth = token.map { "Authorization: Bearer \($0)\r\n" } ?? ""
+        let length = body.isEmpty ? "" : "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n"
+        let response = try rawRequest(
+            port: port, "\(method) \(target) HTTP/1.1\r\nHost: gw\r\n\(auth)\(length)Connection: close\r\n\r\n\(body)")
+        return try #require(response, "no response to \(method) \(target)")
+    }
+
     static func json(_ response: RawResponse) throws -> JSONValue {
         try JSONParser.parse(response.body)
     }
@@ -74,6 +85,12 @@ struct APIEndpointTests {
                 }
             #expect(got == expected, "\(target)")
         }
+        // The one write route: operators only.
+        let site = #"{"lat": 3.139, "lon": 101.6869, "radius_m": 400}"#
+        let writes: [Int] = try [nil, "not-a-token", Self.viewerToken, Self.operatorToken].map {
+            try Self.send(port, "PUT", "/v1/sensors/gauge-9/site", token: $0, body: site).status
+        }
+        #expect(writes == [401, 401, 403, 200])
         let refused = try Self.get(port, "/v1/devices", token: nil)
         #expect(refused.headers["www-authenticate"]?.hasPrefix("Bearer") == true)
         #expect(try Self.json(refused)["error"]?["code"] == .string("unauthorized"))
@@ -220,7 +237,7 @@ struct APIEndpointTests {
             Set(paths.keys)
                 == [
                     "/v1/health", "/v1/devices", "/v1/devices/{id}", "/v1/series", "/v1/alerts", "/v1/rejects",
-                    "/v1/config", "/metrics", "/v1/openapi.json",
+                    "/v1/config", "/metrics", "/v1/openapi.json", "/v1/sensors/{id}/site",
                 ])
         for (path, item) in paths.members {
             guard case .object(let operations) = item else { continue }
@@ -235,16 +252,18 @@ struct APIEndpointTests {
                     query.append("\(name)=\(value)")
                 }
                 let target = concrete + (query.isEmpty ? "" : "?" + query.joined(separator: "&"))
-                let response = try Self.get(port, target, token: Self.operatorToken)
+                let body = operation["requestBody"] == nil ? "" : #"{"lat": 3.1, "lon": 101.6, "radius_m": 100}"#
+                let response = try Self.send(port, method.uppercased(), target, token: Self.operatorToken, body: body)
                 #expect(response.status != 404 || path.contains("{id}") || path == "/v1/series", "\(method) \(target)")
                 #expect(response.status != 405, "\(method) \(target)")
                 if response.status == 400 {
                     #expect(response.text.contains("unknown query parameter") == false, "\(target): \(response.text)")
                 }
-                let extra = try Self.get(port, concrete + "?undocumented=1", token: Self.operatorToken)
+                let extra = try Self.send(
+                    port, method.uppercased(), concrete + "?undocumented=1", token: Self.operatorToken, body: body)
                 #expect(extra.status == 400, "\(path) accepts an undocumented parameter")
                 let secured = (operation["security"]?.arrayValue ?? []).isEmpty == false
-                let anonymous = try Self.get(port, concrete, token: nil).status
+                let anonymous = try Self.send(port, method.uppercased(), concrete, token: nil, body: body).status
                 #expect(secured == (anonymous == 401), "\(path): documented security matches the server")
             }
         }
@@ -340,6 +359,17 @@ struct APIEndpointTests {
         let token = try run(["token", "new", "--role", "operator", "--name", "ops2"])
         #expect(token.output.contains(#""role":"operator""#))
         #expect(try run(["series", "--help"]).output.contains("--step"))
+        // The one write: operators only.
+        let place = ["sensor", "set", "gauge-9", "--lat", "3.139", "--lon", "101.6869", "--radius-m", "350"]
+        #expect(try run(place).status == 77, "a viewer token may not set sites")
+        var operatorEnvironment = environment
+        operatorEnvironment["GWCTL_TOKEN"] = Self.operatorToken
+        let placed = try run(place, operatorEnvironment)
+        #expect(placed.status == 0, "\(placed.output)")
+        #expect(
+            try live.gateway.count(
+                "SELECT count(*) FROM sensor_sites_v WHERE sensor = 'gauge-9' AND radius_m = 350 AND source = 'api'")
+                == 1)
     }
 }
 
