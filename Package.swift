@@ -63,6 +63,7 @@ let package = Package(
             name: "API",
             dependencies: [
                 "HTTP", "RingStore", "Telemetry", "Metrics", "Crypto", "JSON", "Logging", "Suggest", "Advisories", "Geo",
+                "Alerts",
             ],
             swiftSettings: swiftSettings),
 

@@ -1,4 +1,5 @@
 import Advisories
+import Alerts
 import Foundation
 import Geo
 import HTTP
@@ -135,8 +136,116 @@ extension APIService {
             writer.endObject()
         }
         writer.endArray()
+        if device.kind == .water, let forecast = forecasts?.forecast(device.name) {
+            writer.key("forecast")
+            write(forecast, to: &writer)
+        }
         writer.endObject()
         return .json(bytes: writer.bytes)
+    }
+
+    func write(_ forecast: LevelForecast, to writer: inout JSONWriter) {
+        writer.beginObject()
+        writer.field("status", forecast.status.rawValue)
+        writer.key("slope_cm_per_min")
+        forecast.slopeCmPerMin.map { writer.value(($0 * 1000).rounded() / 1000) } ?? writer.value(nil as String?)
+        writer.key("minutes_to_warning")
+        forecast.minutesToWarning.map { writer.value(($0 * 10).rounded() / 10) } ?? writer.value(nil as String?)
+        writer.key("minutes_to_alarm")
+        forecast.minutesToAlarm.map { writer.value(($0 * 10).rounded() / 10) } ?? writer.value(nil as String?)
+        writer.field("points", Int64(forecast.points))
+        writer.field("detail", forecast.detail)
+        writer.endObject()
+    }
+
+    // MARK: map
+
+    /// GeoJSON: gauges (site, level state, newest level, forecast) and vehicles (newest
+    /// position and its age), for a dashboard's map layer.
+    func map() throws(APIError) -> HTTPResponse {
+        let (sites, vehicles) = try withStore { reader -> ([(site: GaugeSite, state: String)], [StoreReader.Device]) in
+            var vehicles: [StoreReader.Device] = []
+            var after: (kind: DeviceKind, name: String)?
+            while true {
+                let page = try reader.devices(kind: .vehicle, after: after, limit: 5_000)
+                vehicles += page
+                guard page.count == 5_000, let last = page.last else { break }
+                after = (last.kind, last.name)
+            }
+            return (try reader.gaugeSites(), vehicles)
+        }
+        let now = TimeParsing.nowMs()
+        var writer = JSONWriter(capacity: 256 * (sites.count + vehicles.count) + 64)
+        writer.beginObject()
+        writer.field("type", "FeatureCollection")
+        writer.key("features")
+        writer.beginArray()
+        func point(_ position: GeoPoint) {
+            writer.key("geometry")
+            writer.beginObject()
+            writer.field("type", "Point")
+            writer.key("coordinates")
+            writer.beginArray()
+            writer.value(position.lon)
+            writer.value(position.lat)
+            writer.endArray()
+            writer.endObject()
+        }
+        for (site, state) in sites {
+            writer.beginObject()
+            writer.field("type", "Feature")
+            writer.field("id", "gauge:" + site.sensor)
+            point(site.position)
+            writer.key("properties")
+            writer.beginObject()
+            writer.field("kind", "gauge")
+            writer.field("device", site.sensor)
+            writer.field("radius_m", site.radiusM)
+            writer.field("state", state)
+            if let device = try? withStore({ try $0.devices(named: site.sensor).first { $0.kind == .water } }),
+                let level = latestValues.values(deviceRowID: device.rowID, kind: .water).first(where: {
+                    $0.signal == .waterLevel
+                })
+            {
+                writer.field("level_cm", level.value.value)
+                writer.field("level_ts_ms", level.value.tsMs)
+            }
+            if let forecast = forecasts?.forecast(site.sensor) {
+                writer.key("forecast")
+                write(forecast, to: &writer)
+            }
+            writer.endObject()
+            writer.endObject()
+        }
+        for vehicle in vehicles {
+            let values = latestValues.values(deviceRowID: vehicle.rowID, kind: .vehicle)
+            guard let lat = values.first(where: { $0.signal == .latitude })?.value,
+                let lon = values.first(where: { $0.signal == .longitude })?.value
+            else { continue }
+            writer.beginObject()
+            writer.field("type", "Feature")
+            writer.field("id", "vehicle:" + vehicle.name)
+            point(GeoPoint(lat: lat.value, lon: lon.value))
+            writer.key("properties")
+            writer.beginObject()
+            writer.field("kind", "vehicle")
+            writer.field("device", vehicle.name)
+            writer.field("ts_ms", lat.tsMs)
+            writer.field("age_s", max(0, now - lat.tsMs) / 1000)
+            if let speed = values.first(where: { $0.signal == .gpsSpeed })?.value {
+                writer.field("speed_kmh", speed.value)
+            }
+            if let heading = values.first(where: { $0.signal == .heading })?.value {
+                writer.field("heading_deg", heading.value)
+            }
+            writer.endObject()
+            writer.endObject()
+        }
+        writer.endArray()
+        writer.endObject()
+        var response = HTTPResponse.json(bytes: writer.bytes)
+        response.headers.set("Content-Type", "application/geo+json")
+        return response
     }
 
     /// One device object; `open` leaves it unclosed so the caller can add fields.

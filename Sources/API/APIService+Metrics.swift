@@ -1,3 +1,4 @@
+import Alerts
 import Foundation
 import HTTP
 import Metrics
@@ -59,6 +60,13 @@ extension APIService {
         out.counter(
             "gateway_aggregates_written_total", help: "Closed aggregate windows stored or revised.",
             live.aggregatesWritten)
+        out.family(
+            "gateway_forecast_minutes_to_alarm", type: "gauge",
+            help: "Minutes until a rising gauge's trend reaches its alarm level (rising gauges only).")
+        for (sensor, forecast) in (forecasts?.all ?? [:]).sorted(by: { $0.key < $1.key }) {
+            guard forecast.status == .rising, let minutes = forecast.minutesToAlarm else { continue }
+            out.sample("gateway_forecast_minutes_to_alarm", [("sensor", sensor)], minutes)
+        }
         out.family(
             "gateway_advisories_total", type: "counter",
             help: "Flooded-road advisories sent to vehicles, by state (warning, alarm, cleared).")

@@ -1,4 +1,5 @@
 public import Advisories
+public import Alerts
 import Foundation
 import Geo
 import HTTP
@@ -29,10 +30,12 @@ public final class APIService: Sendable {
     let openWindows: OpenWindows?
     /// Hands a gauge site to the ingest thread; true once it is stored and in effect.
     let setSensorSite: (@Sendable (GaugeSite) -> Bool)?
+    /// Each gauge's trend forecast, kept by the ingest thread.
+    let forecasts: ForecastBoard?
 
     public init(
         configuration: APIConfiguration, storePath: String, latest: LatestValues, openWindows: OpenWindows?,
-        setSensorSite: (@Sendable (GaugeSite) -> Bool)? = nil, logger: Logger,
+        setSensorSite: (@Sendable (GaugeSite) -> Bool)? = nil, forecasts: ForecastBoard? = nil, logger: Logger,
         status: @escaping @Sendable () -> LiveStatus, configurationDocument: JSONValue
     ) {
         self.configuration = configuration
@@ -46,6 +49,7 @@ public final class APIService: Sendable {
         self.latestValues = latest
         self.openWindows = openWindows
         self.setSensorSite = setSensorSite
+        self.forecasts = forecasts
     }
 
     /// Runs a store query, turning store failures into a 503 that says what failed.
@@ -133,6 +137,11 @@ public final class APIService: Sendable {
             query: [QueryParameter(name: "limit", description: "1 to 1000, default 50", schema: Schemas.integer)],
             responseSchema: Schemas.rejects,
             handler: { service, request, _ throws(APIError) in try service.rejects(request) }),
+        Route(
+            method: "GET", pattern: ["v1", "map"], access: .viewer,
+            summary: "GeoJSON of gauges (site, state, level, forecast) and vehicles (newest position)",
+            responseType: "application/geo+json", responseSchema: Schemas.featureCollection,
+            handler: { service, _, _ throws(APIError) in try service.map() }),
         Route(
             method: "PUT", pattern: ["v1", "sensors", "{id}", "site"], access: .operator,
             summary: "Set where a water gauge is and how much road it covers (for flooded-road advisories)",

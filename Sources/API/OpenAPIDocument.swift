@@ -99,6 +99,19 @@ enum Schemas {
     ])
 
     static let site = object([("sensor", string), ("lat", number), ("lon", number), ("radius_m", number)])
+    static let featureCollection = object([
+        ("type", string),
+        (
+            "features",
+            array(
+                object([
+                    ("type", string), ("id", string),
+                    ("geometry", object([("type", string), ("coordinates", array(number))])),
+                    ("properties", object),
+                ]))
+        ),
+    ])
+
     static let siteInput = object([("lat", number), ("lon", number), ("radius_m", number)])
 
     static let error = object([("error", object([("code", string), ("message", string)]))])

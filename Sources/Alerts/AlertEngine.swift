@@ -26,6 +26,11 @@ public struct AlertEngine: Sendable {
     }
 
     /// A water sensor's level state to publish (retained) for sirens and signboards.
+    /// The gauge's current trend forecast (`.none` for a sensor not seen yet).
+    public func forecast(sensor: String) -> LevelForecast {
+        water[sensor]?.forecast ?? .none
+    }
+
     public struct LevelPublication: Sendable, Equatable {
         public var sensor: String
         public var state: WaterAlertMachine.LevelState
@@ -61,7 +66,8 @@ public struct AlertEngine: Sendable {
                     level: level?.state == .alarm ? .alarm : level?.state == .warning ? .warning : .normal,
                     rising: active.contains { $0.type == .riseRate },
                     batteryLow: active.contains { $0.type == .lowBattery },
-                    stale: active.contains { $0.type == .stale })
+                    stale: active.contains { $0.type == .stale },
+                    forecast: active.contains { $0.type == .forecast })
             }
             water[sensor] = machine
         }

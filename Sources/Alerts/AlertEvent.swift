@@ -4,6 +4,8 @@ public enum AlertType: String, Sendable, CaseIterable, Hashable {
     case riseRate = "rise_rate"
     case stale
     case lowBattery = "low_battery"
+    /// The gauge's trend reaches the alarm level within `forecast_lead_min`.
+    case forecast
     case dtc
     case milOn = "mil_on"
     case coolant

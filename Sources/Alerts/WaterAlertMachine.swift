@@ -20,6 +20,11 @@ public struct WaterAlertMachine: Sendable {
     /// Gateway clock of the last reading, for staleness (device clocks may be off).
     public private(set) var lastSeenMs: Int64
     private var history: [(ts: Int64, level: Double)] = []
+    private var forecaster: LevelForecaster
+    /// The trend as of the last evaluation (at most every 10 s of reading time).
+    public private(set) var forecast = LevelForecast.none
+    private var forecastRaised = false
+    private var nextForecastTs: Int64 = .min
     static let maxHistory = 512
 
     public init(sensor: String, settings: WaterAlertSettings, nowMs: Int64) {
@@ -28,13 +33,16 @@ public struct WaterAlertMachine: Sendable {
         level = DwellFilter(initial: .normal, dwellMs: settings.dwellS * 1000)
         rising = DwellFilter(initial: false, dwellMs: settings.dwellS * 1000)
         batteryLow = DwellFilter(initial: false, dwellMs: settings.dwellS * 1000)
+        forecaster = LevelForecaster(windowMs: settings.forecastWindowS * 1000)
         lastSeenMs = nowMs
     }
 
     /// Restores the states an earlier run left raised.
     public mutating func restore(
-        level state: LevelState, rising isRising: Bool, batteryLow isLow: Bool, stale isStale: Bool
+        level state: LevelState, rising isRising: Bool, batteryLow isLow: Bool, stale isStale: Bool,
+        forecast isForecast: Bool = false
     ) {
+        forecastRaised = isForecast
         level.restore(state)
         rising.restore(isRising)
         batteryLow.restore(isLow)
@@ -82,6 +90,22 @@ public struct WaterAlertMachine: Sendable {
 
     /// A reading of the gauge. Readings older than the newest one seen (replays, backlog
     /// uploads) are about the past and do not move alerts.
+    /// Raises `forecast` when a significant rise reaches the alarm level within the lead time
+    /// (and the level is not there yet); clears it when the trend turns steady or falling.
+    private mutating func forecastEvents(levelCm: Double, tsMs: Int64) -> [AlertEvent] {
+        if !forecastRaised, forecast.status == .rising, let minutes = forecast.minutesToAlarm,
+            minutes <= settings.forecastLeadMin, levelCm < settings.alarmCm
+        {
+            forecastRaised = true
+            return [AlertEvent(device: sensor, type: .forecast, state: .warning, value: minutes, tsMs: tsMs)]
+        }
+        if forecastRaised, forecast.status == .steady || forecast.status == .falling {
+            forecastRaised = false
+            return [AlertEvent(device: sensor, type: .forecast, state: .cleared, value: 0, tsMs: tsMs)]
+        }
+        return []
+    }
+
     public mutating func observe(levelCm: Double?, batteryV: Double?, tsMs: Int64, nowMs: Int64) -> [AlertEvent] {
         lastSeenMs = max(lastSeenMs, nowMs)
         var events: [AlertEvent] = []
@@ -115,6 +139,14 @@ public struct WaterAlertMachine: Sendable {
                             device: sensor, type: .riseRate, state: changed ? .warning : .cleared, value: rate,
                             tsMs: tsMs))
                 }
+            }
+        }
+        if let cm = levelCm {
+            forecaster.add(tsMs: tsMs, levelCm: cm)
+            if tsMs >= nextForecastTs {
+                nextForecastTs = tsMs + 10_000
+                forecast = forecaster.forecast(warningCm: settings.warningCm, alarmCm: settings.alarmCm)
+                events += forecastEvents(levelCm: cm, tsMs: tsMs)
             }
         }
         if let volts = batteryV {

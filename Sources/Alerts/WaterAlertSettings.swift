@@ -13,6 +13,10 @@ public struct WaterAlertSettings: Sendable, Equatable {
     /// No reading for this long raises `stale`.
     public var staleAfterS: Int64 = 900
     public var lowBatteryV: Double = 3.3
+    /// A `forecast` alert when the trend reaches `alarmCm` within this many minutes.
+    public var forecastLeadMin: Double = 30
+    /// How far back the trend looks.
+    public var forecastWindowS: Int64 = 1800
 
     public init() {}
 }

@@ -29,6 +29,7 @@ public final class Gateway: @unchecked Sendable {
     private var rateTimer: (any DispatchSourceTimer)?
     private let statusSource = StatusSource()
     private let siteMailbox = SiteMailbox()
+    private let forecasts = ForecastBoard()
     private let httpCertificateExpiresMs: Int64?
 
     /// The topic filters the gateway subscribes to (QoS 1).
@@ -125,7 +126,7 @@ public final class Gateway: @unchecked Sendable {
                 flushMaxReadings: Int(configuration.store.flushMaxReadings),
                 maxPayloadBytes: Int(configuration.limits.maxPayloadBytes),
                 statsIntervalNanos: UInt64(configuration.log.statsIntervalS) * 1_000_000_000),
-            alerts: alerts, advisories: advisories, siteMailbox: siteMailbox,
+            alerts: alerts, forecasts: forecasts, advisories: advisories, siteMailbox: siteMailbox,
             publishRetained: { topic, payload in
                 do {
                     try client.publish(topic: topic, payload: payload, qos: 1, retain: true)
@@ -145,7 +146,7 @@ public final class Gateway: @unchecked Sendable {
         api = try Self.makeAPI(
             configuration, statusSource: statusSource, latest: store.latest,
             openWindows: configuration.aggregation.enabled ? store.openWindows : nil, siteMailbox: siteMailbox,
-            logger: self.logger)
+            forecasts: forecasts, logger: self.logger)
         if let cert = configuration.http.certFile,
             let seconds = CertificateCheck.run(caFile: cert, certFile: cert, keyFile: configuration.http.keyFile)
                 .secondsToExpiry
@@ -161,7 +162,7 @@ public final class Gateway: @unchecked Sendable {
     /// and connections on each request, so the API module knows nothing of the gateway's types.
     private static func makeAPI(
         _ configuration: GatewayConfiguration, statusSource: StatusSource, latest: LatestValues,
-        openWindows: OpenWindows?, siteMailbox: SiteMailbox, logger: Logger
+        openWindows: OpenWindows?, siteMailbox: SiteMailbox, forecasts: ForecastBoard, logger: Logger
     ) throws -> APIServer? {
         let settings = configuration.http
         guard settings.enabled else { return nil }
@@ -192,7 +193,7 @@ public final class Gateway: @unchecked Sendable {
         }
         let service = APIService(
             configuration: api, storePath: configuration.store.path, latest: latest, openWindows: openWindows,
-            setSensorSite: { siteMailbox.submit($0) },
+            setSensorSite: { siteMailbox.submit($0) }, forecasts: forecasts,
             logger: logger,
             status: { statusSource.read() }, configurationDocument: configuration.redactedJSON)
         return try APIServer(service: service, logger: logger)

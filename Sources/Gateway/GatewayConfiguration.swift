@@ -324,7 +324,7 @@ public struct GatewayConfiguration: Sendable {
 
     static let waterKeys = [
         "warning_cm", "alarm_cm", "rise_cm_per_min", "rise_window_s", "hysteresis_cm", "dwell_s", "stale_after_s",
-        "low_battery_v",
+        "low_battery_v", "forecast_lead_min", "forecast_window_s",
     ]
 
     /// Water alert settings at `path`, each key defaulting to `base` (the defaults, or for a
@@ -348,6 +348,12 @@ public struct GatewayConfiguration: Sendable {
             object, "stale_after_s", path: path + ".stale_after_s", default: s.staleAfterS, range: 10...604_800)
         s.lowBatteryV = reader.number(
             object, "low_battery_v", path: path + ".low_battery_v", default: s.lowBatteryV, range: 0...60)
+        s.forecastLeadMin = reader.number(
+            object, "forecast_lead_min", path: path + ".forecast_lead_min", default: s.forecastLeadMin,
+            range: 1...1_440)
+        s.forecastWindowS = reader.integer(
+            object, "forecast_window_s", path: path + ".forecast_window_s", default: s.forecastWindowS,
+            range: 300...86_400)
         if s.alarmCm <= s.warningCm {
             reader.problem(path + ".alarm_cm", "must be above warning_cm (\(s.warningCm)), got \(s.alarmCm)")
         }
@@ -375,6 +381,7 @@ public struct GatewayConfiguration: Sendable {
             ("rise_cm_per_min", .double(s.riseCmPerMin)), ("rise_window_s", .int(s.riseWindowS)),
             ("hysteresis_cm", .double(s.hysteresisCm)), ("dwell_s", .int(s.dwellS)),
             ("stale_after_s", .int(s.staleAfterS)), ("low_battery_v", .double(s.lowBatteryV)),
+            ("forecast_lead_min", .double(s.forecastLeadMin)), ("forecast_window_s", .int(s.forecastWindowS)),
             ("sensors", .object(JSONObject())),
         ])
     }

@@ -38,6 +38,7 @@ final class IngestPipeline: @unchecked Sendable {
     /// Publishes QoS 1, not retained (advisories to vehicles).
     private let publish: @Sendable (String, [UInt8]) -> Void
     private var advisories: AdvisoryEngine
+    private let forecasts: ForecastBoard
     private let siteMailbox: SiteMailbox
     private let onOutbox: @Sendable () -> Void
     private var nextTick: UInt64 = 0
@@ -46,12 +47,13 @@ final class IngestPipeline: @unchecked Sendable {
 
     init(
         inbound: InboundBuffer, store: RingStore, decoder: Decoder, configuration: Configuration,
-        alerts: AlertEngine, advisories: AdvisoryEngine, siteMailbox: SiteMailbox,
+        alerts: AlertEngine, forecasts: ForecastBoard, advisories: AdvisoryEngine, siteMailbox: SiteMailbox,
         publishRetained: @escaping @Sendable (String, [UInt8]) -> Void,
         publish: @escaping @Sendable (String, [UInt8]) -> Void,
         onOutbox: @escaping @Sendable () -> Void, metrics: IngestMetrics, logger: Logger
     ) {
         self.advisories = advisories
+        self.forecasts = forecasts
         self.siteMailbox = siteMailbox
         self.publish = publish
         self.onOutbox = onOutbox
@@ -192,6 +194,7 @@ final class IngestPipeline: @unchecked Sendable {
                 sensor: device.name, levelCm: value(.waterLevel), batteryV: value(.batteryVoltage), tsMs: ts,
                 nowMs: nowMs)
             batch.alerts.append(contentsOf: events)
+            forecasts.set(device.name, alerts.forecast(sensor: device.name))
             if let publication {
                 pendingLevels[device.name] = publication
                 let state: AdvisoryEngine.GaugeState =

@@ -1,3 +1,5 @@
+public import Advisories
+import Geo
 import SQLite
 public import Telemetry
 
@@ -359,6 +361,25 @@ extension StoreReader {
             }
         } catch {
             throw .sqlite(error, doing: "reading alerts from \(path)")
+        }
+        return result
+    }
+
+    /// Gauge sites and the level state each gauge is in now (`normal` when no level alert is raised).
+    public func gaugeSites() throws(StoreError) -> [(site: GaugeSite, state: String)] {
+        var states: [String: String] = [:]
+        try rows("SELECT device, state FROM alerts_active WHERE type = 'water_level'") {
+            states[$0.text(0) ?? ""] = $0.text(1)
+        }
+        var result: [(site: GaugeSite, state: String)] = []
+        try rows("SELECT sensor, lat, lon, radius_m FROM sensor_sites ORDER BY sensor") {
+            let sensor = $0.text(0) ?? ""
+            result.append(
+                (
+                    GaugeSite(
+                        sensor: sensor, position: GeoPoint(lat: $0.double(1), lon: $0.double(2)), radiusM: $0.double(3)),
+                    states[sensor] ?? "normal"
+                ))
         }
         return result
     }

@@ -165,6 +165,38 @@ enum Commands {
                 }))
     }
 
+    static func map() throws(ClientError) {
+        let (body, response) = try client.json("/v1/map")
+        if wantsJSON { return emit(response) }
+        guard case .array(let features)? = body["features"] else { throw .badResponse("no features array") }
+        func coordinates(_ feature: JSONValue) -> String {
+            guard case .array(let pair)? = feature["geometry"]?["coordinates"], pair.count == 2 else { return "-" }
+            return "\(number(pair[1])), \(number(pair[0]))"
+        }
+        let gauges = features.filter { $0["properties"]?["kind"] == .string("gauge") }
+        let vehicles = features.filter { $0["properties"]?["kind"] == .string("vehicle") }
+        print(
+            table(
+                ["GAUGE", "POSITION", "RADIUS M", "STATE", "LEVEL CM", "TREND", "TO ALARM (MIN)"],
+                gauges.map {
+                    let p = $0["properties"]
+                    return [
+                        text(p?["device"]), coordinates($0), number(p?["radius_m"]), text(p?["state"]),
+                        number(p?["level_cm"]), text(p?["forecast"]?["status"]),
+                        number(p?["forecast"]?["minutes_to_alarm"]),
+                    ]
+                }))
+        print("")
+        print("\(vehicles.count) vehicles with a position")
+        print(
+            table(
+                ["VEHICLE", "POSITION", "AGE S", "SPEED"],
+                vehicles.prefix(20).map {
+                    let p = $0["properties"]
+                    return [text(p?["device"]), coordinates($0), number(p?["age_s"]), number(p?["speed_kmh"])]
+                }))
+    }
+
     static func sensorSet(_ id: String) throws(ClientError) {
         guard arguments.arguments[0] == "set" else {
             fail("usage: gwctl sensor set ID --lat --lon --radius-m", code: 64)

@@ -39,6 +39,7 @@ let parser = ArgumentParser(
                 limitOption,
             ]),
         CommandSpec("rejects", summary: "recent rejected messages and counts per reason", options: [limitOption]),
+        CommandSpec("map", summary: "gauges (state, level, forecast) and vehicle positions; --json gives the GeoJSON"),
         CommandSpec(
             "token", summary: "token new --role viewer|operator [--name NAME]: a token and its http.tokens line",
             arguments: ["new"],
@@ -84,6 +85,7 @@ func run() throws(ClientError) {
     case "series": try Commands.series(arguments.arguments[0], arguments.arguments[1])
     case "alerts": try Commands.alerts()
     case "rejects": try Commands.rejects()
+    case "map": try Commands.map()
     case "token": Commands.token()
     case "sensor": try Commands.sensorSet(arguments.arguments[1])
     case "stats": Offline.stats(path: arguments.value("--db") ?? "var/gateway.db")

@@ -69,7 +69,7 @@ struct APIEndpointTests {
             ("/v1/health", "open"), ("/metrics", "open"), ("/v1/devices", "viewer"),
             ("/v1/devices/gauge-9", "viewer"), ("/v1/series?device=gauge-9&signal=level_cm", "viewer"),
             ("/v1/alerts", "viewer"), ("/v1/rejects", "viewer"), ("/v1/openapi.json", "viewer"),
-            ("/v1/config", "operator"),
+            ("/v1/config", "operator"), ("/v1/map", "viewer"),
         ]
         for (target, access) in routes {
             let none: Int = try Self.get(port, target, token: nil).status
@@ -237,7 +237,7 @@ struct APIEndpointTests {
             Set(paths.keys)
                 == [
                     "/v1/health", "/v1/devices", "/v1/devices/{id}", "/v1/series", "/v1/alerts", "/v1/rejects",
-                    "/v1/config", "/metrics", "/v1/openapi.json", "/v1/sensors/{id}/site",
+                    "/v1/config", "/metrics", "/v1/openapi.json", "/v1/sensors/{id}/site", "/v1/map",
                 ])
         for (path, item) in paths.members {
             guard case .object(let operations) = item else { continue }

@@ -18,7 +18,7 @@ struct AdvisoryTests {
     }
 
     @Test func exactlyTheRightVehiclesGetOneAdvisoryEachThenACleared() async throws {
-        let live = try LiveGateway(extra: Self.settings)
+        let live = try LiveGateway(extra: Self.settings, http: APIEndpointTests.tokens())
         defer { withExtendedLifetime(live) {} }
         let watcher = try Subscriber(port: live.broker.port, filter: "v1/advisory/+")
         let now = Int64(Date().timeIntervalSince1970 * 1000)
@@ -69,6 +69,22 @@ struct AdvisoryTests {
         try waitFor("the advisory events") {
             try live.gateway.count("SELECT count(*) FROM events_v WHERE type = 'advisory'") == 4
         }
+        // The map feed: the gauge back to normal with its newest level, and the three vehicles.
+        let map = try JSONParser.parse(
+            try APIEndpointTests.get(live.gateway.httpPort, "/v1/map", token: APIEndpointTests.viewerToken).body)
+        #expect(map["type"] == .string("FeatureCollection"))
+        let features = map["features"]?.arrayValue ?? []
+        let gauge = try #require(features.first { $0["id"] == .string("gauge:drain-7") })
+        #expect(gauge["geometry"]?["coordinates"] == .array([.double(101.6869), .double(3.139)]))
+        #expect(gauge["properties"]?["state"] == .string("normal"))
+        #expect(gauge["properties"]?["level_cm"] == .int(40))
+        #expect(gauge["properties"]?["forecast"]?["status"] == .string("insufficient"))
+        let vehicles = features.filter { $0["properties"]?["kind"] == .string("vehicle") }
+        #expect(Set(vehicles.compactMap { $0["properties"]?["device"]?.string }) == [inside, outside, later])
+        let detail = try JSONParser.parse(
+            try APIEndpointTests.get(live.gateway.httpPort, "/v1/devices/drain-7", token: APIEndpointTests.viewerToken)
+                .body)
+        #expect(detail["forecast"]?["detail"]?.string?.contains("needs") == true)
         try waitFor("the advisory counters") {
             let metrics =
                 try rawRequest(port: live.gateway.httpPort, "GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n")?.text ?? ""
