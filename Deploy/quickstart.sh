@@ -53,6 +53,7 @@ cat >"$dir/gateway.json" <<CONF
   "alerts": {"water": {"warning_cm": 70, "alarm_cm": 110, "dwell_s": 5, "stale_after_s": 60}},
   "upstream": {"host": "127.0.0.1", "port": $upstream_port, "topic_prefix": "city", "status_interval_s": 10,
                "tls": {"ca_file": "$certs/ca.crt", "cert_file": "$certs/client.crt", "key_file": "$certs/client.key"}},
+  "sensors": $("$bin/gwsim" --sensors "$SENSORS" --print-sites),
   "http": {"listen": "127.0.0.1:$http_port",
            "tokens": [{"name": "quickstart", "role": "viewer", "sha256": "$token_hash"}]},
   "log": {"level": "info", "stats_interval_s": 10}
@@ -68,6 +69,10 @@ cleanup() {
     for ((i = ${#pids[@]} - 1; i >= 0; i--)); do kill -TERM "${pids[$i]}" 2>/dev/null || true; wait "${pids[$i]}" 2>/dev/null || true; done
     if [ -f "$dir/gateway.db" ]; then "$bin/gwctl" stats --db "$dir/gateway.db" || true; fi
     echo "REST API: set -a; . $dir/gwctl.env; set +a; then gwctl health | devices | series DEVICE SIGNAL (while it runs)"
+    if [ -s "$dir/advisories.log" ]; then
+        echo "flooded-road advisories sent to vehicles: $(wc -l <"$dir/advisories.log"), e.g."
+        head -n 2 "$dir/advisories.log" | cut -c1-200
+    fi
     if [ -f "$dir/upstream.log" ]; then
         echo "upstream received (city broker, over mutual TLS):"
         awk '{split($1, t, "/"); n[t[3]]++} END {for (k in n) printf "  %-12s %d messages\n", k, n[k]}' "$dir/upstream.log"
@@ -94,7 +99,10 @@ pids+=($!)
 for _ in $(seq 100); do grep -q mqtt_connected "$dir/gatewayd.log" 2>/dev/null && break; sleep 0.05; done
 grep -q mqtt_connected "$dir/gatewayd.log" || { cat "$dir/gatewayd.log"; echo "quickstart: gatewayd did not connect" >&2; exit 1; }
 
-"$bin/gwsim" --port "$port" --vehicles "$VEHICLES" --sensors "$SENSORS" --rate "$RATE" --bad-every 200 --quiet \
+# What vehicles are told about flooded roads near them, one line per advisory.
+mosquitto_sub -h 127.0.0.1 -p "$port" -i quickstart-advisories -t 'v1/advisory/#' -v >"$dir/advisories.log" 2>&1 &
+pids+=($!)
+"$bin/gwsim" --port "$port" --vehicles "$VEHICLES" --sensors "$SENSORS" --rate "$RATE" --bad-every 200 --gps-every 5 --flood-demo --quiet \
     --duration "$DURATION" >"$dir/gwsim.log" 2>&1 &
 pids+=($!)
 
@@ -106,7 +114,7 @@ echo "  curl -H 'Authorization: Bearer $token' 'http://127.0.0.1:$http_port/v1/s
 (
     while sleep 10; do
         counts=$(awk '{split($1, t, "/"); n[t[3]]++} END {for (k in n) printf "%s=%d ", k, n[k]}' "$dir/upstream.log")
-        echo "upstream received: ${counts:-nothing yet}"
+        echo "upstream received: ${counts:-nothing yet}; advisories to vehicles: $(wc -l <"$dir/advisories.log")"
     done
 ) &
 pids+=($!)

@@ -1,3 +1,4 @@
+import Foundation
 import Telemetry
 
 /// A small deterministic random generator (SplitMix64), so a simulated fleet is the same run
@@ -29,11 +30,16 @@ struct VehicleModel {
     var runTime = 0.0
     var troubleCodes: [UInt16] = []
     var helloSent = false
+    /// Position on its circular route around the map's centre.
+    let routeRadiusM: Double
+    var angle: Double
 
     static let possibleCodes: [UInt16] = [0x0301, 0x0171, 0x0420, 0x4123, 0xC123, 0x8100, 0x0128]
 
     init(index: Int, random: inout SplitMix64) {
         vin = VehicleModel.makeVIN(index)
+        routeRadiusM = CityMap.routeRadius(index)
+        angle = Double(index) * 2.399  // golden angle: spread around the centre
         hybrid = index % 4 == 0
         ambient = Double.random(in: 18...34, using: &random)
         coolant = ambient
@@ -64,6 +70,7 @@ struct VehicleModel {
         coolant += (90 - coolant) * min(1, 0.01 * seconds) + Double.random(in: -0.3...0.3, using: &random)
         fuel = max(0, fuel - speed * 0.00002 * seconds - 0.0005 * seconds)
         odometerHm += speed / 360 * seconds
+        angle += speed / 3.6 * seconds / routeRadiusM
         runTime += seconds
         if troubleCodes.count < 3, Double.random(in: 0..<1, using: &random) < 0.0005 {
             troubleCodes.append(Self.possibleCodes.randomElement(using: &random)!)
@@ -106,6 +113,14 @@ struct VehicleModel {
 
     var readingsPerMessage: Int { hybrid ? 18 : 17 }
 
+    func gpsJSON(ts: Int64, map: CityMap) -> String {
+        let (lat, lon) = map.point(east: routeRadiusM * cos(angle), north: routeRadiusM * sin(angle))
+        // Counter-clockwise around the centre: the course is the angle, mirrored, from north.
+        let heading = (-angle * 180 / .pi).truncatingRemainder(dividingBy: 360)
+        return "{\"ts\":\(ts),\"seq\":\(seq),\"lat\":\(rounded(lat, 6)),\"lon\":\(rounded(lon, 6)),"
+            + "\"speed_kmh\":\(rounded(speed, 1)),\"heading_deg\":\(rounded(heading < 0 ? heading + 360 : heading, 1))}"
+    }
+
     func dtcJSON(ts: Int64) -> String {
         let hex = troubleCodes.map { code -> String in
             let digits = String(code, radix: 16, uppercase: true)
@@ -138,7 +153,19 @@ struct WaterSensorModel {
         battery = Double.random(in: 3.55...3.95, using: &random)
     }
 
+    /// A downpour from 5 s to 45 s of simulated time (the first gauge in `--flood-demo`), so a
+    /// short run shows a gauge going into alarm, vehicles being advised, and the all-clear.
+    var demoStorm = false
+    var elapsed = 0.0
+
     mutating func step(seconds: Double, random: inout SplitMix64) {
+        elapsed += seconds
+        if demoStorm {
+            rain = (5..<45).contains(elapsed) ? 150 : 0
+            level += rain * 0.02 * seconds - (level - baseline) * (rain > 0 ? 0.003 : 0.03) * seconds
+            level = min(9_999, max(-99, level))
+            return
+        }
         if rain == 0, Double.random(in: 0..<1, using: &random) < 0.002 * seconds {
             rain = Double.random(in: 5...80, using: &random)
         } else if rain > 0, Double.random(in: 0..<1, using: &random) < 0.01 * seconds {

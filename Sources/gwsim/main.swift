@@ -19,6 +19,10 @@ let usage = """
       --bad-every K       every K-th message is malformed, to exercise rejects (0 = never)
       --seed S            random seed (1)
       --client-prefix X   MQTT client id prefix (gwsim)
+      --gps-every K       every K-th vehicle message is a GPS position (0 = none)
+      --center LAT,LON    where the simulated fleet drives (3.1390,101.6869)
+      --flood-demo        the first gauge gets a downpour from 5 s to 45 s (alarm, advisories, all-clear)
+      --print-sites       print the sensors section of gatewayd's config for the simulated gauges, exit
       --quiet             no progress lines
 
     At the end gwsim prints one line: sent=<messages> readings=<readings> acked=<acks> ...
@@ -39,6 +43,10 @@ struct Options {
     var seed: UInt64 = 1
     var clientPrefix = "gwsim"
     var quiet = false
+    var gpsEvery = 0
+    var map = CityMap()
+    var printSites = false
+    var floodDemo = false
 }
 
 func parseOptions() -> Options {
@@ -75,6 +83,17 @@ func parseOptions() -> Options {
         case "--seed": options.seed = number(argument)
         case "--client-prefix": options.clientPrefix = value(argument)
         case "--quiet": options.quiet = true
+        case "--gps-every": options.gpsEvery = number(argument)
+        case "--print-sites": options.printSites = true
+        case "--flood-demo": options.floodDemo = true
+        case "--center":
+            let parts = value(argument).split(separator: ",").compactMap { Double($0) }
+            guard parts.count == 2, (-90...90).contains(parts[0]), (-180...180).contains(parts[1]) else {
+                FileHandle.standardError.write(Data("gwsim: --center takes LAT,LON\n".utf8))
+                exit(64)
+            }
+            options.map.centerLat = parts[0]
+            options.map.centerLon = parts[1]
         case "--help", "-h":
             print(usage)
             exit(0)
@@ -102,6 +121,10 @@ final class Window: Sendable {
 }
 
 let options = parseOptions()
+if options.printSites {
+    print(options.map.sitesJSON(sensors: options.sensors))
+    exit(0)
+}
 let logger = Logger(level: .warning)
 
 let stopFlag = Atomic<Bool>(false)
@@ -134,6 +157,7 @@ final class Simulator {
         var random = self.random
         vehicles = (0..<options.vehicles).map { VehicleModel(index: $0, random: &random) }
         sensors = (0..<options.sensors).map { WaterSensorModel(index: $0, random: &random) }
+        if options.floodDemo, !sensors.isEmpty { sensors[0].demoStorm = true }
         self.random = random
     }
 
@@ -249,6 +273,13 @@ final class Simulator {
                         _ = publish(
                             device: device, topic: "v1/obd/\(vin)/pids", payload: "{\"ts\":\(ts),\"seq\":\"oops\"}")
                         badSent += 1
+                    } else if options.gpsEvery > 0 && Int(vehicles[device].seq) % options.gpsEvery == 0 {
+                        guard
+                            publish(
+                                device: device, topic: "v1/obd/\(vin)/gps",
+                                payload: vehicles[device].gpsJSON(ts: ts, map: options.map))
+                        else { break outer }
+                        readingsSent += 4
                     } else if !vehicles[device].troubleCodes.isEmpty && vehicles[device].seq % 100 == 0 {
                         guard
                             publish(
