@@ -72,7 +72,8 @@ let package = Package(
         .executableTarget(
             name: "gwsim", dependencies: ["MQTT", "Telemetry", "Logging"], swiftSettings: swiftSettings),
         .executableTarget(
-            name: "gwbench", dependencies: ["MQTT", "SQLite", "JSON", "Logging", "RingStore", "Telemetry"],
+            name: "gwbench",
+            dependencies: ["MQTT", "SQLite", "JSON", "Logging", "RingStore", "Telemetry", "Advisories", "Geo"],
             swiftSettings: swiftSettings),
         .executableTarget(
             name: "gwctl", dependencies: ["RingStore", "API", "Arguments", "JSON"], swiftSettings: swiftSettings),

@@ -42,6 +42,7 @@ listener $port 127.0.0.1
 allow_anonymous true
 persistence false
 max_queued_messages 100000
+set_tcp_nodelay true
 log_dest stdout
 CONF
 cat >"$dir/gateway.json" <<CONF

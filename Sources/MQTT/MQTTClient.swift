@@ -71,6 +71,9 @@ public final class MQTTClient: @unchecked Sendable {
         try check(mosquitto_threaded_set(handle, true), "mosquitto_threaded_set")
         try check(
             mosquitto_int_option(handle, MOSQ_OPT_PROTOCOL_VERSION, Int32(MQTT_PROTOCOL_V311)), "protocol version")
+        // Without it, a small publish right after another (a level state, then the advisories it
+        // caused) waits for the broker's delayed ACK: ~40 ms per packet (Nagle's algorithm).
+        try check(mosquitto_int_option(handle, MOSQ_OPT_TCP_NODELAY, 1), "TCP_NODELAY")
         try check(mosquitto_max_inflight_messages_set(handle, configuration.maxInflightMessages), "max inflight")
         if configuration.username != nil || configuration.password != nil {
             try check(

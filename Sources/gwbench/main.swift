@@ -1,4 +1,6 @@
+import Advisories
 import Foundation
+import Geo
 import JSON
 import Logging
 import MQTT
@@ -15,6 +17,12 @@ import Telemetry
 ///   gwbench fill-outbox --db FILE --rows N [--batch 500] [--gateway-id ID]
 ///       writes N aggregate rows as upstream batches into a stopped gateway's outbox, in the
 ///       exact wire format, to measure how fast a backlog drains.
+///   gwbench advisory-latency --port P [--count N]
+///       a vehicle parked inside gauge `bench-gauge`'s circle (the caller configures the site at
+///       3.1390, 101.6869, 500 m); alternates alarm and normal levels and times each reading's
+///       publish until the vehicle receives its advisory (alarm or cleared); prints p50, p99, max.
+///   gwbench advisory-cpu [--vehicles 10000] [--gauges 1000] [--updates 1000000]
+///       the advisory engine alone with every gauge flooding: CPU per 1 000 position updates.
 ///   gwbench seed-api --db FILE [--devices 10000] [--hours 24] [--capacity 1000000]
 ///       writes, through the ring store itself (so aggregates are computed as in production),
 ///       one gauge `bench-gauge` with a reading every second for the last N hours and N devices
@@ -23,6 +31,8 @@ let usage = """
     usage: gwbench alert-latency --local-port P --upstream-port U --certs DIR --gateway-id ID [--count N] [--interval-ms 10]
            gwbench fill-outbox --db FILE --rows N [--batch 500] [--gateway-id ID]
            gwbench seed-api --db FILE [--devices 10000] [--hours 24] [--capacity 1000000]
+           gwbench advisory-latency --port P [--count 200]
+           gwbench advisory-cpu [--vehicles 10000] [--gauges 1000] [--updates 1000000]
     """
 
 func fail(_ message: String) -> Never {
@@ -155,6 +165,101 @@ case "fill-outbox":
         }
     }
     print("rows=\(written) messages=\(batches)")
+case "advisory-latency":
+    let count = number("count", default: 200)
+    let logger = Logger(level: .error)
+    let vin = "1HGCM82633A0BENCH"
+    var vehicleConfiguration = MQTTClient.Configuration(clientID: "gwbench-vehicle-\(getpid())")
+    vehicleConfiguration.port = Int(option("port"))!
+    vehicleConfiguration.cleanSession = true
+    vehicleConfiguration.subscriptions = [("v1/advisory/\(vin)", 1)]
+    var gaugeConfiguration = MQTTClient.Configuration(clientID: "gwbench-gauge-\(getpid())")
+    gaugeConfiguration.port = vehicleConfiguration.port
+    gaugeConfiguration.cleanSession = true
+    let vehicle = try MQTTClient(configuration: vehicleConfiguration, logger: logger)
+    let gauge = try MQTTClient(configuration: gaugeConfiguration, logger: logger)
+    vehicle.start()
+    gauge.start()
+    let deadline = Date().addingTimeInterval(15)
+    while !(vehicle.isConnected && gauge.isConnected) {
+        if Date() > deadline { fail("could not connect to the broker") }
+        usleep(10_000)
+    }
+    usleep(300_000)
+    let now = Int64(Date().timeIntervalSince1970 * 1000)
+    try vehicle.publish(
+        topic: "v1/obd/\(vin)/gps", payload: Array(#"{"ts":\#(now),"seq":1,"lat":3.1395,"lon":101.6869}"#.utf8), qos: 1)
+    usleep(500_000)
+    var latencies: [Double] = []
+    var inbox: [InboundMessage] = []
+    var timeouts = 0
+    for index in 0..<(2 * count) {
+        let alarm = index % 2 == 0
+        let ts = Int64(Date().timeIntervalSince1970 * 1000)
+        let payload = #"{"ts":\#(ts),"seq":\#(index + 1),"level_cm":\#(alarm ? 300.0 : 10.0)}"#
+        let sent = monotonicNanos()
+        try gauge.publish(topic: "v1/water/bench-gauge/level", payload: Array(payload.utf8), qos: 1)
+        var matched = false
+        while !matched && monotonicNanos() - sent < 5_000_000_000 {
+            inbox.removeAll(keepingCapacity: true)
+            _ = vehicle.inbound.drain(into: &inbox, max: 10, deadlineNanos: monotonicNanos() + 100_000_000)
+            for message in inbox {
+                guard let advisory = try? JSONParser.parse(message.payload),
+                    advisory["state"] == .string(alarm ? "alarm" : "cleared")
+                else { continue }
+                latencies.append(Double(monotonicNanos() - sent) / 1e6)
+                matched = true
+            }
+        }
+        if !matched { timeouts += 1 }
+        usleep(5_000)
+    }
+    vehicle.stop()
+    gauge.stop()
+    let sorted = latencies.sorted()
+    guard !sorted.isEmpty else { fail("no advisory arrived") }
+    print(
+        String(
+            format: "advisories=%d timeouts=%d p50_ms=%.2f p99_ms=%.2f max_ms=%.2f", sorted.count, timeouts,
+            percentile(sorted, 0.5), percentile(sorted, 0.99), sorted.last!))
+case "advisory-cpu":
+    let vehicles = number("vehicles", default: 10_000)
+    let gauges = number("gauges", default: 1_000)
+    let updates = number("updates", default: 1_000_000)
+    var engine = AdvisoryEngine(idPrefix: "bench")
+    var random = SystemRandomNumberGenerator()
+    // A city 25 km across; gauges every ~800 m on a grid, each covering 300 m, all flooding.
+    let side = Int(Double(gauges).squareRoot().rounded(.up))
+    for index in 0..<gauges {
+        let position = GeoPoint(
+            lat: 3.0 + Double(index / side) * 0.0072, lon: 101.5 + Double(index % side) * 0.0072)
+        _ = engine.setSite(GaugeSite(sensor: "g\(index)", position: position, radiusM: 300), tsMs: 0)
+        _ = engine.gaugeChanged(sensor: "g\(index)", state: .alarm, levelCm: 300, tsMs: 0)
+    }
+    var positions = (0..<vehicles).map { _ in
+        GeoPoint(lat: 3.0 + Double.random(in: 0..<0.23, using: &random), lon: 101.5 + Double.random(in: 0..<0.23, using: &random))
+    }
+    let names = (0..<vehicles).map { "V\($0)" }
+    for index in 0..<vehicles { _ = engine.vehicleMoved(vin: names[index], to: positions[index], tsMs: 0) }
+    var advised = 0
+    var clock = timespec()
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &clock)
+    let cpuStart = Double(clock.tv_sec) + Double(clock.tv_nsec) / 1e9
+    let wallStart = monotonicNanos()
+    for update in 0..<updates {
+        let index = update % vehicles
+        // About 10 m per update, like a bus reporting every second.
+        positions[index].lat += Double.random(in: -0.0001...0.0001, using: &random)
+        positions[index].lon += Double.random(in: -0.0001...0.0001, using: &random)
+        advised += engine.vehicleMoved(vin: names[index], to: positions[index], tsMs: Int64(update)).count
+    }
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &clock)
+    let cpu = Double(clock.tv_sec) + Double(clock.tv_nsec) / 1e9 - cpuStart
+    let wall = Double(monotonicNanos() - wallStart) / 1e9
+    print(
+        String(
+            format: "vehicles=%d gauges=%d updates=%d advisories=%d cpu_s=%.3f cpu_us_per_1000_updates=%.1f updates_per_s=%.0f",
+            vehicles, gauges, updates, advised, cpu, cpu / Double(updates) * 1e9, Double(updates) / wall))
 case "seed-api":
     let devices = number("devices", default: 10_000)
     let hours = number("hours", default: 24)
