@@ -86,7 +86,9 @@ let package = Package(
             name: "RingStoreTests", dependencies: ["RingStore", "SQLite", "Telemetry", "Aggregation", "Alerts"],
             swiftSettings: swiftSettings),
         .testTarget(name: "MQTTTests", dependencies: ["MQTT"], swiftSettings: swiftSettings),
-        .testTarget(name: "GatewayTests", dependencies: ["Gateway", "JSON"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "GatewayTests", dependencies: ["Gateway", "JSON", "Advisories", "RingStore", "Telemetry"],
+            swiftSettings: swiftSettings),
         .testTarget(name: "AggregationTests", dependencies: ["Aggregation"], swiftSettings: swiftSettings),
         .testTarget(name: "AlertsTests", dependencies: ["Alerts"], swiftSettings: swiftSettings),
         .testTarget(name: "CryptoTests", dependencies: ["Crypto"], swiftSettings: swiftSettings),
