@@ -250,17 +250,7 @@ final class IngestPipeline: @unchecked Sendable {
     private func publishAdvisories(_ sent: [Advisory]) {
         guard !sent.isEmpty else { return }
         for advisory in sent {
-            var writer = JSONWriter(capacity: 256)
-            writer.beginObject()
-            writer.field("advisory_id", advisory.advisoryID)
-            writer.field("type", "flood")
-            writer.field("sensor", advisory.sensor)
-            writer.field("state", advisory.state.rawValue)
-            writer.field("level_cm", advisory.levelCm)
-            writer.field("distance_m", (advisory.distanceM * 10).rounded() / 10)
-            writer.field("ts_ms", advisory.tsMs)
-            writer.endObject()
-            publish("v1/advisory/\(advisory.vin)", writer.bytes)
+            publish("v1/advisory/\(advisory.vin)", Self.payload(of: advisory))
             logger.info(
                 "advisory_sent",
                 [
@@ -272,6 +262,21 @@ final class IngestPipeline: @unchecked Sendable {
         metrics.update { m in
             for advisory in sent { m.advisories[advisory.state.rawValue, default: 0] += 1 }
         }
+    }
+
+    /// The advisory as vehicles receive it (Firmware-Protocols/obd-vehicle.md, vectors/advisory.json).
+    static func payload(of advisory: Advisory) -> [UInt8] {
+        var writer = JSONWriter(capacity: 256)
+        writer.beginObject()
+        writer.field("advisory_id", advisory.advisoryID)
+        writer.field("type", "flood")
+        writer.field("sensor", advisory.sensor)
+        writer.field("state", advisory.state.rawValue)
+        writer.field("level_cm", advisory.levelCm)
+        writer.field("distance_m", (advisory.distanceM * 10).rounded() / 10)
+        writer.field("ts_ms", advisory.tsMs)
+        writer.endObject()
+        return writer.bytes
     }
 
     /// Sends the level states decided by the batch just committed, retained, so a siren or a

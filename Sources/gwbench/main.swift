@@ -237,7 +237,9 @@ case "advisory-cpu":
         _ = engine.gaugeChanged(sensor: "g\(index)", state: .alarm, levelCm: 300, tsMs: 0)
     }
     var positions = (0..<vehicles).map { _ in
-        GeoPoint(lat: 3.0 + Double.random(in: 0..<0.23, using: &random), lon: 101.5 + Double.random(in: 0..<0.23, using: &random))
+        GeoPoint(
+            lat: 3.0 + Double.random(in: 0..<0.23, using: &random),
+            lon: 101.5 + Double.random(in: 0..<0.23, using: &random))
     }
     let names = (0..<vehicles).map { "V\($0)" }
     for index in 0..<vehicles { _ = engine.vehicleMoved(vin: names[index], to: positions[index], tsMs: 0) }
@@ -258,7 +260,8 @@ case "advisory-cpu":
     let wall = Double(monotonicNanos() - wallStart) / 1e9
     print(
         String(
-            format: "vehicles=%d gauges=%d updates=%d advisories=%d cpu_s=%.3f cpu_us_per_1000_updates=%.1f updates_per_s=%.0f",
+            format:
+                "vehicles=%d gauges=%d updates=%d advisories=%d cpu_s=%.3f cpu_us_per_1000_updates=%.1f updates_per_s=%.0f",
             vehicles, gauges, updates, advised, cpu, cpu / Double(updates) * 1e9, Double(updates) / wall))
 case "seed-api":
     let devices = number("devices", default: 10_000)
