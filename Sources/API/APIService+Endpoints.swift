@@ -163,17 +163,22 @@ extension APIService {
     /// GeoJSON: gauges (site, level state, newest level, forecast) and vehicles (newest
     /// position and its age), for a dashboard's map layer.
     func map() throws(APIError) -> HTTPResponse {
-        let (sites, vehicles) = try withStore { reader -> ([(site: GaugeSite, state: String)], [StoreReader.Device]) in
-            var vehicles: [StoreReader.Device] = []
-            var after: (kind: DeviceKind, name: String)?
-            while true {
-                let page = try reader.devices(kind: .vehicle, after: after, limit: 5_000)
-                vehicles += page
-                guard page.count == 5_000, let last = page.last else { break }
-                after = (last.kind, last.name)
+        let (sites, vehicles, gauges) = try withStore {
+            reader -> ([(site: GaugeSite, state: String)], [StoreReader.Device], [StoreReader.Device]) in
+            func all(_ kind: DeviceKind) throws -> [StoreReader.Device] {
+                var devices: [StoreReader.Device] = []
+                var after: (kind: DeviceKind, name: String)?
+                while true {
+                    let page = try reader.devices(kind: kind, after: after, limit: 5_000)
+                    devices += page
+                    guard page.count == 5_000, let last = page.last else { break }
+                    after = (last.kind, last.name)
+                }
+                return devices
             }
-            return (try reader.gaugeSites(), vehicles)
+            return (try reader.gaugeSites(), try all(.vehicle), try all(.water))
         }
+        let gaugeRows = Dictionary(gauges.map { ($0.name, $0.rowID) }, uniquingKeysWith: { first, _ in first })
         let now = TimeParsing.nowMs()
         var writer = JSONWriter(capacity: 256 * (sites.count + vehicles.count) + 64)
         writer.beginObject()
@@ -202,8 +207,8 @@ extension APIService {
             writer.field("device", site.sensor)
             writer.field("radius_m", site.radiusM)
             writer.field("state", state)
-            if let device = try? withStore({ try $0.devices(named: site.sensor).first { $0.kind == .water } }),
-                let level = latestValues.values(deviceRowID: device.rowID, kind: .water).first(where: {
+            if let row = gaugeRows[site.sensor],
+                let level = latestValues.values(deviceRowID: row, kind: .water).first(where: {
                     $0.signal == .waterLevel
                 })
             {
