@@ -116,6 +116,13 @@ public final class Gateway: @unchecked Sendable {
         try store.saveSensorSites(configuration.sensorSites, source: "config", nowMs: wallClockMs())
         var advisories = AdvisoryEngine(idPrefix: configuration.gatewayID)
         for site in try store.sensorSites() { _ = advisories.setSite(site, tsMs: 0) }
+        // Incidents that were running when the gateway stopped go on; vehicles are told again as
+        // they report positions, under the same advisory ids.
+        for incident in try store.activeFloodIncidents() {
+            _ = advisories.gaugeChanged(
+                sensor: incident.sensor, state: incident.alarm ? .alarm : .warning, levelCm: incident.levelCm,
+                tsMs: incident.sinceMs)
+        }
         let client = client
         let publishLogger = self.logger
         let upstream = upstream

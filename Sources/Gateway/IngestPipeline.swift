@@ -205,12 +205,12 @@ final class IngestPipeline: @unchecked Sendable {
                     }
                 batch.advisories.append(
                     contentsOf: advisories.gaugeChanged(
-                        sensor: device.name, state: state, levelCm: publication.levelCm, tsMs: nowMs))
+                        sensor: device.name, state: state, levelCm: publication.levelCm, tsMs: publication.tsMs))
             }
         case .vehicle:
             if let lat = value(.latitude), let lon = value(.longitude) {
                 batch.advisories.append(
-                    contentsOf: advisories.vehicleMoved(vin: device.name, to: GeoPoint(lat: lat, lon: lon), tsMs: nowMs)
+                    contentsOf: advisories.vehicleMoved(vin: device.name, to: GeoPoint(lat: lat, lon: lon), tsMs: ts)
                 )
             }
             let mil = value(.milOn)

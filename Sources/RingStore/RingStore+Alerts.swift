@@ -68,4 +68,25 @@ extension RingStore {
             throw .sqlite(error, doing: "reading active alerts")
         }
     }
+
+    /// Gauges in warning or alarm now, with their level and since when: a restarted gateway
+    /// reopens their incidents (same start, so advisories keep their ids).
+    public func activeFloodIncidents() throws(StoreError) -> [(
+        sensor: String, alarm: Bool, levelCm: Double, sinceMs: Int64
+    )] {
+        do {
+            let select = try database.statement(
+                "SELECT device, state, value, since_ms FROM alerts_active WHERE type = 'water_level'")
+            var result: [(sensor: String, alarm: Bool, levelCm: Double, sinceMs: Int64)] = []
+            while try select.step() {
+                guard let device = select.text(0), let state = select.text(1), state == "warning" || state == "alarm"
+                else { continue }
+                result.append((device, state == "alarm", select.double(2), select.int64(3)))
+            }
+            select.reset()
+            return result
+        } catch {
+            throw .sqlite(error, doing: "reading active flood incidents")
+        }
+    }
 }

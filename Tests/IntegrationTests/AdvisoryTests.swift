@@ -92,4 +92,26 @@ struct AdvisoryTests {
                 && metrics.contains("gateway_advisories_total{state=\"cleared\"} 2")
         }
     }
+
+    @Test func anIncidentSurvivesAGatewayRestart() async throws {
+        let live = try LiveGateway(extra: Self.settings)
+        defer { withExtendedLifetime(live) {} }
+        let watcher = try Subscriber(port: live.broker.port, filter: "v1/advisory/+")
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        try await live.publisher.send("v1/water/drain-7/level", #"{"ts":\#(now),"seq":1,"level_cm":260}"#)
+        try waitFor("the alarm") {
+            try live.gateway.count("SELECT count(*) FROM alerts_active_v WHERE device = 'drain-7' AND state = 'alarm'")
+                == 1
+        }
+        #expect(live.gateway.stop() == 0)
+        try live.gateway.start()
+        let (lat, lon) = Self.north(50)
+        try await live.publisher.send(
+            "v1/obd/1HGCM82633A000009/gps", #"{"ts":\#(now + 5000),"seq":1,"lat":\#(lat),"lon":\#(lon)}"#)
+        let message = try watcher.waitForMessage(
+            topic: "v1/advisory/1HGCM82633A000009", containing: #""state":"alarm""#)
+        let advisory = try JSONParser.parse(message.payload)
+        #expect(advisory["advisory_id"]?.string == "it-\(live.broker.port)-drain-7-\(now)-1HGCM82633A000009")
+        #expect(advisory["ts_ms"] == .int(now + 5000))
+    }
 }
