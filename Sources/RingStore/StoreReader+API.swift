@@ -186,11 +186,7 @@ extension StoreReader {
                     let bucket = Bucket(
                         timeMs: window.startMs - window.startMs % stepMs, count: window.stats.count,
                         min: window.stats.min, max: window.stats.max, sum: window.stats.sum)
-                    if let last = open.last, last.timeMs == bucket.timeMs {
-                        open[open.count - 1].merge(bucket)
-                    } else {
-                        open.append(bucket)
-                    }
+                    open.appendMerging(bucket)
                 }
                 return (Self.merged(buckets, open), .aggregates)
             }
@@ -226,11 +222,7 @@ extension StoreReader {
             let bucket = Bucket(
                 timeMs: start - start % stepMs, count: statement.int64(1), min: statement.double(2),
                 max: statement.double(3), sum: statement.double(4))
-            if let last = buckets.last, last.timeMs == bucket.timeMs {
-                buckets[buckets.count - 1].merge(bucket)
-            } else {
-                buckets.append(bucket)
-            }
+            buckets.appendMerging(bucket)
             end = max(end, start + windowMs)
         }
         return end
@@ -319,11 +311,7 @@ extension StoreReader {
                 next = b[j]
                 j += 1
             }
-            if let last = result.last, last.timeMs == next.timeMs {
-                result[result.count - 1].merge(next)
-            } else {
-                result.append(next)
-            }
+            result.appendMerging(next)
         }
         return result
     }
@@ -389,5 +377,16 @@ extension StoreReader {
         var counts: [String: Int64] = [:]
         try rows("SELECT reason, count(*) FROM rejects GROUP BY reason") { counts[$0.text(0) ?? "?"] = $0.int64(1) }
         return counts
+    }
+}
+
+extension [StoreReader.Bucket] {
+    /// Appends in time order, folding a bucket into the last one when they share a time.
+    mutating func appendMerging(_ bucket: StoreReader.Bucket) {
+        if let last, last.timeMs == bucket.timeMs {
+            self[count - 1].merge(bucket)
+        } else {
+            append(bucket)
+        }
     }
 }
