@@ -19,6 +19,7 @@ public final class APIServer: Sendable {
             configuration.tls = try TLSServerContext(certFile: cert, keyFile: key)
         }
         server = HTTPServer(configuration: configuration, handler: service, logger: logger)
+        service.server.attach(server)
     }
 
     public func start() throws(HTTPServerError) { try server.start() }

@@ -109,6 +109,21 @@ extension APIService {
             out.histogram("gateway_http_request_duration_seconds", [("route", labels[0])], histogram)
         }
 
+        if let connections = server.stats {
+            out.gauge(
+                "gateway_http_connections_open", help: "HTTP connections open now.", Double(connections.connectionsOpen)
+            )
+            out.counter(
+                "gateway_http_connections_accepted_total", help: "HTTP connections accepted.",
+                connections.connectionsAccepted)
+            out.counter(
+                "gateway_http_connections_refused_total",
+                help: "HTTP connections refused with 503 (http.max_connections).",
+                connections.connectionsRefused)
+            out.counter(
+                "gateway_http_timeouts_total", help: "HTTP connections closed for a header, idle or I/O timeout.",
+                connections.timeouts)
+        }
         let cache = seriesCache.stats
         out.family(
             "gateway_http_series_cache_total", type: "counter",

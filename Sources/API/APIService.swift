@@ -23,6 +23,8 @@ public final class APIService: Sendable {
     public let latency = LabeledHistogram(bounds: Histogram.latencyBounds)
     let routes: [Route]
     let logLimiter = LogLimiter(perSecond: 20)
+    /// The server this service answers for (set once by `APIServer`), for connection metrics.
+    let server = WeakServer()
     let seriesCache: SeriesCache
     /// The newest value of each series, kept by the store's writer in this process.
     let latestValues: LatestValues
@@ -192,5 +194,23 @@ final class LogLimiter: Sendable {
             defer { state.suppressed = 0 }
             return state.suppressed
         }
+    }
+}
+
+/// A weak reference to the HTTP server, settable after both exist.
+final class WeakServer: @unchecked Sendable {
+    private let lock = NSLock()
+    private weak var server: HTTPServer?
+
+    func attach(_ server: HTTPServer) {
+        lock.lock()
+        self.server = server
+        lock.unlock()
+    }
+
+    var stats: HTTPServer.Stats? {
+        lock.lock()
+        defer { lock.unlock() }
+        return server?.stats
     }
 }

@@ -168,6 +168,8 @@ struct HTTPHostileTests {
         #expect(keep.readResponses(2).map(\.status) == [200, 200])
         #expect(keep.isClosedByPeer(seconds: 5))
         #expect(try rawRequest(port: port, Self.good)?.status == 200)
+        let metrics = try #require(try rawRequest(port: port, "GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n")?.text)
+        #expect(!metrics.contains("gateway_http_timeouts_total 0"), "the slow and silent clients were counted")
     }
 
     @Test func connectionsPastTheCapGet503() throws {
@@ -187,5 +189,7 @@ struct HTTPHostileTests {
         held.removeAll()
         try waitFor("a slot to free up") { try rawRequest(port: port, Self.good)?.status == 200 }
         #expect(live.gateway.log.contains("event=http_connection_refused"))
+        let metrics = try #require(try rawRequest(port: port, "GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n")?.text)
+        #expect(metrics.contains("gateway_http_connections_refused_total 1"))
     }
 }
