@@ -76,7 +76,8 @@ let package = Package(
             dependencies: ["MQTT", "SQLite", "JSON", "Logging", "RingStore", "Telemetry", "Advisories", "Geo"],
             swiftSettings: swiftSettings),
         .executableTarget(
-            name: "gwctl", dependencies: ["RingStore", "API", "Arguments", "JSON"], swiftSettings: swiftSettings),
+            name: "gwctl", dependencies: ["RingStore", "API", "Arguments", "JSON", "HTTP", "Crypto"],
+            swiftSettings: swiftSettings),
 
         .target(name: "TestSupport", dependencies: ["JSON"], path: "Tests/TestSupport", swiftSettings: swiftSettings),
         .testTarget(name: "JSONTests", dependencies: ["JSON"], swiftSettings: swiftSettings),

@@ -19,4 +19,7 @@ static inline long ccrypto_ssl_ctx_set_options(SSL_CTX *ctx, uint64_t options) {
 static inline uint64_t ccrypto_ssl_server_options(void) {
     return SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE;
 }
+static inline long ccrypto_ssl_set_sni(SSL *ssl, const char *name) {
+    return SSL_set_tlsext_host_name(ssl, name);
+}
 #endif

@@ -28,6 +28,26 @@ public final class TLSServerContext: @unchecked Sendable {
     deinit { SSL_CTX_free(context) }
 }
 
+/// A client-side TLS configuration that trusts one CA file (a city's private CA), for tools
+/// that talk to a gateway whose certificate the system store does not know.
+public final class TLSClientContext: @unchecked Sendable {
+    let context: OpaquePointer
+
+    public init(caFile: String) throws(TLSError) {
+        guard let context = SSL_CTX_new(TLS_client_method()) else {
+            throw .setup("SSL_CTX_new failed: \(OpenSSLError.last())")
+        }
+        self.context = context
+        _ = ccrypto_ssl_ctx_set_min_tls12(context)
+        guard SSL_CTX_load_verify_locations(context, caFile, nil) == 1 else {
+            throw .setup("cannot load CA certificates from \(caFile): \(OpenSSLError.last())")
+        }
+        SSL_CTX_set_verify(context, SSL_VERIFY_PEER, nil)
+    }
+
+    deinit { SSL_CTX_free(context) }
+}
+
 public enum TLSError: Error, Sendable, CustomStringConvertible {
     case setup(String)
     case handshake(String)
@@ -62,6 +82,24 @@ public final class TLSSession {
         self.ssl = ssl
         SSL_set_fd(ssl, socket)
         SSL_set_accept_state(ssl)
+    }
+
+    /// A client session that verifies the server's certificate chain and that it names `host`
+    /// (a DNS name, or an IP address matched against the certificate's IP entries).
+    public init(client context: TLSClientContext, socket: Int32, host: String) throws(TLSError) {
+        guard let ssl = SSL_new(context.context) else { throw .setup("SSL_new failed: \(OpenSSLError.last())") }
+        self.ssl = ssl
+        SSL_set_fd(ssl, socket)
+        SSL_set_connect_state(ssl)
+        let isAddress = host.contains(":") || host.split(separator: ".").allSatisfy { UInt8($0) != nil }
+        if isAddress {
+            guard X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host) == 1 else {
+                throw .setup("\(host) is not an IP address OpenSSL can match")
+            }
+        } else {
+            _ = ccrypto_ssl_set_sni(ssl, host)
+            guard SSL_set1_host(ssl, host) == 1 else { throw .setup("cannot verify against host name \(host)") }
+        }
     }
 
     deinit { SSL_free(ssl) }

@@ -10,6 +10,9 @@ let gatewayOption = OptionSpec(
     "--gateway", help: "the gateway's API base URL (default http://127.0.0.1:8080)", environment: "GWCTL_GATEWAY")
 let tokenOption = OptionSpec("--token", help: "bearer token", environment: "GWCTL_TOKEN")
 let jsonOption = OptionSpec("--json", value: false, help: "print the API's JSON instead of a table")
+let caOption = OptionSpec(
+    "--cacert", help: "CA file to verify an https gateway with (default: the system's CA store)",
+    environment: "GWCTL_CACERT")
 let limitOption = OptionSpec("--limit", help: "rows at most")
 let kindOption = OptionSpec("--kind", help: "vehicle or water")
 let dbOption = OptionSpec("--db", help: "store file (default var/gateway.db)", environment: "GWCTL_DB")
@@ -56,7 +59,7 @@ let parser = ArgumentParser(
             "watch", summary: "offline: a line per interval from a store file (Ctrl-C ends)",
             options: [dbOption, OptionSpec("--interval", help: "seconds between lines (default 1)")]),
     ],
-    globalOptions: [gatewayOption, tokenOption, jsonOption])
+    globalOptions: [gatewayOption, tokenOption, caOption, jsonOption])
 
 func fail(_ message: String, code: Int32 = 1) -> Never {
     FileHandle.standardError.write(Data("gwctl: \(message)\n".utf8))
@@ -74,7 +77,9 @@ do {
     fail("\(error)\n\n\(parser.help(for: nil))", code: 64)
 }
 
-let client = APIClient(base: arguments.value("--gateway") ?? "http://127.0.0.1:8080", token: arguments.value("--token"))
+let client = APIClient(
+    base: arguments.value("--gateway") ?? "http://127.0.0.1:8080", token: arguments.value("--token"),
+    caFile: arguments.value("--cacert"))
 let wantsJSON = arguments.flag("--json")
 
 func run() throws(ClientError) {

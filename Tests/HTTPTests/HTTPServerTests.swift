@@ -196,4 +196,23 @@ struct HTTPServerTests {
             #expect(after.hasPrefix("HTTP/1.1 200 OK"))
         }
     }
+
+    @Test func theInHouseClientReadsLengthAndChunkedBodies() async throws {
+        try await withServer { port in
+            let client = HTTPClient(tls: nil, timeoutMs: 3_000)
+            let echo = try client.send(
+                "POST", URL(string: "http://127.0.0.1:\(port)/echo")!, headers: [("X-Test", "1")],
+                body: Array("payload".utf8))
+            #expect(echo.status == 200)
+            #expect(String(decoding: echo.body, as: UTF8.self) == "payload")
+            let stream = try client.send("GET", URL(string: "http://127.0.0.1:\(port)/stream")!)
+            #expect(stream.headers["transfer-encoding"] == "chunked")
+            #expect(String(decoding: stream.body, as: UTF8.self).split(separator: "\n").count == 2000)
+            let missing = try client.send("GET", URL(string: "http://127.0.0.1:\(port)/nothing?x=1")!)
+            #expect(missing.status == 404)
+            #expect(throws: HTTPClient.ClientError.self) {
+                _ = try client.send("GET", URL(string: "https://127.0.0.1:\(port)/small")!)
+            }
+        }
+    }
 }

@@ -296,6 +296,27 @@ struct APIEndpointTests {
         let plain = try rawRequest(port: gateway.httpPort, "GET /v1/health HTTP/1.1\r\nHost: gw\r\n\r\n", seconds: 2)
         #expect(plain == nil, "plain HTTP on the TLS port gets no HTTP answer")
         #expect(gateway.log.contains("event=http_tls_handshake_failed"))
+        // gwctl with --cacert uses the project's own client (Foundation's cannot take a CA file).
+        let gwctl = try binary("gwctl")
+        let listed = try runTool(
+            gwctl, ["devices", "--gateway", base, "--token", Self.viewerToken, "--cacert", "\(certificates)/ca.crt"],
+            in: scratch)
+        #expect(listed.status == 0, "\(listed.output)")
+        #expect(listed.output.contains("DEVICE"))
+        let placed = try runTool(
+            gwctl,
+            [
+                "sensor", "set", "tls-gauge", "--lat", "3.1", "--lon", "101.6", "--radius-m", "250", "--gateway", base,
+                "--token", Self.operatorToken, "--cacert", "\(certificates)/ca.crt", "--json",
+            ], in: scratch)
+        #expect(placed.status == 0, "\(placed.output)")
+        #expect(placed.output.contains(#""radius_m":250"#))
+        let wrongCA = try runTool(
+            gwctl, ["health", "--gateway", base, "--cacert", "\(certificates)/client.crt"], in: scratch)
+        #expect(wrongCA.status == 69)
+        #expect(wrongCA.output.contains("--cacert"), "\(wrongCA.output)")
+        let systemStore = try runTool(gwctl, ["health", "--gateway", base], in: scratch)
+        #expect(systemStore.status == 69, "the system store does not know the test CA")
         let metrics = try runTool(
             "/usr/bin/curl", ["-sS", "--cacert", "\(certificates)/ca.crt", "\(base)/metrics"], in: scratch)
         #expect(metrics.output.contains("gateway_certificate_expiry_seconds{cert=\"http\"}"))
