@@ -93,16 +93,7 @@ struct APIClient {
         for (name, value) in response.allHeaderFields {
             if let name = name as? String, let value = value as? String { headers[name.lowercased()] = value }
         }
-        let body = data ?? Data()
-        guard (200..<300).contains(response.statusCode) else {
-            let (code, message) = Self.errorBody(body)
-            switch response.statusCode {
-            case 401: throw .unauthorized(message)
-            case 403: throw .forbidden(message)
-            default: throw .failed(status: response.statusCode, code: code, message: message)
-            }
-        }
-        return Response(status: response.statusCode, headers: headers, body: body)
+        return try Self.accepted(Response(status: response.statusCode, headers: headers, body: data ?? Data()))
     }
 
     /// The same request through the project's own client, trusting `caFile`.
@@ -124,18 +115,22 @@ struct APIClient {
         } catch {
             throw .unreachable(url: base, reason: error.description)
         }
-        let data = Data(response.body)
+        var headerTable: [String: String] = [:]
+        for (name, value) in response.headers { headerTable[name] = value }
+        return try Self.accepted(Response(status: response.status, headers: headerTable, body: Data(response.body)))
+    }
+
+    /// The response if it is a success, else the error its status and JSON error body say.
+    static func accepted(_ response: Response) throws(ClientError) -> Response {
         guard (200..<300).contains(response.status) else {
-            let (code, message) = Self.errorBody(data)
+            let (code, message) = errorBody(response.body)
             switch response.status {
             case 401: throw .unauthorized(message)
             case 403: throw .forbidden(message)
             default: throw .failed(status: response.status, code: code, message: message)
             }
         }
-        var headerTable: [String: String] = [:]
-        for (name, value) in response.headers { headerTable[name] = value }
-        return Response(status: response.status, headers: headerTable, body: data)
+        return response
     }
 
     func json(_ path: String, query: [(String, String?)] = []) throws(ClientError) -> (JSONValue, Response) {
