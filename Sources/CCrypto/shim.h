@@ -22,4 +22,7 @@ static inline uint64_t ccrypto_ssl_server_options(void) {
 static inline long ccrypto_ssl_set_sni(SSL *ssl, const char *name) {
     return SSL_set_tlsext_host_name(ssl, name);
 }
+static inline long ccrypto_bio_get_mem_data(BIO *bio, char **data) {
+    return BIO_get_mem_data(bio, data);
+}
 #endif
