@@ -39,6 +39,7 @@ let package = Package(
         .target(name: "Advisories", dependencies: ["Geo"], swiftSettings: swiftSettings),
         .target(name: "Suggest", swiftSettings: swiftSettings),
         .target(name: "Arguments", dependencies: ["Suggest"], swiftSettings: swiftSettings),
+        .target(name: "Delta", swiftSettings: swiftSettings),
 
         // C wrappers.
         .target(name: "MQTT", dependencies: ["CMosquitto", "Logging"], swiftSettings: swiftSettings),
@@ -96,6 +97,7 @@ let package = Package(
         .testTarget(name: "GeoTests", dependencies: ["Geo", "Advisories"], swiftSettings: swiftSettings),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "Logging"], swiftSettings: swiftSettings),
         .testTarget(name: "ArgumentsTests", dependencies: ["Arguments"], swiftSettings: swiftSettings),
+        .testTarget(name: "DeltaTests", dependencies: ["Delta"], swiftSettings: swiftSettings),
         .testTarget(
             name: "APITests", dependencies: ["API", "Crypto", "Metrics", "RingStore"], swiftSettings: swiftSettings),
         .testTarget(
