@@ -46,6 +46,7 @@ let package = Package(
         .target(name: "SQLite", dependencies: ["CSQLite"], swiftSettings: swiftSettings),
         .target(name: "Crypto", dependencies: ["CCrypto"], swiftSettings: swiftSettings),
         .target(name: "HTTP", dependencies: ["Crypto", "Logging"], swiftSettings: swiftSettings),
+        .target(name: "OTA", dependencies: ["JSON", "Crypto", "Telemetry"], swiftSettings: swiftSettings),
 
         // Storage and wiring.
         .target(
