@@ -47,6 +47,9 @@ let package = Package(
         .target(name: "Crypto", dependencies: ["CCrypto"], swiftSettings: swiftSettings),
         .target(name: "HTTP", dependencies: ["Crypto", "Logging"], swiftSettings: swiftSettings),
         .target(name: "OTA", dependencies: ["JSON", "Crypto", "Telemetry"], swiftSettings: swiftSettings),
+        .target(
+            name: "Campaigns", dependencies: ["OTA", "SQLite", "MQTT", "Crypto", "JSON", "Logging", "Telemetry"],
+            swiftSettings: swiftSettings),
 
         // Storage and wiring.
         .target(
