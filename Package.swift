@@ -60,7 +60,7 @@ let package = Package(
             name: "Gateway",
             dependencies: [
                 "MQTT", "RingStore", "Telemetry", "Alerts", "Crypto", "JSON", "Logging", "API", "Metrics", "Suggest",
-                "Advisories", "Geo",
+                "Advisories", "Geo", "Campaigns",
             ],
             swiftSettings: swiftSettings),
 
@@ -68,7 +68,7 @@ let package = Package(
             name: "API",
             dependencies: [
                 "HTTP", "RingStore", "Telemetry", "Metrics", "Crypto", "JSON", "Logging", "Suggest", "Advisories", "Geo",
-                "Alerts",
+                "Alerts", "Campaigns",
             ],
             swiftSettings: swiftSettings),
 

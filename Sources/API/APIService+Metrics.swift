@@ -137,6 +137,7 @@ extension APIService {
         out.gauge("process_open_fds", help: "Open file descriptors.", Double(process.openFDs))
         out.gauge("process_max_fds", help: "Limit on open file descriptors.", Double(process.maxFDs))
         out.gauge("process_start_time_seconds", help: "Start time since the epoch.", Double(live.startedMs) / 1000)
+        otaMetrics(&out)
 
         var headers = HTTPHeaders()
         headers.add("Content-Type", PrometheusText.contentType)

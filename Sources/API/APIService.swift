@@ -1,5 +1,6 @@
 public import Advisories
 public import Alerts
+public import Campaigns
 import Foundation
 import Geo
 import HTTP
@@ -34,10 +35,13 @@ public final class APIService: Sendable {
     let setSensorSite: (@Sendable (GaugeSite) -> Bool)?
     /// Each gauge's trend forecast, kept by the ingest thread.
     let forecasts: ForecastBoard?
+    /// OTA distribution; nil when `ota.enabled` is false.
+    let ota: OTAService?
 
     public init(
         configuration: APIConfiguration, storePath: String, latest: LatestValues, openWindows: OpenWindows?,
-        setSensorSite: (@Sendable (GaugeSite) -> Bool)? = nil, forecasts: ForecastBoard? = nil, logger: Logger,
+        setSensorSite: (@Sendable (GaugeSite) -> Bool)? = nil, forecasts: ForecastBoard? = nil, ota: OTAService? = nil,
+        logger: Logger,
         status: @escaping @Sendable () -> LiveStatus, configurationDocument: JSONValue
     ) {
         self.configuration = configuration
@@ -52,6 +56,7 @@ public final class APIService: Sendable {
         self.openWindows = openWindows
         self.setSensorSite = setSensorSite
         self.forecasts = forecasts
+        self.ota = ota
     }
 
     /// Runs a store query, turning store failures into a 503 that says what failed.
@@ -67,7 +72,9 @@ public final class APIService: Sendable {
     }
 
     /// The route table. Order matters only for documentation.
-    static let routeTable: [Route] = [
+    static let routeTable: [Route] = coreRoutes + otaRoutes
+
+    static let coreRoutes: [Route] = [
         Route(
             method: "GET", pattern: ["v1", "health"], access: .health,
             summary: "Liveness, connections, store fill, outbox backlog and headroom",

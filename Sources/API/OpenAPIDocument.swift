@@ -31,6 +31,30 @@ enum Schemas {
         ("duplicates", integer), ("seq_resets", integer), ("readings", integer),
     ])
 
+    static let binary = JSONValue.object(JSONObject([("type", .string("string")), ("format", .string("binary"))]))
+    static let blobStatus = object([
+        ("sha256", string), ("length", .object(JSONObject([("type", .array([.string("integer"), .string("null")]))]))),
+        ("received", integer), ("complete", boolean),
+    ])
+    static let manifest = object([
+        ("id", integer), ("digest", string), ("name", string), ("version", string), ("release_counter", integer),
+        ("hardware_id", string), ("sha256", string), ("length", integer), ("created_ms", integer),
+    ])
+    static let campaignInput = JSONValue.object(
+        JSONObject([
+            ("type", .string("object")),
+            (
+                "properties",
+                .object(
+                    JSONObject([
+                        ("manifest", integer), ("waves", array(integer)), ("success_pct", integer),
+                        ("abort_failure_pct", integer), ("abort_min_finished", integer), ("vehicle_timeout_s", integer),
+                        ("retries", integer), ("window", nullableString),
+                    ]))
+            ),
+            ("required", .array([.string("manifest")])),
+        ]))
+
     static let devicePage = object([("devices", array(device)), ("next_cursor", nullableString)])
 
     static let deviceDetail: JSONValue = {
@@ -176,7 +200,7 @@ extension APIService {
                                 (
                                     "content",
                                     .object(
-                                        JSONObject([("application/json", .object(JSONObject([("schema", schema)])))]))
+                                        JSONObject([(route.requestType, .object(JSONObject([("schema", schema)])))]))
                                 ),
                             ]))
                     ))

@@ -32,6 +32,7 @@ struct Route: Sendable {
     var responseSchema: JSONValue
     /// The JSON body a write route takes (nil: none).
     var requestSchema: JSONValue? = nil
+    var requestType = "application/json"
     var maxBodyBytes = 0
     var handler: @Sendable (APIService, HTTPRequest, [String: String]) throws(APIError) -> HTTPResponse
 

@@ -1,5 +1,6 @@
 import API
 import Advisories
+import Campaigns
 import Alerts
 import Crypto
 import Foundation
@@ -24,6 +25,7 @@ public final class Gateway: @unchecked Sendable {
     private let upstream: UpstreamForwarder?
     let outboxGauge: OutboxGauge?
     private let api: APIServer?
+    private let ota: OTAService?
     private let rates = RateMeter()
     private let startedMs = Int64(Date().timeIntervalSince1970 * 1000)
     private var rateTimer: (any DispatchSourceTimer)?
@@ -150,10 +152,11 @@ public final class Gateway: @unchecked Sendable {
             },
             onOutbox: { upstream?.notify() },
             metrics: metrics, logger: self.logger)
+        ota = try Self.makeOTA(configuration, broker: mqtt, logger: self.logger)
         api = try Self.makeAPI(
             configuration, statusSource: statusSource, latest: store.latest,
             openWindows: configuration.aggregation.enabled ? store.openWindows : nil, siteMailbox: siteMailbox,
-            forecasts: forecasts, logger: self.logger)
+            forecasts: forecasts, ota: ota, logger: self.logger)
         if let cert = configuration.http.certFile,
             let seconds = CertificateCheck.run(caFile: cert, certFile: cert, keyFile: configuration.http.keyFile)
                 .secondsToExpiry
@@ -169,7 +172,8 @@ public final class Gateway: @unchecked Sendable {
     /// and connections on each request, so the API module knows nothing of the gateway's types.
     private static func makeAPI(
         _ configuration: GatewayConfiguration, statusSource: StatusSource, latest: LatestValues,
-        openWindows: OpenWindows?, siteMailbox: SiteMailbox, forecasts: ForecastBoard, logger: Logger
+        openWindows: OpenWindows?, siteMailbox: SiteMailbox, forecasts: ForecastBoard, ota: OTAService?,
+        logger: Logger
     ) throws -> APIServer? {
         let settings = configuration.http
         guard settings.enabled else { return nil }
@@ -200,10 +204,45 @@ public final class Gateway: @unchecked Sendable {
         }
         let service = APIService(
             configuration: api, storePath: configuration.store.path, latest: latest, openWindows: openWindows,
-            setSensorSite: { siteMailbox.submit($0) }, forecasts: forecasts,
+            setSensorSite: { siteMailbox.submit($0) }, forecasts: forecasts, ota: ota,
             logger: logger,
             status: { statusSource.read() }, configurationDocument: configuration.redactedJSON)
         return try APIServer(service: service, logger: logger)
+    }
+
+    /// OTA distribution over its own connection to the device broker (`<client id>-ota`), so
+    /// firmware blocks never queue behind telemetry acknowledgements or the reverse.
+    private static func makeOTA(
+        _ configuration: GatewayConfiguration, broker: MQTTClient.Configuration, logger: Logger
+    ) throws -> OTAService? {
+        let settings = configuration.ota
+        guard settings.enabled else { return nil }
+        var mqtt = MQTTClient.Configuration(clientID: broker.clientID + "-ota")
+        mqtt.host = broker.host
+        mqtt.port = broker.port
+        mqtt.username = broker.username
+        mqtt.password = broker.password
+        mqtt.tls = broker.tls
+        mqtt.keepAliveSeconds = broker.keepAliveSeconds
+        mqtt.cleanSession = false
+        mqtt.maxInflightMessages = 1000
+        let directory =
+            settings.directory
+            ?? (((configuration.store.path as NSString).deletingLastPathComponent as NSString)
+                .appendingPathComponent("ota"))
+        var ota = OTAService.Configuration(directory: directory, mqtt: mqtt)
+        ota.trustedKeys = settings.trustedKeys.compactMap { Hex.decode($0).flatMap { try? Ed25519.PublicKey(raw: $0) } }
+        ota.signatureThreshold = Int(settings.signatureThreshold)
+        ota.blockSize = Int(settings.blockSize)
+        ota.maxBlobBytes = UInt64(settings.maxBlobBytes)
+        ota.maxBytesPerSecond = Int(settings.maxBytesPerSecond)
+        ota.maxConcurrentTransfers = Int(settings.maxConcurrentTransfers)
+        if ota.trustedKeys.isEmpty {
+            logger.warning(
+                "ota_no_trusted_keys",
+                [("detail", "ota.trusted_keys is empty: every manifest upload is refused; gwctl ota keygen makes a key")])
+        }
+        return try OTAService(configuration: ota, logger: logger)
     }
 
     /// The upstream link, after its TLS material passed the security checks.
@@ -258,6 +297,7 @@ public final class Gateway: @unchecked Sendable {
         upstream?.start()
         pipeline.start()
         client.start()
+        ota?.start()
         try api?.start()
         startRateSampling()
         logger.info(
@@ -272,6 +312,7 @@ public final class Gateway: @unchecked Sendable {
     public func stop() {
         logger.info("gateway_stopping")
         api?.stop()
+        ota?.stop()
         rateTimer?.cancel()
         client.stop()
         pipeline.waitUntilFinished()

@@ -82,6 +82,7 @@ public struct GatewayConfiguration: Sendable {
     public var alerts = AlertSettings()
     public var upstream = Upstream()
     public var http = HTTPSettings()
+    public var ota = OTASettings()
     /// Where water gauges are, for flooded-road advisories (`sensors.{id}.{lat, lon, radius_m}`).
     public var sensorSites: [GaugeSite] = []
     public var log = Log()
@@ -103,7 +104,7 @@ public struct GatewayConfiguration: Sendable {
             root, path: "",
             known: [
                 "gateway_id", "broker", "store", "limits", "aggregation", "alerts", "upstream", "http", "sensors",
-                "log",
+                "ota", "log",
             ])
 
         let gatewayID = reader.string(root, "gateway_id", path: "gateway_id", default: config.gatewayID)!
@@ -230,6 +231,7 @@ public struct GatewayConfiguration: Sendable {
 
         parseUpstream(root, into: &config.upstream, reader: &reader)
         HTTPSettings.parse(root, into: &config.http, reader: &reader)
+        OTASettings.parse(root, into: &config.ota, reader: &reader)
         config.sensorSites = Self.parseSensorSites(root, reader: &reader)
 
         let log = reader.object(root, "log", path: "log", known: ["level", "stats_interval_s"])
@@ -391,6 +393,7 @@ public struct GatewayConfiguration: Sendable {
         guard case .object(var document) = coreJSON else { return coreJSON }
         document["http"] = http.json(redacted: false)
         document["sensors"] = sensorsJSON
+        document["ota"] = ota.json
         return .object(document)
     }
 
@@ -398,6 +401,7 @@ public struct GatewayConfiguration: Sendable {
     public var redactedJSON: JSONValue {
         guard case .object(var document) = coreJSON else { return coreJSON }
         document["http"] = http.json(redacted: true)
+        document["ota"] = ota.json
         document["sensors"] = sensorsJSON
         return .object(document)
     }
