@@ -75,7 +75,8 @@ let package = Package(
         // Thin executables.
         .executableTarget(name: "gatewayd", dependencies: ["Gateway", "Logging"], swiftSettings: swiftSettings),
         .executableTarget(
-            name: "gwsim", dependencies: ["MQTT", "Telemetry", "Logging"], swiftSettings: swiftSettings),
+            name: "gwsim", dependencies: ["MQTT", "Telemetry", "Logging", "OTA", "Delta", "Crypto", "JSON"],
+            swiftSettings: swiftSettings),
         .executableTarget(
             name: "gwbench",
             dependencies: ["MQTT", "SQLite", "JSON", "Logging", "RingStore", "Telemetry", "Advisories", "Geo"],

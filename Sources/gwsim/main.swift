@@ -25,6 +25,21 @@ let usage = """
       --print-sites       print the sensors section of gatewayd's config for the simulated gauges, exit
       --quiet             no progress lines
 
+    OTA vehicles (each on its own connection, implementing Firmware-Protocols/ota.md; no telemetry):
+      --ota-vehicles N        run N OTA vehicles, VINs 1TGSV000000000001 upwards
+      --ota-dir DIR           per-vehicle flash: installed image, record, partial downloads (required)
+      --ota-trusted-key HEX   an operator public key provisioned at manufacture (repeat for more)
+      --ota-threshold K       valid signatures needed (1)
+      --ota-hardware H        hardware id (tgu-1)
+      --ota-firmware FILE     image each vehicle is provisioned with (default: a 64 KiB test image)
+      --ota-version V         its version (1.0.0)
+      --ota-counter N         its release counter (1)
+      --ota-fail-rate P       share of installs that fail, 0..1 (0)
+      --ota-disconnect-at F   each vehicle drops its connection once at this share of a download (0 = never)
+      --ota-requests K        block requests (of up to 32 blocks) kept in flight (2)
+      --ota-vin-offset K      number the VINs from K+1, to split a fleet over processes (0)
+      --ota-install-ms MS     how long an install takes (200)
+
     At the end gwsim prints one line: sent=<messages> readings=<readings> acked=<acks> ...
     """
 
@@ -47,6 +62,7 @@ struct Options {
     var map = CityMap()
     var printSites = false
     var floodDemo = false
+    var ota = OTAOptions()
 }
 
 func parseOptions() -> Options {
@@ -86,6 +102,19 @@ func parseOptions() -> Options {
         case "--gps-every": options.gpsEvery = number(argument)
         case "--print-sites": options.printSites = true
         case "--flood-demo": options.floodDemo = true
+        case "--ota-vehicles": options.ota.vehicles = number(argument)
+        case "--ota-dir": options.ota.directory = value(argument)
+        case "--ota-trusted-key": options.ota.trustedKeys.append(value(argument))
+        case "--ota-threshold": options.ota.threshold = number(argument)
+        case "--ota-hardware": options.ota.hardwareID = value(argument)
+        case "--ota-firmware": options.ota.firmwareFile = value(argument)
+        case "--ota-version": options.ota.version = value(argument)
+        case "--ota-counter": options.ota.counter = number(argument)
+        case "--ota-fail-rate": options.ota.failRate = number(argument)
+        case "--ota-disconnect-at": options.ota.disconnectAt = number(argument)
+        case "--ota-requests": options.ota.requestsInFlight = max(1, number(argument))
+        case "--ota-vin-offset": options.ota.vinOffset = number(argument)
+        case "--ota-install-ms": options.ota.installMs = number(argument)
         case "--center":
             let parts = value(argument).split(separator: ",").compactMap { Double($0) }
             guard parts.count == 2, (-90...90).contains(parts[0]), (-180...180).contains(parts[1]) else {
@@ -106,7 +135,7 @@ func parseOptions() -> Options {
         FileHandle.standardError.write(Data("gwsim: --qos must be 0 or 1\n".utf8))
         exit(64)
     }
-    guard options.vehicles + options.sensors > 0 else {
+    guard options.vehicles + options.sensors > 0 || options.ota.vehicles > 0 else {
         FileHandle.standardError.write(Data("gwsim: nothing to simulate (--vehicles 0 --sensors 0)\n".utf8))
         exit(64)
     }
@@ -333,6 +362,14 @@ final class Simulator {
             "sent=\(sent) readings=\(readingsSent) bad=\(badSent) acked=\(acked) publish_retries=\(publishErrors)"
                 + " seconds=\(String(format: "%.2f", seconds)) msg_per_s=\(Int(Double(sent) / max(seconds, 0.001)))")
     }
+}
+
+if options.ota.vehicles > 0 {
+    let fleet = OTAFleet()
+    exit(
+        fleet.run(
+            options: options.ota, host: options.host, port: options.port, duration: options.duration,
+            shouldStop: { stopFlag.load(ordering: .relaxed) }))
 }
 
 let simulator = Simulator(options: options)
