@@ -82,7 +82,8 @@ let package = Package(
             dependencies: ["MQTT", "SQLite", "JSON", "Logging", "RingStore", "Telemetry", "Advisories", "Geo"],
             swiftSettings: swiftSettings),
         .executableTarget(
-            name: "gwctl", dependencies: ["RingStore", "API", "Arguments", "JSON", "HTTP", "Crypto"],
+            name: "gwctl",
+            dependencies: ["RingStore", "API", "Arguments", "JSON", "HTTP", "Crypto", "OTA", "Delta", "Telemetry"],
             swiftSettings: swiftSettings),
 
         .target(name: "TestSupport", dependencies: ["JSON"], path: "Tests/TestSupport", swiftSettings: swiftSettings),

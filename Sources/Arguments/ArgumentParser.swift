@@ -19,7 +19,7 @@ public struct OptionSpec: Sendable {
 public struct CommandSpec: Sendable {
     public var name: String
     public var summary: String
-    /// Names of the positional arguments, for usage lines; all are required.
+    /// Names of the positional arguments, for usage lines; "[NAME]" marks an optional one.
     public var arguments: [String]
     public var options: [OptionSpec]
 
@@ -91,10 +91,22 @@ public struct ArgumentParser: Sendable {
 
     public func parse(_ argv: [String], environment: [String: String] = [:]) throws(ArgumentError) -> ParsedArguments {
         var rest = argv[...]
-        guard let first = rest.popFirst() else { throw .missingCommand }
+        guard var first = rest.popFirst() else { throw .missingCommand }
         if first == "--help" || first == "-h" || first == "help" {
+            let words = rest.prefix(2).joined(separator: " ")
             throw .helpRequested(
-                command: rest.first.flatMap { name in commands.contains { $0.name == name } ? name : nil })
+                command: commands.first { $0.name == words }?.name
+                    ?? rest.first.flatMap { name in commands.contains { $0.name == name } ? name : nil })
+        }
+        // Two-word commands ("ota push") are named with a space.
+        if let second = rest.first, commands.contains(where: { $0.name == first + " " + second }) {
+            first += " " + second
+            rest = rest.dropFirst()
+        } else if commands.contains(where: { $0.name.hasPrefix(first + " ") }), !commands.contains(where: { $0.name == first }) {
+            let group = commands.map(\.name).filter { $0.hasPrefix(first + " ") }
+            throw .unknownCommand(
+                rest.first.map { first + " " + $0 } ?? first,
+                suggestion: rest.first.flatMap { Suggestion.closest(to: first + " " + $0, in: group) } ?? group.first)
         }
         guard let spec = commands.first(where: { $0.name == first }) else {
             throw .unknownCommand(first, suggestion: Suggestion.closest(to: first, in: commands.map(\.name)))
@@ -135,7 +147,9 @@ public struct ArgumentParser: Sendable {
                 parsed.values[option.name] = value
             }
         }
-        guard parsed.arguments.count == spec.arguments.count else {
+        // Arguments named "[X]" are optional (and come last).
+        let required = spec.arguments.count { !$0.hasPrefix("[") }
+        guard (required...spec.arguments.count).contains(parsed.arguments.count) else {
             throw .wrongArgumentCount(command: spec.name, expected: spec.arguments, got: parsed.arguments.count)
         }
         return parsed

@@ -61,22 +61,23 @@ struct APIClient {
         try send("GET", path, query: query)
     }
 
-    func send(_ method: String, _ path: String, query: [(String, String?)] = [], json body: Data? = nil)
-        throws(ClientError) -> Response
-    {
+    func send(
+        _ method: String, _ path: String, query: [(String, String?)] = [], json body: Data? = nil,
+        contentType: String = "application/json", timeout: Double = 15
+    ) throws(ClientError) -> Response {
         var components = URLComponents(string: base.hasSuffix("/") ? String(base.dropLast()) + path : base + path)
         let items = query.compactMap { name, value in value.map { URLQueryItem(name: name, value: $0) } }
         if !items.isEmpty { components?.queryItems = items }
         guard let url = components?.url, url.scheme == "http" || url.scheme == "https" else {
             throw .unreachable(url: base, reason: "not an http:// or https:// URL")
         }
-        if let caFile { return try sendInHouse(method, url, caFile: caFile, body: body) }
-        var request = URLRequest(url: url, timeoutInterval: 15)
+        if let caFile { return try sendInHouse(method, url, caFile: caFile, body: body, contentType: contentType) }
+        var request = URLRequest(url: url, timeoutInterval: timeout)
         if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
         request.httpMethod = method
         if let body {
             request.httpBody = body
-            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+            request.setValue(contentType, forHTTPHeaderField: "Content-Type")
         }
         let box = ResultBox()
         let done = DispatchSemaphore(value: 0)
@@ -97,7 +98,8 @@ struct APIClient {
     }
 
     /// The same request through the project's own client, trusting `caFile`.
-    private func sendInHouse(_ method: String, _ url: URL, caFile: String, body: Data?) throws(ClientError) -> Response
+    private func sendInHouse(_ method: String, _ url: URL, caFile: String, body: Data?, contentType: String)
+        throws(ClientError) -> Response
     {
         let context: TLSClientContext
         do {
@@ -107,7 +109,7 @@ struct APIClient {
         }
         var headers: [(String, String)] = []
         if let token { headers.append(("Authorization", "Bearer \(token)")) }
-        if body != nil { headers.append(("Content-Type", "application/json")) }
+        if body != nil { headers.append(("Content-Type", contentType)) }
         let response: HTTPClient.Response
         do {
             response = try HTTPClient(tls: context).send(

@@ -17,6 +17,18 @@ let limitOption = OptionSpec("--limit", help: "rows at most")
 let kindOption = OptionSpec("--kind", help: "vehicle or water")
 let dbOption = OptionSpec("--db", help: "store file (default var/gateway.db)", environment: "GWCTL_DB")
 
+let releaseOptions = [
+    OptionSpec("--version", help: "semantic version, for people (e.g. 2.4.1)"),
+    OptionSpec("--counter", help: "release counter: must exceed every vehicle's installed one (anti-rollback)"),
+    OptionSpec("--hw", help: "hardware id the image is for"),
+    OptionSpec("--key", help: "private key file(s), comma-separated for a signature threshold"),
+    OptionSpec("--from", help: "the image vehicles run now: adds a binary delta from it"),
+    OptionSpec("--vins", help: "target VINs, comma-separated"),
+    OptionSpec("--all", value: false, help: "target every vehicle of --hw"),
+    OptionSpec("--expires-days", help: "days the manifest stays valid (default 30)"),
+    OptionSpec("--name", help: "release name (default: the image's file name)"),
+]
+
 let parser = ArgumentParser(
     tool: "gwctl",
     commands: [
@@ -54,6 +66,37 @@ let parser = ArgumentParser(
                 OptionSpec("--lat", help: "latitude, degrees"), OptionSpec("--lon", help: "longitude, degrees"),
                 OptionSpec("--radius-m", help: "metres of road the gauge speaks for"),
             ]),
+        CommandSpec(
+            "ota keygen", summary: "an operator signing key pair: NAME.key (0600) and NAME.pub",
+            options: [OptionSpec("--out", help: "file name without extension")]),
+        CommandSpec(
+            "ota sign", summary: "offline: make and sign a release manifest for IMAGE (no gateway needed)",
+            arguments: ["IMAGE"], options: releaseOptions + [
+                OptionSpec("--out", help: "manifest file (default: standard output)"),
+                OptionSpec("--delta-out", help: "where the delta goes with --from (default IMAGE.tgdiff)"),
+            ]),
+        CommandSpec(
+            "ota push", summary: "sign (with --key) or take --manifest, upload image and delta (resumable), start a campaign",
+            arguments: ["IMAGE"],
+            options: releaseOptions + [
+                OptionSpec("--manifest", help: "a manifest signed elsewhere (instead of --key and the release options)"),
+                OptionSpec("--delta", help: "with --manifest: the delta file it names"),
+                OptionSpec("--waves", help: "cumulative percentages of targets per wave (default 100), e.g. 5,25,100"),
+                OptionSpec("--success-pct", help: "installed share that starts the next wave (default 95)"),
+                OptionSpec("--abort-failure-pct", help: "failed share of finished vehicles that aborts (default 20)"),
+                OptionSpec("--abort-min-finished", help: "finished vehicles before the abort rule applies (default 5)"),
+                OptionSpec("--timeout", help: "seconds of silence before a vehicle's attempt times out (default 900)"),
+                OptionSpec("--retries", help: "further attempts after a timeout or failed install (default 2)"),
+                OptionSpec("--window", help: "local hours when offers go out, e.g. 01:00-05:00"),
+            ]),
+        CommandSpec(
+            "ota status", summary: "campaigns, or one campaign's vehicles with progress", arguments: ["[CAMPAIGN]"],
+            options: [OptionSpec("--watch", value: false, help: "refresh every second until the campaign ends")]),
+        CommandSpec("ota list", summary: "campaigns, newest first"),
+        CommandSpec("ota pause", summary: "stop offering and tell vehicles to pause", arguments: ["CAMPAIGN"]),
+        CommandSpec("ota resume", summary: "resume a paused campaign", arguments: ["CAMPAIGN"]),
+        CommandSpec("ota cancel", summary: "end a campaign; vehicles drop what they fetched", arguments: ["CAMPAIGN"]),
+        CommandSpec("ota vehicles", summary: "firmware each vehicle last reported"),
         CommandSpec("stats", summary: "offline: counts from a store file", options: [dbOption]),
         CommandSpec(
             "watch", summary: "offline: a line per interval from a store file (Ctrl-C ends)",
@@ -93,6 +136,14 @@ func run() throws(ClientError) {
     case "map": try Commands.map()
     case "token": Commands.token()
     case "sensor": try Commands.sensorSet(arguments.arguments[1])
+    case "ota keygen": OTACommands.keygen()
+    case "ota sign": OTACommands.sign(arguments.arguments[0])
+    case "ota push": try OTACommands.push(arguments.arguments[0])
+    case "ota status": try OTACommands.status(arguments.arguments.first)
+    case "ota list": try OTACommands.list()
+    case "ota pause", "ota resume", "ota cancel":
+        try OTACommands.control(String(arguments.command.dropFirst(4)), arguments.arguments[0])
+    case "ota vehicles": try OTACommands.vehicles()
     case "stats": Offline.stats(path: arguments.value("--db") ?? "var/gateway.db")
     case "watch":
         let interval = arguments.value("--interval").map { Double($0) ?? -1 } ?? 1

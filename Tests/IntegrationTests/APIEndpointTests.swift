@@ -449,10 +449,3 @@ extension APIEndpointTests {
         }
     }
 }
-
-extension JSONValue {
-    var arrayValue: [JSONValue]? {
-        if case .array(let values) = self { return values }
-        return nil
-    }
-}
