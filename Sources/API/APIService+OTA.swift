@@ -146,9 +146,10 @@ extension APIService {
         counter("gateway_ota_malformed_messages_total", "OTA messages that did not parse.", metrics.malformedMessages.load(ordering: .relaxed))
         counter("gateway_ota_reports_total", "Vehicle status reports received.", metrics.reports.load(ordering: .relaxed))
         counter("gateway_ota_offers_total", "Offers published.", metrics.offersPublished.load(ordering: .relaxed))
-        out.gauge(
-            "gateway_ota_throttled_seconds_total", help: "Time the block sender waited for the bandwidth cap.",
-            Double(metrics.throttledNanos.load(ordering: .relaxed)) / 1e9)
+        out.family(
+            "gateway_ota_throttled_seconds_total", type: "counter",
+            help: "Time the block sender waited for the bandwidth cap.")
+        out.sample("gateway_ota_throttled_seconds_total", [], Double(metrics.throttledNanos.load(ordering: .relaxed)) / 1e9)
         let gauges = ota.gauges()
         out.gauge("gateway_ota_transfers", help: "Vehicles offered or downloading (holding a transfer slot).", Double(gauges.transfers))
         out.gauge("gateway_ota_queued_requests", help: "Block requests waiting to be served.", Double(gauges.queuedRequests))

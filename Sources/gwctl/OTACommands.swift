@@ -199,6 +199,7 @@ enum OTACommands {
         var failures = 0
         var received = try blobReceived(path)
         let started = Date()
+        var shown = false
         while received < bytes.count {
             let end = min(bytes.count, received + chunk)
             do {
@@ -216,8 +217,9 @@ enum OTACommands {
                 received = try blobReceived(path)
             }
             progress(label, done: received, total: bytes.count, started: started)
+            shown = true
         }
-        progress(label, done: bytes.count, total: bytes.count, started: started)
+        if !shown { progress(label, done: bytes.count, total: bytes.count, started: started) }
         FileHandle.standardError.write(Data("\n".utf8))
     }
 
