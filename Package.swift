@@ -105,6 +105,11 @@ let package = Package(
         .testTarget(name: "ArgumentsTests", dependencies: ["Arguments"], swiftSettings: swiftSettings),
         .testTarget(name: "DeltaTests", dependencies: ["Delta"], swiftSettings: swiftSettings),
         .testTarget(
+            name: "CampaignsTests", dependencies: ["Campaigns", "OTA", "Telemetry"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "OTATests", dependencies: ["OTA", "Crypto", "JSON", "Telemetry", "Delta", "TestSupport"],
+            swiftSettings: swiftSettings),
+        .testTarget(
             name: "APITests", dependencies: ["API", "Crypto", "Metrics", "RingStore"], swiftSettings: swiftSettings),
         .testTarget(
             name: "IntegrationTests",

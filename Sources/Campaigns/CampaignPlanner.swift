@@ -237,6 +237,11 @@ public struct CampaignPlanner: Sendable {
             retryOrFail(
                 report.campaign, position, terminal: .failed, reason: report.reason ?? "install_failed",
                 detail: report.detail, nowMs: nowMs, &actions)
+            if entries[report.campaign]!.runs[position].state.isTerminal,
+                entries[report.campaign]!.campaign.state == .running
+            {
+                _ = evaluate(report.campaign, nowMs: nowMs, &actions)
+            }
             return actions
         }
         save(report.campaign, position, run, nowMs: nowMs, &actions)
