@@ -211,8 +211,14 @@ extension APIService {
             } else {
                 operation.append(("security", .array([])))
             }
-            paths.append(
-                (route.label, .object(JSONObject([(route.method.lowercased(), .object(JSONObject(operation)))]))))
+            // One path item per path, with an operation per method.
+            if let index = paths.firstIndex(where: { $0.key == route.label }), case .object(var item) = paths[index].value {
+                item[route.method.lowercased()] = .object(JSONObject(operation))
+                paths[index].value = .object(item)
+            } else {
+                paths.append(
+                    (route.label, .object(JSONObject([(route.method.lowercased(), .object(JSONObject(operation)))]))))
+            }
         }
         return .object(
             JSONObject([

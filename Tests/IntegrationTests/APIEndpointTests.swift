@@ -30,7 +30,11 @@ struct APIEndpointTests {
         -> RawResponse
     {
         let auth = token.map { "Authorization: Bearer \($0)\r\n" } ?? ""
-        let length = body.isEmpty ? "" : "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n"
+        // A request with a method that takes content says how long it is, even when empty.
+        let length =
+            body.isEmpty
+            ? (["POST", "PUT", "PATCH"].contains(method) ? "Content-Length: 0\r\n" : "")
+            : "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n"
         let response = try rawRequest(
             port: port, "\(method) \(target) HTTP/1.1\r\nHost: gw\r\n\(auth)\(length)Connection: close\r\n\r\n\(body)")
         return try #require(response, "no response to \(method) \(target)")
@@ -238,6 +242,9 @@ struct APIEndpointTests {
                 == [
                     "/v1/health", "/v1/devices", "/v1/devices/{id}", "/v1/series", "/v1/alerts", "/v1/rejects",
                     "/v1/config", "/metrics", "/v1/openapi.json", "/v1/sensors/{id}/site", "/v1/map",
+                    "/v1/ota/blobs/{sha256}", "/v1/ota/manifests", "/v1/ota/campaigns", "/v1/ota/campaigns/{id}",
+                    "/v1/ota/campaigns/{id}/pause", "/v1/ota/campaigns/{id}/resume", "/v1/ota/campaigns/{id}/cancel",
+                    "/v1/ota/vehicles",
                 ])
         for (path, item) in paths.members {
             guard case .object(let operations) = item else { continue }

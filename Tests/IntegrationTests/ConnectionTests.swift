@@ -38,7 +38,7 @@ struct ConnectionTests {
         try gateway.start(waitForConnection: false)
         try waitFor("a failed connect attempt") { gateway.log.contains("event=mqtt_connect_failed") }
         var broker: Broker? = try Broker(scratch: scratch, name: "first", port: port)
-        try waitFor("gatewayd to connect") { gateway.log.contains("event=mqtt_connected") }
+        try waitFor("gatewayd to connect") { telemetryConnected(gateway.log) }
         let now = Int64(Date().timeIntervalSince1970 * 1000)
         do {
             let publisher = try Publisher(port: port)
@@ -49,7 +49,7 @@ struct ConnectionTests {
         broker = nil
         try waitFor("gatewayd to notice") { gateway.log.contains("event=mqtt_connection_lost") }
         broker = try Broker(scratch: scratch, name: "second", port: port)
-        try waitFor("gatewayd to reconnect", seconds: 40) { gateway.log.contains("connection=2") }
+        try waitFor("gatewayd to reconnect", seconds: 40) { telemetryConnected(gateway.log, count: 2) }
         let publisher = try Publisher(port: port)
         try await publisher.send("v1/water/restart-1/level", #"{"ts":\#(now + 1),"seq":2,"level_cm":11}"#)
         try waitFor("second reading") { try gateway.count("SELECT count(*) FROM readings_v") == 2 }

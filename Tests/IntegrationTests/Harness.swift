@@ -53,6 +53,13 @@ func runTool(
     return (child.terminationStatus, child.log)
 }
 
+/// True once gatewayd's telemetry connection (not its OTA one) has connected `count` times.
+func telemetryConnected(_ log: String, count: Int = 1) -> Bool {
+    log.split(separator: "\n").contains { line in
+        line.contains("event=mqtt_connected") && !line.contains("component=ota") && line.contains("connection=\(count)")
+    }
+}
+
 /// A free TCP port on 127.0.0.1, found by binding port 0 and reading what the kernel chose.
 func freeLoopbackPort() throws -> Int {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -308,7 +315,7 @@ final class GatewayProcess: @unchecked Sendable {
             guard child.isRunning else {
                 throw HarnessError.exited("gatewayd", child.terminationStatus, child.log)
             }
-            return child.log.contains("event=mqtt_connected") && child.log.contains("event=http_listening")
+            return telemetryConnected(child.log) && child.log.contains("event=http_listening")
         }
     }
 
