@@ -149,6 +149,13 @@ extension OTAService {
 
     /// `{"manifest": id, "waves": [5,25,100], ...settings}`.
     public func createCampaign(_ body: JSONValue) throws(OTARequestError) -> JSONValue {
+        let created = try insertCampaign(body)
+        // The first offers go out now, not at the next tick.
+        tick()
+        return created
+    }
+
+    private func insertCampaign(_ body: JSONValue) throws(OTARequestError) -> JSONValue {
         guard let object = body.object else { throw OTARequestError(400, "bad_request", "the body must be a JSON object") }
         if let unknown = object.keys.first(where: { $0 != "manifest" && !CampaignSettings.keys.contains($0) }) {
             throw OTARequestError(
@@ -254,6 +261,7 @@ extension OTAService {
             }
         }
         perform(actions)
+        if verb == "resume" { tick() }
         return try campaign(id)
     }
 

@@ -169,6 +169,9 @@ public final class OTAService: @unchecked Sendable {
                 let now = Self.nowMs()
                 let actions = core.withLock { core in core.planner.report(vin: vin, report, nowMs: now) }
                 perform(actions)
+                // A vehicle that finished frees a transfer slot (or completes a wave): offer at once
+                // rather than at the next second's tick.
+                if actions.contains(where: { if case .clearOffer = $0 { true } else { false } }) { tick() }
             } catch {
                 reject(vin: vin, kind: kind, error.description)
             }

@@ -23,6 +23,10 @@ import Telemetry
 ///       publish until the vehicle receives its advisory (alarm or cleared); prints p50, p99, max.
 ///   gwbench advisory-cpu [--vehicles 10000] [--gauges 1000] [--updates 1000000]
 ///       the advisory engine alone with every gauge flooding: CPU per 1 000 position updates.
+///   gwbench ota-baseline --port P [--vehicles 200] [--bytes 8388608] [--block-size 16384]
+///       the broker alone moving what an OTA campaign moves: one publisher sends every vehicle
+///       its image in blocks (QoS 0, 16-byte header, round robin, at most 64 publishes not yet
+///       written), one subscriber connection per vehicle counts bytes; prints the seconds.
 ///   gwbench seed-api --db FILE [--devices 10000] [--hours 24] [--capacity 1000000]
 ///       writes, through the ring store itself (so aggregates are computed as in production),
 ///       one gauge `bench-gauge` with a reading every second for the last N hours and N devices
@@ -33,6 +37,7 @@ let usage = """
            gwbench seed-api --db FILE [--devices 10000] [--hours 24] [--capacity 1000000]
            gwbench advisory-latency --port P [--count 200]
            gwbench advisory-cpu [--vehicles 10000] [--gauges 1000] [--updates 1000000]
+           gwbench ota-baseline --port P [--vehicles 200] [--bytes 8388608] [--block-size 16384]
     """
 
 func fail(_ message: String) -> Never {
@@ -308,6 +313,77 @@ case "seed-api":
         String(
             format: "readings=%d devices=%d seconds=%.1f", Int(seq) - 1 + devices, devices + 1,
             Date().timeIntervalSince(began)))
+case "ota-baseline":
+    let port = number("port", default: 1883)
+    let vehicles = number("vehicles", default: 200)
+    let bytes = number("bytes", default: 8 * 1024 * 1024)
+    let blockSize = number("block-size", default: 16 * 1024)
+    let blocks = (bytes + blockSize - 1) / blockSize
+    let logger = Logger(level: .warning)
+    var subscribers: [MQTTClient] = []
+    for index in 0..<vehicles {
+        var configuration = MQTTClient.Configuration(clientID: "ota-baseline-sub-\(index)")
+        configuration.port = port
+        configuration.cleanSession = true
+        configuration.maxInboundPayloadBytes = blockSize + 16
+        configuration.subscriptions = [("bench/ota/\(index)/data", 0)]
+        let client = try MQTTClient(configuration: configuration, logger: logger)
+        client.start()
+        subscribers.append(client)
+    }
+    var publisherConfiguration = MQTTClient.Configuration(clientID: "ota-baseline-pub")
+    publisherConfiguration.port = port
+    publisherConfiguration.cleanSession = true
+    let publisher = try MQTTClient(configuration: publisherConfiguration, logger: logger)
+    publisher.start()
+    while !publisher.isConnected || subscribers.contains(where: { !$0.isConnected }) { usleep(10_000) }
+    usleep(500_000)  // Subscriptions acknowledged.
+    let received = Mutex<[Int]>([Int](repeating: 0, count: vehicles))
+    let receiving = Atomic<Bool>(true)
+    let listeners = subscribers
+    let receiver = Thread {
+        var batch: [InboundMessage] = []
+        while receiving.load(ordering: .relaxed) {
+            var any = false
+            for (index, client) in listeners.enumerated() {
+                batch.removeAll(keepingCapacity: true)
+                if client.inbound.drain(into: &batch, max: 256, deadlineNanos: 0) > 0 {
+                    any = true
+                    let total = batch.reduce(0) { $0 + $1.payload.count - 16 }
+                    received.withLock { $0[index] += total }
+                }
+            }
+            if !any { usleep(200) }
+        }
+    }
+    receiver.start()
+    let unwritten = Atomic<Int>(0)
+    var payload = [UInt8](repeating: 0xA5, count: blockSize + 16)
+    let started = monotonicNanos()
+    let topics = (0..<vehicles).map { "bench/ota/\($0)/data" }
+    for block in 0..<blocks {
+        let length = min(blockSize, bytes - block * blockSize)
+        payload[8] = UInt8(truncatingIfNeeded: block >> 24)
+        payload[11] = UInt8(truncatingIfNeeded: block)
+        for topic in topics {
+            while unwritten.load(ordering: .relaxed) >= 64 { usleep(100) }
+            unwritten.wrappingAdd(1, ordering: .relaxed)
+            try publisher.publish(topic: topic, payload: payload[0..<(length + 16)], qos: 0) { _ in
+                unwritten.wrappingSubtract(1, ordering: .relaxed)
+            }
+        }
+    }
+    let deadline = monotonicNanos() + 300_000_000_000
+    while received.withLock({ $0.contains { $0 < bytes } }) && monotonicNanos() < deadline { usleep(1000) }
+    let seconds = Double(monotonicNanos() - started) / 1e9
+    receiving.store(false, ordering: .relaxed)
+    let complete = received.withLock { $0.count { $0 >= bytes } }
+    print(
+        String(
+            format: "broker_alone vehicles=%d complete=%d bytes_each=%d seconds=%.2f mib_per_s=%.1f", vehicles, complete,
+            bytes, seconds, Double(vehicles * bytes) / 1_048_576 / seconds))
+    publisher.stop()
+    for client in subscribers { client.stop() }
 default:
     fail(usage)
 }
