@@ -34,11 +34,13 @@ key=$(openssl pkey -in "$dir/op.key" -pubout -outform DER | tail -c 32 | od -An 
 token=bench-operator
 clk=$(getconf CLK_TCK)
 
+round=0
 for n in $VEHICLES; do
+    round=$((round + 1))
     echo "== $n vehicles, ${MIB} MiB each =="
     "$bin/gwbench" ota-baseline --port "$port" --vehicles "$n" --bytes "$bytes"
 
-    run="$dir/run-$n"
+    run="$dir/run-$round"
     mkdir -p "$run"
     http=$(free_port 19880)
     cat >"$run/gateway.json" <<CONF
@@ -65,9 +67,17 @@ CONF
     "$bin/gwctl" ota push "$dir/v2.bin" --version 2.0.0 --counter 2 --hw tgu-1 --key "$dir/op.key" --all \
         >"$run/push.log" 2>&1
     start=$(date +%s.%N)
-    while ! "$bin/gwctl" ota status 1 --json | grep -q '"state":"completed"'; do
-        "$bin/gwctl" ota status 1 --json | grep -q '"state":"aborted"' && { echo "campaign aborted" >&2; break; }
-        sleep 0.05
+    served_at=""
+    while true; do
+        state=$(curl -s -H "Authorization: Bearer $token" "http://127.0.0.1:$http/v1/ota/campaigns/1" |
+            sed -n 's/^{"id":1,"state":"\([a-z]*\)".*/\1/p')
+        if [ -z "$served_at" ] && curl -s "http://127.0.0.1:$http/metrics" |
+            awk -v ideal=$((n * bytes)) '/^gateway_ota_bytes_served_total / {exit !($2 >= ideal)}'; then
+            served_at=$(date +%s.%N)
+        fi
+        [ "$state" = completed ] && break
+        [ "$state" = aborted ] && { echo "campaign aborted" >&2; break; }
+        sleep 0.02
     done
     end=$(date +%s.%N)
     read -r u1 s1 < <(awk '{print $14, $15}' /proc/$gw/stat)
@@ -77,12 +87,12 @@ CONF
     metrics=$(curl -s "http://127.0.0.1:$http/metrics")
     served=$(echo "$metrics" | awk '/^gateway_ota_bytes_served_total / {print $2}')
     blocks=$(echo "$metrics" | awk '/^gateway_ota_blocks_served_total / {print $2}')
-    installed=$("$bin/gwctl" ota status 1 --json | grep -o '"installed":[0-9]*' | head -1 | cut -d: -f2)
-    awk -v s="$start" -v e="$end" -v u0="$u0" -v s0="$s0" -v u1="$u1" -v s1="$s1" -v c="$clk" -v h="$hwm" \
+    installed=$("$bin/gwctl" ota status 1 --json | sed -n 's/.*"installed":\([0-9]*\).*/\1/p')
+    awk -v s="$start" -v e="$end" -v f="${served_at:-$end}" -v u0="$u0" -v s0="$s0" -v u1="$u1" -v s1="$s1" -v c="$clk" -v h="$hwm" \
         -v served="$served" -v blocks="$blocks" -v n="$n" -v b="$bytes" -v inst="$installed" 'BEGIN {
       ideal = n * b
-      printf "gateway vehicles=%d installed=%d seconds=%.2f mib_per_s=%.1f published_bytes=%d ideal_bytes=%d overhead=%.4f gatewayd_cpu_s=%.2f gatewayd_peak_rss_mb=%.1f\n",
-        n, inst, e - s, ideal / 1048576 / (e - s), served + 16 * blocks, ideal, (served + 16 * blocks) / ideal - 1,
+      printf "gateway vehicles=%d installed=%d seconds=%.2f all_bytes_published_s=%.2f mib_per_s=%.1f published_bytes=%d ideal_bytes=%d overhead=%.4f gatewayd_cpu_s=%.2f gatewayd_peak_rss_mb=%.1f\n",
+        n, inst, e - s, f - s, ideal / 1048576 / (e - s), served + 16 * blocks, ideal, (served + 16 * blocks) / ideal - 1,
         (u1 + s1 - u0 - s0) / c, h / 1024
     }'
     awk -v c="$clk" -v a="$((su1 + ss1 - su0 - ss0))" -v b="$((bu1 + bs1 - bu0 - bs0))" 'BEGIN {

@@ -2,9 +2,10 @@
 # Quick start on loopback: the whole path. A simulated fleet publishes to a local mosquitto;
 # gatewayd stores, aggregates and raises alerts; it forwards them over mutual TLS to a second
 # mosquitto standing in for the city's broker (TLS only, client certificate required), where a
-# subscriber logs what arrives. Ctrl-C stops everything this script started.
+# subscriber logs what arrives. Ten more simulated vehicles take a signed firmware update over
+# the air (a delta, in two waves). Ctrl-C stops everything this script started.
 #
-#   VEHICLES=20 SENSORS=5 RATE=50 bash Deploy/quickstart.sh
+#   VEHICLES=20 SENSORS=5 RATE=50 OTA_VEHICLES=10 bash Deploy/quickstart.sh
 #   DURATION=15 bash Deploy/quickstart.sh      # stop by itself after 15 s
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +16,7 @@ VEHICLES=${VEHICLES:-20}
 SENSORS=${SENSORS:-5}
 RATE=${RATE:-50}
 DURATION=${DURATION:-0}
+OTA_VEHICLES=${OTA_VEHICLES:-10}
 dir=var/quickstart
 mkdir -p "$dir"
 
@@ -32,6 +34,18 @@ http_port=$(free_port 18080)
 token_json=$("$bin/gwctl" token new --role viewer --name quickstart --json)
 token=$(sed -n 's/.*"token":"\([^"]*\)".*/\1/p' <<<"$token_json")
 token_hash=$(sed -n 's/.*"sha256":"\([^"]*\)".*/\1/p' <<<"$token_json")
+operator_json=$("$bin/gwctl" token new --role operator --name quickstart-ops --json)
+operator_token=$(sed -n 's/.*"token":"\([^"]*\)".*/\1/p' <<<"$operator_json")
+operator_hash=$(sed -n 's/.*"sha256":"\([^"]*\)".*/\1/p' <<<"$operator_json")
+
+# An operator signing key (kept here for the demo; in the field it never leaves the operator's
+# machine), and two builds of a firmware image for the OTA vehicles.
+rm -f "$dir/operator.key" "$dir/operator.pub"
+ota_key=$("$bin/gwctl" ota keygen --out "$dir/operator" --json | sed -n 's/.*"public_key":"\([^"]*\)".*/\1/p')
+head -c 262144 /dev/urandom >"$dir/firmware-1.0.0.bin"
+cp "$dir/firmware-1.0.0.bin" "$dir/firmware-1.1.0.bin"
+printf 'release 1.1.0' | dd of="$dir/firmware-1.1.0.bin" bs=1 seek=4096 conv=notrunc 2>/dev/null
+head -c 8192 /dev/urandom >>"$dir/firmware-1.1.0.bin"
 
 # Throwaway CA, server and client certificates, and the upstream broker's TLS config.
 bash Deploy/make-certs.sh "$dir/certs" "$upstream_port" quickstart >/dev/null
@@ -56,7 +70,9 @@ cat >"$dir/gateway.json" <<CONF
                "tls": {"ca_file": "$certs/ca.crt", "cert_file": "$certs/client.crt", "key_file": "$certs/client.key"}},
   "sensors": $("$bin/gwsim" --sensors "$SENSORS" --print-sites),
   "http": {"listen": "127.0.0.1:$http_port",
-           "tokens": [{"name": "quickstart", "role": "viewer", "sha256": "$token_hash"}]},
+           "tokens": [{"name": "quickstart", "role": "viewer", "sha256": "$token_hash"},
+                      {"name": "quickstart-ops", "role": "operator", "sha256": "$operator_hash"}]},
+  "ota": {"trusted_keys": ["$ota_key"]},
   "log": {"level": "info", "stats_interval_s": 10}
 }
 CONF
@@ -70,6 +86,10 @@ cleanup() {
     for ((i = ${#pids[@]} - 1; i >= 0; i--)); do kill -TERM "${pids[$i]}" 2>/dev/null || true; wait "${pids[$i]}" 2>/dev/null || true; done
     if [ -f "$dir/gateway.db" ]; then "$bin/gwctl" stats --db "$dir/gateway.db" || true; fi
     echo "REST API: set -a; . $dir/gwctl.env; set +a; then gwctl health | devices | series DEVICE SIGNAL (while it runs)"
+    if [ -s "$dir/ota-push.log" ]; then
+        echo "OTA: $(grep -m 1 'campaign' "$dir/ota-push.log" || true)"
+        grep -E '^(campaign|states)' "$dir/ota-status.log" 2>/dev/null || true
+    fi
     if [ -s "$dir/advisories.log" ]; then
         echo "flooded-road advisories sent to vehicles: $(wc -l <"$dir/advisories.log"), e.g."
         head -n 2 "$dir/advisories.log" | cut -c1-200
@@ -106,6 +126,26 @@ pids+=($!)
 "$bin/gwsim" --port "$port" --vehicles "$VEHICLES" --sensors "$SENSORS" --rate "$RATE" --bad-every 200 --gps-every 5 --flood-demo --quiet \
     --duration "$DURATION" >"$dir/gwsim.log" 2>&1 &
 pids+=($!)
+
+if [ "$OTA_VEHICLES" -gt 0 ]; then
+    rm -rf "$dir/ota-fleet"
+    "$bin/gwsim" --port "$port" --ota-vehicles "$OTA_VEHICLES" --ota-dir "$dir/ota-fleet" --ota-trusted-key "$ota_key" \
+        --ota-firmware "$dir/firmware-1.0.0.bin" --ota-hardware tgu-1 >"$dir/ota-fleet.log" 2>&1 &
+    pids+=($!)
+    # After the vehicles have reported their firmware: sign 1.1.0 with a delta from 1.0.0 and roll it
+    # out in two waves (20 %, then the rest). The counter only goes up: the time serves.
+    (
+        sleep 4
+        GWCTL_GATEWAY=http://127.0.0.1:$http_port GWCTL_TOKEN=$operator_token "$bin/gwctl" ota push \
+            "$dir/firmware-1.1.0.bin" --version 1.1.0 --counter "$(date +%s)" --hw tgu-1 --key "$dir/operator.key" \
+            --from "$dir/firmware-1.0.0.bin" --all --waves 20,100 >"$dir/ota-push.log" 2>&1 &&
+            sleep 5 &&
+            GWCTL_GATEWAY=http://127.0.0.1:$http_port GWCTL_TOKEN=$operator_token "$bin/gwctl" ota status \
+                "$(sed -n 's/^campaign \([0-9]*\) created.*/\1/p' "$dir/ota-push.log")" >"$dir/ota-status.log" 2>&1
+        echo "quickstart: OTA $(grep -m 1 '^campaign' "$dir/ota-status.log" 2>/dev/null || echo 'push failed, see '$dir/ota-push.log)"
+    ) &
+    pids+=($!)
+fi
 
 echo "quickstart: local broker 127.0.0.1:$port, upstream (mutual TLS) 127.0.0.1:$upstream_port;" \
     "$VEHICLES vehicles and $SENSORS water sensors at $RATE msg/s; Ctrl-C stops"
