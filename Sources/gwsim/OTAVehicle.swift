@@ -52,6 +52,7 @@ final class OTAVehicle: @unchecked Sendable {
     struct Download {
         var offer: Offer
         var fd: Int32
+        var mapFD: Int32
         var have: [Bool]
         var done: Int
         var fetched: Int
@@ -141,12 +142,14 @@ final class OTAVehicle: @unchecked Sendable {
     func partPath(_ sha: String) -> String { directory + "/download/\(sha).part" }
     func bitmapPath(_ sha: String) -> String { directory + "/download/\(sha).map" }
 
+    /// The bitmap is one byte per block, rewritten in place: each byte is 0 or 1 on its own, so
+    /// a torn write leaves a valid (older) map, and the part file is synced first, so a 1 is
+    /// never on flash before its block is.
     private func saveBitmap(_ download: inout Download) {
         download.sinceBitmapSave = 0
-        // Blocks are on flash before the bitmap says so: sync the part first.
-        fsync(download.fd)
+        fdatasync(download.fd)
         let bytes = download.have.map { $0 ? UInt8(1) : UInt8(0) }
-        try? atomicWrite(bytes, to: bitmapPath(download.offer.file.sha256))
+        _ = bytes.withUnsafeBytes { pwrite(download.mapFD, $0.baseAddress, $0.count, 0) }
     }
 
     // MARK: - Connection
@@ -274,7 +277,8 @@ final class OTAVehicle: @unchecked Sendable {
             for (index, byte) in saved.enumerated() { have[index] = byte == 1 }
         }
         let done = have.count { $0 }
-        download = Download(offer: offer, fd: fd, have: have, done: done, fetched: 0)
+        let mapFD = open(bitmapPath(file.sha256), O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        download = Download(offer: offer, fd: fd, mapFD: mapFD, have: have, done: done, fetched: 0)
         paused = false
         stats.add(.offersAccepted)
         publishStatus(progress(.downloading))
@@ -420,6 +424,7 @@ final class OTAVehicle: @unchecked Sendable {
         guard var download else { return }
         saveBitmap(&download)
         close(download.fd)
+        close(download.mapFD)
         if deletePart {
             unlink(partPath(download.offer.file.sha256))
             unlink(bitmapPath(download.offer.file.sha256))
@@ -473,6 +478,7 @@ final class OTAVehicle: @unchecked Sendable {
             let campaign = offer.campaign
             // The downloaded file stays: a retry installs it again without fetching.
             close(download.fd)
+            close(download.mapFD)
             self.download = nil
             publishStatus(
                 VehicleReport(
