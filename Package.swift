@@ -91,7 +91,8 @@ let package = Package(
         .testTarget(
             name: "TelemetryTests", dependencies: ["Telemetry", "JSON", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(
-            name: "RingStoreTests", dependencies: ["RingStore", "SQLite", "Telemetry", "Aggregation", "Alerts"],
+            name: "RingStoreTests",
+            dependencies: ["RingStore", "SQLite", "Telemetry", "Aggregation", "Alerts", "TestSupport"],
             swiftSettings: swiftSettings),
         .testTarget(name: "MQTTTests", dependencies: ["MQTT"], swiftSettings: swiftSettings),
         .testTarget(
@@ -103,7 +104,7 @@ let package = Package(
         .testTarget(name: "GeoTests", dependencies: ["Geo", "Advisories"], swiftSettings: swiftSettings),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "Logging"], swiftSettings: swiftSettings),
         .testTarget(name: "ArgumentsTests", dependencies: ["Arguments"], swiftSettings: swiftSettings),
-        .testTarget(name: "DeltaTests", dependencies: ["Delta"], swiftSettings: swiftSettings),
+        .testTarget(name: "DeltaTests", dependencies: ["Delta", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "CampaignsTests", dependencies: ["Campaigns", "OTA", "Telemetry"], swiftSettings: swiftSettings),
         .testTarget(

@@ -1,3 +1,4 @@
+import Dispatch
 import Logging
 import MQTT
 import OTA
@@ -31,7 +32,7 @@ final class BlockSender: @unchecked Sendable {
     private let maxUnwritten: Int
     private let bytesPerSecond: Int
     private let queue = Mutex<[BlockJob]>([])
-    private let wake = DispatchSemaphoreLite()
+    private let wake = DispatchSemaphore(value: 0)
     private let unwritten = Atomic<Int>(0)
     private let stopping = Atomic<Bool>(false)
     private var thread: pthread_t?
@@ -88,7 +89,7 @@ final class BlockSender: @unchecked Sendable {
         while !stopping.load(ordering: .acquiring) {
             let job = queue.withLock { jobs in jobs.isEmpty ? nil : jobs.removeFirst() }
             guard let job else {
-                wake.wait(timeoutMs: 500)
+                _ = wake.wait(timeout: .now() + .milliseconds(500))
                 continue
             }
             serve(job, buffer: &buffer, bucket: &bucket)
@@ -155,47 +156,5 @@ private final class BlockSenderStart {
     init(sender: BlockSender, blockSize: Int) {
         self.sender = sender
         self.blockSize = blockSize
-    }
-}
-
-/// A counting semaphore with a timeout, on POSIX primitives (Dispatch's would do, but its
-/// wait from a pthread that is not a Dispatch worker is the only use here).
-final class DispatchSemaphoreLite: @unchecked Sendable {
-    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-    private let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
-    private var count = 0
-
-    init() {
-        pthread_mutex_init(mutex, nil)
-        var attributes = pthread_condattr_t()
-        pthread_condattr_init(&attributes)
-        pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
-        pthread_cond_init(condition, &attributes)
-        pthread_condattr_destroy(&attributes)
-    }
-
-    deinit {
-        pthread_cond_destroy(condition)
-        pthread_mutex_destroy(mutex)
-        condition.deallocate()
-        mutex.deallocate()
-    }
-
-    func signal() {
-        pthread_mutex_lock(mutex)
-        count += 1
-        pthread_cond_signal(condition)
-        pthread_mutex_unlock(mutex)
-    }
-
-    func wait(timeoutMs: Int) {
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
-        let deadline = monotonicNanos() + UInt64(timeoutMs) * 1_000_000
-        var until = timespec(tv_sec: Int(deadline / 1_000_000_000), tv_nsec: Int(deadline % 1_000_000_000))
-        while count == 0 {
-            if pthread_cond_timedwait(condition, mutex, &until) == ETIMEDOUT { return }
-        }
-        count -= 1
     }
 }

@@ -61,7 +61,7 @@ public final class OTAService: @unchecked Sendable {
     let uploads = NSLock()
     private let stopping = Atomic<Bool>(false)
     private var thread: Thread?
-    private let finished = DispatchSemaphoreLite()
+    private let finished = DispatchSemaphore(value: 0)
 
     public init(configuration: Configuration, logger: Logger) throws {
         self.configuration = configuration
@@ -127,7 +127,7 @@ public final class OTAService: @unchecked Sendable {
     public func stop() {
         guard !stopping.exchange(true, ordering: .acquiringAndReleasing) else { return }
         client.stop()
-        if thread != nil { finished.wait(timeoutMs: 5_000) }
+        if thread != nil { _ = finished.wait(timeout: .now() + .seconds(5)) }
         sender.stop()
     }
 

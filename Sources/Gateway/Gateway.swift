@@ -217,14 +217,12 @@ public final class Gateway: @unchecked Sendable {
     ) throws -> OTAService? {
         let settings = configuration.ota
         guard settings.enabled else { return nil }
-        var mqtt = MQTTClient.Configuration(clientID: broker.clientID + "-ota")
-        mqtt.host = broker.host
-        mqtt.port = broker.port
-        mqtt.username = broker.username
-        mqtt.password = broker.password
-        mqtt.tls = broker.tls
-        mqtt.keepAliveSeconds = broker.keepAliveSeconds
-        mqtt.cleanSession = false
+        // Same broker, credentials and TLS; its own id, no will or birth (the gateway's status is
+        // the telemetry connection's), its own subscriptions (set by the service).
+        var mqtt = broker
+        mqtt.clientID = broker.clientID + "-ota"
+        mqtt.will = nil
+        mqtt.birth = nil
         mqtt.maxInflightMessages = 1000
         let directory =
             settings.directory
