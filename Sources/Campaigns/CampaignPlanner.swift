@@ -272,6 +272,13 @@ public struct CampaignPlanner: Sendable {
         return (true, actions)
     }
 
+    /// The file actually offered, when it differs from the planner's choice (the vehicle's
+    /// reported image changed between the decision and the offer): block requests must match it.
+    public mutating func recordOfferedFile(campaign id: UInt32, vin: VIN, file: FileKind) {
+        guard let position = entries[id]?.index[vin] else { return }
+        entries[id]!.runs[position].file = file
+    }
+
     /// A vehicle of the campaign's hardware reported: it joins a running "all vehicles"
     /// campaign, in the last wave.
     private mutating func join(vin: VIN, hardwareID: String, nowMs: Int64, _ actions: inout [PlannerAction]) {

@@ -244,6 +244,8 @@ public final class OTAService: @unchecked Sendable {
                         file = OfferedFile(
                             kind: .delta, sha256: delta.patchSHA256, length: delta.patchLength,
                             blockSize: configuration.blockSize)
+                    } else if kind == .delta {
+                        core.planner.recordOfferedFile(campaign: id, vin: vin, file: .full)
                     }
                     core.offered[vin] = Transfer(campaign: id, file: file)
                     let offer = Offer(campaign: id, manifest: signed, file: file)

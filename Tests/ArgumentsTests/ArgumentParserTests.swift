@@ -80,3 +80,33 @@ import Testing
         #expect(series.contains("--step VALUE"))
     }
 }
+
+/// Two-word commands ("ota push") and optional trailing arguments ("[CAMPAIGN]").
+@Suite struct TwoWordCommandTests {
+    let parser = ArgumentParser(
+        tool: "gwctl",
+        commands: [
+            CommandSpec("ota push", summary: "p", arguments: ["IMAGE"], options: [OptionSpec("--version", help: "v")]),
+            CommandSpec("ota status", summary: "s", arguments: ["[CAMPAIGN]"]),
+            CommandSpec("health", summary: "h"),
+        ],
+        globalOptions: [])
+
+    @Test func parsesBothWordsAndOptionalArguments() throws {
+        #expect(
+            try parser.parse(["ota", "push", "fw.bin", "--version", "1.0.0"])
+                == ParsedArguments(command: "ota push", arguments: ["fw.bin"], values: ["--version": "1.0.0"], flags: []))
+        #expect(try parser.parse(["ota", "status"]).arguments == [])
+        #expect(try parser.parse(["ota", "status", "3"]).arguments == ["3"])
+        #expect(throws: ArgumentError.self) { try parser.parse(["ota", "status", "3", "4"]) }
+        #expect(throws: ArgumentError.self) { try parser.parse(["ota", "push"]) }
+    }
+
+    @Test func aGroupAloneOrATypoSuggestsASubcommand() {
+        #expect(throws: ArgumentError.unknownCommand("ota", suggestion: "ota push")) { try parser.parse(["ota"]) }
+        #expect(throws: ArgumentError.unknownCommand("ota pus", suggestion: "ota push")) {
+            try parser.parse(["ota", "pus", "x"])
+        }
+        #expect(throws: ArgumentError.helpRequested(command: "ota push")) { try parser.parse(["help", "ota", "push"]) }
+    }
+}
