@@ -3,6 +3,7 @@ import Logging
 import MQTT
 import OTA
 import Synchronization
+import Telemetry
 
 #if canImport(Glibc)
     import Glibc
@@ -10,6 +11,7 @@ import Synchronization
 
 /// One accepted block request, ready to be served.
 struct BlockJob: Sendable {
+    var vin: VIN
     var topic: String
     var reader: BlobReader
     var file: OfferedFile
@@ -27,6 +29,7 @@ struct BlockJob: Sendable {
 final class BlockSender: @unchecked Sendable {
     private let client: MQTTClient
     private let metrics: OTAMetrics
+    private let gate: ServeGate
     private let logger: Logger
     private let maxQueued: Int
     private let maxUnwritten: Int
@@ -38,11 +41,12 @@ final class BlockSender: @unchecked Sendable {
     private var thread: pthread_t?
 
     init(
-        client: MQTTClient, metrics: OTAMetrics, logger: Logger, maxQueued: Int, maxUnwritten: Int,
+        client: MQTTClient, metrics: OTAMetrics, gate: ServeGate, logger: Logger, maxQueued: Int, maxUnwritten: Int,
         bytesPerSecond: Int
     ) {
         self.client = client
         self.metrics = metrics
+        self.gate = gate
         self.logger = logger
         self.maxQueued = maxQueued
         self.maxUnwritten = maxUnwritten
@@ -99,6 +103,8 @@ final class BlockSender: @unchecked Sendable {
     private func serve(_ job: BlockJob, buffer: inout [UInt8], bucket: inout TokenBucket) {
         let count = job.file.blockCount
         for block in job.blocks {
+            // Paused, canceled, aborted or withdrawn since the request was queued: stop here.
+            guard gate.allows(vin: job.vin, campaign: job.campaign) else { return }
             guard Int(block) < count, job.file.blockSize + DataHeader.length <= buffer.count else {
                 OTAMetrics.add(metrics.requestsRefused)
                 continue

@@ -198,6 +198,7 @@ extension OTAService {
                     settings: settings, vins: vins, nowMs: now)
                 core.manifests[record.id] = signed
                 core.planner.add(campaign: campaign, release: Self.releaseInfo(release), runs: runs)
+                gate.campaign(campaign.id, running: true)
                 logger.info(
                     "ota_campaign_created",
                     [

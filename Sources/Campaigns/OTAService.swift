@@ -58,6 +58,7 @@ public final class OTAService: @unchecked Sendable {
     let client: MQTTClient
     let core: Mutex<Core>
     let sender: BlockSender
+    let gate = ServeGate()
     let uploads = NSLock()
     private let stopping = Atomic<Bool>(false)
     private var thread: Thread?
@@ -89,8 +90,11 @@ public final class OTAService: @unchecked Sendable {
         mqtt.maxInboundPayloadBytes = 4096
         client = try MQTTClient(configuration: mqtt, logger: self.logger)
         core = Mutex(Core(planner: planner, store: store, manifests: manifests))
+        for (id, entry) in planner.entries where entry.campaign.state == .running || entry.campaign.state == .scheduled {
+            gate.campaign(id, running: true)
+        }
         sender = BlockSender(
-            client: client, metrics: metrics, logger: self.logger, maxQueued: configuration.maxQueuedRequests,
+            client: client, metrics: metrics, gate: gate, logger: self.logger, maxQueued: configuration.maxQueuedRequests,
             maxUnwritten: configuration.maxUnwrittenBlocks, bytesPerSecond: configuration.maxBytesPerSecond)
     }
 
@@ -205,7 +209,7 @@ public final class OTAService: @unchecked Sendable {
             }
             return (
                 BlockJob(
-                    topic: OTATopic.topic(.data, vin: vin), reader: reader, file: transfer.file,
+                    vin: vin, topic: OTATopic.topic(.data, vin: vin), reader: reader, file: transfer.file,
                     campaign: request.campaign, blocks: request.blocks), actions
             )
         }
@@ -248,16 +252,19 @@ public final class OTAService: @unchecked Sendable {
                         core.planner.recordOfferedFile(campaign: id, vin: vin, file: .full)
                     }
                     core.offered[vin] = Transfer(campaign: id, file: file)
+                    gate.offered(vin, campaign: id)
                     let offer = Offer(campaign: id, manifest: signed, file: file)
                     publishes.append((OTATopic.topic(.offer, vin: vin), Array(offer.json.serialized().utf8), true))
                     OTAMetrics.add(metrics.offersPublished)
                 case .clearOffer(let vin):
                     core.offered[vin] = nil
+                    gate.withdrawn(vin)
                     publishes.append((OTATopic.topic(.offer, vin: vin), [], true))
                 case .command(let vin, let campaign, let verb):
                     publishes.append(
                         (OTATopic.topic(.cmd, vin: vin), OTACommand(campaign: campaign, verb: verb).bytes, false))
                 case .saveCampaign(let campaign):
+                    gate.campaign(campaign.id, running: campaign.state == .running || campaign.state == .scheduled)
                     logger.info(
                         "ota_campaign_state",
                         [

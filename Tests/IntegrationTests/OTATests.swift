@@ -282,6 +282,49 @@ struct OTATests {
         #expect(served > 0 && served <= 10 * blocks / 2 + 10 * 64 + 64, "served \(served) blocks after the restart")
     }
 
+    /// gwctl pause stops the transfer (vehicles told, nothing more served), resume carries on,
+    /// cancel ends it: vehicles drop their partial files and keep their firmware.
+    @Test func operatorPausesResumesAndCancels() throws {
+        let fixture = try Fixture(ota: #", "max_bytes_per_second": 262144"#)
+        let (v1, v2, _) = try Self.images(in: fixture, size: 2 * 1024 * 1024)
+        try fixture.fleet(3, firmware: v1)
+        try fixture.waitForVehicles(3)
+        #expect(
+            try fixture.gwctl([
+                "ota", "push", v2, "--version", "1.1.0", "--counter", "2", "--hw", "tgu-1", "--key",
+                fixture.keyPath + ".key", "--all",
+            ]).status == 0)
+        func served() throws -> Int {
+            let metrics = try APIEndpointTests.get(fixture.gateway.httpPort, "/metrics", token: nil).text
+            return metrics.split(separator: "\n").first { $0.hasPrefix("gateway_ota_blocks_served_total ") }
+                .flatMap { Int($0.split(separator: " ")[1]) } ?? -1
+        }
+        try waitFor("the transfer to start") { try served() > 10 }
+        let paused = try fixture.gwctl(["ota", "pause", "1"])
+        #expect(paused.output.contains("campaign 1: paused"), "\(paused.output)")
+        // What was already queued drains; then nothing more is served.
+        usleep(1_500_000)
+        let atPause = try served()
+        usleep(2_000_000)
+        #expect(try served() == atPause, "no blocks while paused")
+        #expect(try fixture.gwctl(["ota", "pause", "1"]).status == 65, "pausing twice is a conflict")
+        #expect(try fixture.gwctl(["ota", "resume", "1"]).output.contains("campaign 1: running"))
+        try waitFor("blocks again") { try served() > atPause }
+        let canceled = try fixture.gwctl(["ota", "cancel", "1"])
+        #expect(canceled.output.contains("campaign 1: canceled"), "\(canceled.output)")
+        let campaign = try fixture.campaign(1)
+        #expect(campaign["counts"]?["canceled"] == .int(3))
+        try waitFor("vehicles to drop their partial downloads") {
+            try (1...3).allSatisfy { index in
+                try FileManager.default.contentsOfDirectory(atPath: fixture.scratch.file("fleet/\(Self.vin(index))/download"))
+                    .isEmpty
+            }
+        }
+        for index in 1...3 { #expect(try fixture.installed(vin: Self.vin(index))["counter"] == .int(1)) }
+        let list = try fixture.gwctl(["ota", "list"])
+        #expect(list.output.contains("canceled"), "\(list.output)")
+    }
+
     @Test func abortThresholdStopsACampaign() throws {
         let fixture = try Fixture(ota: #", "max_concurrent_transfers": 3"#)
         let (v1, v2, _) = try Self.images(in: fixture, size: 32 * 1024)
