@@ -38,6 +38,10 @@ round=0
 for n in $VEHICLES; do
     round=$((round + 1))
     echo "== $n vehicles, ${MIB} MiB each =="
+    # The simulated vehicles' flash writes go through the page cache; a cache full of earlier
+    # runs' pages makes them (and the result) up to 1.7x slower. Start each round from a clean one.
+    sync
+    echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || echo "(page cache not dropped: not root)"
     "$bin/gwbench" ota-baseline --port "$port" --vehicles "$n" --bytes "$bytes"
 
     run="$dir/run-$round"
