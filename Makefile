@@ -1,5 +1,5 @@
 # Conveniences; the README's two commands work without make.
-.PHONY: run test bench format
+.PHONY: run test bench soak format
 
 run:
 	bash Deploy/quickstart.sh
@@ -8,7 +8,10 @@ test:
 	bash .ci/test.sh
 
 bench:
-	bash Benchmarks/ingest.sh
+	bash Benchmarks/suite.sh
+
+soak:
+	bash Benchmarks/soak.sh
 
 format:
 	swift format -i -r Sources Tests Package.swift

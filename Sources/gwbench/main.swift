@@ -27,6 +27,12 @@ import Telemetry
 ///       the broker alone moving what an OTA campaign moves: one publisher sends every vehicle
 ///       its image in blocks (QoS 0, 16-byte header, round robin, at most 64 publishes not yet
 ///       written), one subscriber connection per vehicle counts bytes; prints the seconds.
+///   gwbench ingest --port P (--db FILE [--gateway-pid PID] | --baseline 1) [...]
+///       the ingest load generator (IngestLoad.swift): readings/s counted where they land,
+///       loss, publish → committed latency, gatewayd CPU and RSS; one key=value line, and a JSON
+///       line appended to --json-out. Exits 1 when a reading was not counted (unless --allow-loss 1).
+///   gwbench chart --in RESULTS.jsonl --out CHART.svg
+///       readings/s (gateway and broker alone) and gatewayd's peak RSS against device count.
 ///   gwbench seed-api --db FILE [--devices 10000] [--hours 24] [--capacity 1000000]
 ///       writes, through the ring store itself (so aggregates are computed as in production),
 ///       one gauge `bench-gauge` with a reading every second for the last N hours and N devices
@@ -38,6 +44,10 @@ let usage = """
            gwbench advisory-latency --port P [--count 200]
            gwbench advisory-cpu [--vehicles 10000] [--gauges 1000] [--updates 1000000]
            gwbench ota-baseline --port P [--vehicles 200] [--bytes 8388608] [--block-size 16384]
+           gwbench ingest --port P (--db FILE [--gateway-pid PID] | --baseline 1) [--devices 1000] [--water-pct 20]
+                  [--qos 1] [--connections 4] [--window 1000] [--rate MSGS_PER_S] [--messages N | --duration S]
+                  [--sample-every S] [--label L] [--json-out FILE] [--allow-loss 1]
+           gwbench chart --in RESULTS.jsonl --out CHART.svg
     """
 
 func fail(_ message: String) -> Never {
@@ -384,6 +394,71 @@ case "ota-baseline":
             bytes, seconds, Double(vehicles * bytes) / 1_048_576 / seconds))
     publisher.stop()
     for client in subscribers { client.stop() }
+case "ingest":
+    var load = IngestLoad.Options()
+    load.port = number("port", default: 1883)
+    load.devices = number("devices", default: 1000)
+    load.waterPercent = number("water-pct", default: 20)
+    load.qos = Int32(number("qos", default: 1))
+    load.connections = max(1, number("connections", default: 4))
+    load.window = max(1, number("window", default: 1000))
+    load.rate = Double(options["rate"] ?? "0") ?? 0
+    load.messages = number("messages", default: 200_000)
+    load.durationS = Double(options["duration"] ?? "0") ?? 0
+    load.database = options["db"]
+    load.baseline = options["baseline"] == "1"
+    load.gatewayPID = options["gateway-pid"].flatMap { Int32($0) }
+    load.sampleEveryS = Double(options["sample-every"] ?? "0") ?? 0
+    load.label = options["label"] ?? ""
+    guard load.baseline || load.database != nil else { fail("ingest needs --db FILE (gatewayd's store) or --baseline 1") }
+    let result = try IngestLoad(options: load).run()
+    let rate = Double(result.counted) / max(result.seconds, 0.001)
+    var record: [(key: String, value: JSONValue)] = [
+        ("label", .string(load.label)), ("mode", .string(load.baseline ? "broker_alone" : "gateway")),
+        ("devices", .int(Int64(load.devices))), ("qos", .int(Int64(load.qos))),
+        ("connections", .int(Int64(load.connections))), ("target_rate_msgs", .double(load.rate)),
+        ("messages", .int(Int64(result.publishedMessages))), ("readings_published", .int(Int64(result.publishedReadings))),
+        ("readings_counted", .int(Int64(result.counted))),
+        ("readings_lost", .int(Int64(result.publishedReadings - result.counted))),
+        ("seconds", .double(result.seconds)), ("publish_seconds", .double(result.publishSeconds)),
+        ("readings_per_s", .double(rate.rounded())),
+        ("messages_per_s", .double((Double(result.publishedMessages) / max(result.seconds, 0.001)).rounded())),
+        ("latency_ms_p50", .double(result.latencyMs.p50)), ("latency_ms_p99", .double(result.latencyMs.p99)),
+        ("latency_ms_p999", .double(result.latencyMs.p999)), ("latency_ms_max", .double(result.latencyMs.max)),
+    ]
+    if let cpu = result.cpuSeconds {
+        record.append(("gatewayd_cpu_s", .double(cpu)))
+        record.append(("cpu_s_per_million_readings", .double(result.counted > 0 ? cpu / (Double(result.counted) / 1e6) : 0)))
+    }
+    if let rss = result.peakRSSMB { record.append(("gatewayd_peak_rss_mb", .double(rss))) }
+    if let fds = result.openFDs { record.append(("gatewayd_fds", .int(Int64(fds)))) }
+    if let size = result.databaseMB { record.append(("db_mb", .double(size))) }
+    let json = JSONValue.object(JSONObject(record))
+    print(
+        record.map { member in
+            switch member.value {
+            case .double(let value): "\(member.key)=\(String(format: value == value.rounded() ? "%.0f" : "%.2f", value))"
+            case .string(let text): "\(member.key)=\(text.isEmpty ? "-" : text)"
+            default: "\(member.key)=\(member.value.serialized())"
+            }
+        }.joined(separator: " "))
+    if let out = options["json-out"] {
+        let line = json.serialized() + "\n"
+        if let handle = FileHandle(forWritingAtPath: out) {
+            handle.seekToEndOfFile()
+            handle.write(Data(line.utf8))
+            handle.closeFile()
+        } else {
+            FileManager.default.createFile(atPath: out, contents: Data(line.utf8))
+        }
+    }
+    if result.counted < result.publishedReadings, options["allow-loss"] != "1" {
+        FileHandle.standardError.write(
+            Data("gwbench: \(result.publishedReadings - result.counted) readings were published and not counted\n".utf8))
+        exit(1)
+    }
+case "chart":
+    try Chart.write(results: option("in"), to: option("out"))
 default:
     fail(usage)
 }
