@@ -311,6 +311,11 @@ public final class RingStore {
                         signal_id = excluded.signal_id, ts_ms = excluded.ts_ms, value = excluded.value,
                         dev_seq = excluded.dev_seq
                     """)
+                // Once the ring has wrapped (a gateway's steady state), every slot holds a row:
+                // overwrite it in place, one B-tree seek, instead of the upsert's failed insert
+                // and conflict path (a quarter of SQLite's work per reading, by callgrind).
+                let overwriteReading = try database.statement(
+                    "UPDATE readings SET device_id = ?2, signal_id = ?3, ts_ms = ?4, value = ?5, dev_seq = ?6 WHERE slot = ?1")
                 for item in batch.items {
                     switch item {
                     case .readings(let device, let ts, let seq, let values):
@@ -321,13 +326,27 @@ public final class RingStore {
                         }
                         for reading in values {
                             let (_, slot, evicts) = readings.advance()
-                            insertReading.bind(1, slot)
-                            insertReading.bind(2, state.id)
-                            insertReading.bind(3, reading.signal.id)
-                            insertReading.bind(4, ts)
-                            insertReading.bind(5, reading.value)
-                            insertReading.bind(6, Int64(seq))
-                            try insertReading.run()
+                            var written = false
+                            if evicts {
+                                overwriteReading.bind(1, slot)
+                                overwriteReading.bind(2, state.id)
+                                overwriteReading.bind(3, reading.signal.id)
+                                overwriteReading.bind(4, ts)
+                                overwriteReading.bind(5, reading.value)
+                                overwriteReading.bind(6, Int64(seq))
+                                try overwriteReading.run()
+                                // A slot emptied by a capacity change has no row: insert it below.
+                                written = database.changes == 1
+                            }
+                            if !written {
+                                insertReading.bind(1, slot)
+                                insertReading.bind(2, state.id)
+                                insertReading.bind(3, reading.signal.id)
+                                insertReading.bind(4, ts)
+                                insertReading.bind(5, reading.value)
+                                insertReading.bind(6, Int64(seq))
+                                try insertReading.run()
+                            }
                             if evicts { summary.readingsEvicted += 1 }
                             state.noteLatest(reading, ts: ts)
                             if aggregating && reading.signal.isAggregated {

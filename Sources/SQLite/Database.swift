@@ -93,6 +93,9 @@ public final class Database {
 
     public var lastInsertRowID: Int64 { sqlite3_last_insert_rowid(handle) }
 
+    /// Rows changed by the last INSERT, UPDATE or DELETE.
+    public var changes: Int { Int(sqlite3_changes(handle)) }
+
     /// The value of a pragma that returns one integer (`page_count`, `user_version`, ...).
     public func pragmaInt(_ name: String) throws(SQLiteError) -> Int64 {
         let statement = try Statement(database: self, sql: "PRAGMA \(name)", persistent: false)

@@ -36,6 +36,8 @@ final class IngestLoad: @unchecked Sendable {
         /// Soak: print a sample line this often (seconds); 0 = none.
         var sampleEveryS = 0.0
         var label = ""
+        /// Give up waiting for the count after this long without progress.
+        var settleS = 5.0
     }
 
     /// One device's payload parts: everything but `ts` and `seq` is fixed per template.
@@ -162,7 +164,7 @@ final class IngestLoad: @unchecked Sendable {
         group.wait()
         let publishSeconds = Double(monotonicNanos() - started) / 1e9
         let expected = published.load(ordering: .relaxed)
-        // Settled: everything counted, or no progress for 5 s.
+        // Settled: everything counted, or no progress for `settleS`.
         var last = -1
         var lastChange = monotonicNanos()
         while true {
@@ -171,7 +173,7 @@ final class IngestLoad: @unchecked Sendable {
             if now != last {
                 last = now
                 lastChange = monotonicNanos()
-            } else if monotonicNanos() - lastChange > 5_000_000_000 {
+            } else if monotonicNanos() - lastChange > UInt64(options.settleS * 1e9) {
                 break
             }
             usleep(1000)

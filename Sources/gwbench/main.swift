@@ -46,7 +46,7 @@ let usage = """
            gwbench ota-baseline --port P [--vehicles 200] [--bytes 8388608] [--block-size 16384]
            gwbench ingest --port P (--db FILE [--gateway-pid PID] | --baseline 1) [--devices 1000] [--water-pct 20]
                   [--qos 1] [--connections 4] [--window 1000] [--rate MSGS_PER_S] [--messages N | --duration S]
-                  [--sample-every S] [--label L] [--json-out FILE] [--allow-loss 1]
+                  [--sample-every S] [--label L] [--json-out FILE] [--allow-loss 1] [--settle-s 5]
            gwbench chart --in RESULTS.jsonl --out CHART.svg
     """
 
@@ -410,6 +410,7 @@ case "ingest":
     load.gatewayPID = options["gateway-pid"].flatMap { Int32($0) }
     load.sampleEveryS = Double(options["sample-every"] ?? "0") ?? 0
     load.label = options["label"] ?? ""
+    load.settleS = Double(options["settle-s"] ?? "5") ?? 5
     guard load.baseline || load.database != nil else { fail("ingest needs --db FILE (gatewayd's store) or --baseline 1") }
     let result = try IngestLoad(options: load).run()
     let rate = Double(result.counted) / max(result.seconds, 0.001)
