@@ -190,7 +190,7 @@ public struct Decoder: Sendable {
         guard let pid = PID(hex: key) else {
             throw Rejection(.badPIDKey, "PID key \(key.prefix(8).debugDescription) is not two hex digits")
         }
-        guard let definition = PIDDefinition.table[pid.code] else {
+        guard let definition = PIDDefinition.table[Int(pid.code)] else {
             throw Rejection(.unknownPID, "PID \(pid) is not decoded by this gateway")
         }
         guard case .string(let hex) = value else {

@@ -66,8 +66,16 @@ public struct PIDDefinition: Sendable {
         }
     }
 
-    /// The PIDs this gateway decodes, keyed by PID code.
-    public static let table: [UInt8: PIDDefinition] = {
+    /// The PIDs this gateway decodes, indexed by PID code: an array, not a dictionary, so the
+    /// lookup done for every PID of every message is an index instead of a hash.
+    public static let table: [PIDDefinition?] = {
+        var byCode = [PIDDefinition?](repeating: nil, count: 256)
+        for (code, definition) in dictionary { byCode[Int(code)] = definition }
+        return byCode
+    }()
+
+    /// The same, keyed by PID code (for listing).
+    public static let dictionary: [UInt8: PIDDefinition] = {
         let percent = 100.0 / 255.0
         let definitions: [PIDDefinition] = [
             PIDDefinition(monitorStatus: 0x01),

@@ -89,9 +89,10 @@ func decode(_ vector: JSONValue, nowMs: Int64) -> Result<Message, Rejection> {
         for vector in try VectorFile.load("obd-pids.json").vectors {
             if let readings = vector["expect"]?["readings"]?.object { seen.formUnion(readings.keys) }
         }
-        let decoded = Set(PIDDefinition.table.values.flatMap { $0.signals.map(\.name) })
+        let decoded = Set(PIDDefinition.dictionary.values.flatMap { $0.signals.map(\.name) })
         #expect(decoded.subtracting(seen).isEmpty)
-        #expect(PIDDefinition.table.count == 17)
+        #expect(PIDDefinition.dictionary.count == 17)
+        #expect(PIDDefinition.table.compactMap { $0 }.count == 17)
     }
 
     @Test func oversizedPayloadIsRejected() {
