@@ -219,9 +219,27 @@ extension RingStore {
 
     /// True when windows are due to close or the hourly retention pass is due, so the pipeline
     /// commits even when no message arrives.
+    /// Hands the open windows to readers at most every `windowsPublishIntervalMs`.
+    ///
+    /// Why not after every commit: readers share the aggregator's tables copy-on-write, so the
+    /// next reading after a publish copies the whole current window (every series) — 3 % of all
+    /// ingest instructions at 1 000 devices by callgrind, and proportional to the series count.
+    /// A series request therefore sees the newest minute at most this stale; an idle gateway
+    /// publishes what is pending through `aggregationDue`.
+    func publishWindows(nowMs: Int64, force: Bool) {
+        windowsUnpublished = true
+        guard force || nowMs - windowsPublishedMs >= Self.windowsPublishIntervalMs else { return }
+        openWindows.publish(from: windows, nowMs: nowMs)
+        windowsPublishedMs = nowMs
+        windowsUnpublished = false
+    }
+
+    static let windowsPublishIntervalMs: Int64 = 250
+
     public func aggregationDue(nowMs: Int64) -> Bool {
         guard configuration.aggregation != nil else { return false }
         if windowsNeedRebuild { return true }
+        if windowsUnpublished && nowMs - windowsPublishedMs >= Self.windowsPublishIntervalMs { return true }
         if let next = windows.nextCloseMs, next <= nowMs { return true }
         return nowMs >= nextRetentionMs
     }

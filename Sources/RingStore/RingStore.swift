@@ -66,6 +66,9 @@ public final class RingStore {
     /// The open aggregation windows (the hourly rollup lives in the file, not in memory).
     var windows: WindowAggregator
     var windowsNeedRebuild = false
+    /// When the open windows were last handed to readers, and whether commits changed them since.
+    var windowsPublishedMs = Int64.min / 2
+    var windowsUnpublished = false
     private(set) var aggregatesRing: RingCursor
     private(set) var alertsRing: RingCursor
     var nextRetentionMs: Int64 = .min
@@ -464,7 +467,7 @@ public final class RingStore {
         aggregatesRing = aggregates
         alertsRing = alerts
         latest.publish(touched.values.map { ($0.id, $0.latest) })
-        if configuration.aggregation != nil { openWindows.publish(from: windows, nowMs: nowMs) }
+        if configuration.aggregation != nil { publishWindows(nowMs: nowMs, force: false) }
         lastMarkMinute = max(lastMarkMinute, nowMs - nowMs % 60_000)
         if let gauge = configuration.outboxGauge {
             gauge.add(messages: pendingOutbox.messages, bytes: pendingOutbox.bytes)
