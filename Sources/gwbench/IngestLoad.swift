@@ -48,6 +48,7 @@ final class IngestLoad: @unchecked Sendable {
         var seq: Int64 = 0
     }
 
+    static let baselinePrefix = "baseline/"
     let options: Options
     var devices: [Device] = []
     let published = Atomic<Int>(0)
@@ -89,7 +90,12 @@ final class IngestLoad: @unchecked Sendable {
             else {
                 throw BenchError("the \(water ? "water" : "OBD") template does not decode: \(sample)")
             }
-            devices.append(Device(topic: topic, suffix: Array(suffix.utf8), readings: readings.count))
+            // The baseline publishes the same bytes under another prefix, so a gatewayd on the same
+            // broker (or its persistent session, queued while it is down) never takes them.
+            devices.append(
+                Device(
+                    topic: options.baseline ? Self.baselinePrefix + topic : topic, suffix: Array(suffix.utf8),
+                    readings: readings.count))
         }
     }
 
@@ -123,7 +129,9 @@ final class IngestLoad: @unchecked Sendable {
             var configuration = MQTTClient.Configuration(clientID: "gwbench-count-\(getpid())")
             configuration.port = options.port
             configuration.cleanSession = true
-            configuration.subscriptions = [("v1/obd/+/pids", options.qos), ("v1/water/+/level", options.qos)]
+            configuration.subscriptions = [
+                (Self.baselinePrefix + "v1/obd/+/pids", options.qos), (Self.baselinePrefix + "v1/water/+/level", options.qos),
+            ]
             configuration.inboundCapacity = 65_536
             subscriber = try MQTTClient(configuration: configuration, logger: logger)
             subscriber?.start()
@@ -232,9 +240,9 @@ final class IngestLoad: @unchecked Sendable {
     private func countReceived(_ subscriber: MQTTClient) {
         var batch: [InboundMessage] = []
         var count = 0
-        let obd = Array("v1/obd/".utf8)
-        let obdReadings = devices.first { $0.topic.hasPrefix("v1/obd/") }?.readings ?? 0
-        let waterReadings = devices.first { $0.topic.hasPrefix("v1/water/") }?.readings ?? 0
+        let obd = Array((Self.baselinePrefix + "v1/obd/").utf8)
+        let obdReadings = devices.first { $0.topic.contains("v1/obd/") }?.readings ?? 0
+        let waterReadings = devices.first { $0.topic.contains("v1/water/") }?.readings ?? 0
         while !stopping.load(ordering: .relaxed) {
             batch.removeAll(keepingCapacity: true)
             guard subscriber.inbound.drain(into: &batch, max: 4096, deadlineNanos: monotonicNanos() + 1_000_000) > 0
