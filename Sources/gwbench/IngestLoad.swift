@@ -263,7 +263,9 @@ final class IngestLoad: @unchecked Sendable {
         let window = Window()
         var buffer: [UInt8] = []
         buffer.reserveCapacity(1024)
-        var mine = Array(stride(from: connection, to: devices.count, by: options.connections))
+        // This connection's devices, copied: each thread counts its own `seq`s (a shared array
+        // mutated from several threads crashed at 100 000 devices).
+        var mine = stride(from: connection, to: devices.count, by: options.connections).map { devices[$0] }
         guard !mine.isEmpty else { return }
         var next = 0
         var sent = 0
@@ -284,25 +286,25 @@ final class IngestLoad: @unchecked Sendable {
                 }
             }
             while window.count.load(ordering: .relaxed) >= options.window { usleep(50) }
-            let index = mine[next]
+            let index = next
             next = (next + 1) % mine.count
-            devices[index].seq += 1
+            mine[index].seq += 1
             buffer.removeAll(keepingCapacity: true)
             buffer.append(contentsOf: #"{"ts":"#.utf8)
             appendDecimal(Int64(Date().timeIntervalSince1970 * 1000), to: &buffer)
             buffer.append(contentsOf: #","seq":"#.utf8)
-            appendDecimal(devices[index].seq, to: &buffer)
-            buffer.append(contentsOf: devices[index].suffix)
+            appendDecimal(mine[index].seq, to: &buffer)
+            buffer.append(contentsOf: mine[index].suffix)
             window.count.wrappingAdd(1, ordering: .relaxed)
-            let after = published.wrappingAdd(devices[index].readings, ordering: .relaxed).newValue
+            let after = published.wrappingAdd(mine[index].readings, ordering: .relaxed).newValue
             let sentAt = monotonicNanos()
             do {
-                try client.publish(topic: devices[index].topic, payload: buffer, qos: options.qos) { _ in
+                try client.publish(topic: mine[index].topic, payload: buffer, qos: options.qos) { _ in
                     window.count.wrappingSubtract(1, ordering: .relaxed)
                 }
             } catch {
                 window.count.wrappingSubtract(1, ordering: .relaxed)
-                published.wrappingSubtract(devices[index].readings, ordering: .relaxed)
+                published.wrappingSubtract(mine[index].readings, ordering: .relaxed)
                 usleep(10_000)
                 continue
             }
