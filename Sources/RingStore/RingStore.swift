@@ -329,27 +329,23 @@ public final class RingStore {
                         }
                         for reading in values {
                             let (_, slot, evicts) = readings.advance()
+                            // Both statements take slot, device, signal, ts, value, seq as ?1…?6.
+                            func write(_ statement: Statement) throws {
+                                statement.bind(1, slot)
+                                statement.bind(2, state.id)
+                                statement.bind(3, reading.signal.id)
+                                statement.bind(4, ts)
+                                statement.bind(5, reading.value)
+                                statement.bind(6, Int64(seq))
+                                try statement.run()
+                            }
                             var written = false
                             if evicts {
-                                overwriteReading.bind(1, slot)
-                                overwriteReading.bind(2, state.id)
-                                overwriteReading.bind(3, reading.signal.id)
-                                overwriteReading.bind(4, ts)
-                                overwriteReading.bind(5, reading.value)
-                                overwriteReading.bind(6, Int64(seq))
-                                try overwriteReading.run()
+                                try write(overwriteReading)
                                 // A slot emptied by a capacity change has no row: insert it below.
                                 written = database.changes == 1
                             }
-                            if !written {
-                                insertReading.bind(1, slot)
-                                insertReading.bind(2, state.id)
-                                insertReading.bind(3, reading.signal.id)
-                                insertReading.bind(4, ts)
-                                insertReading.bind(5, reading.value)
-                                insertReading.bind(6, Int64(seq))
-                                try insertReading.run()
-                            }
+                            if !written { try write(insertReading) }
                             if evicts { summary.readingsEvicted += 1 }
                             state.noteLatest(reading, ts: ts)
                             if aggregating && reading.signal.isAggregated {
