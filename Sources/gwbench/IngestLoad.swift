@@ -50,7 +50,7 @@ final class IngestLoad: @unchecked Sendable {
 
     static let baselinePrefix = "baseline/"
     let options: Options
-    var devices: [Device] = []
+    private(set) var devices: [Device] = []
     let published = Atomic<Int>(0)
     let publishedMessages = Atomic<Int>(0)
     let stopping = Atomic<Bool>(false)
