@@ -39,6 +39,18 @@ public struct CampaignPlanner: Sendable {
         public var release: ReleaseInfo
         public var runs: [VehicleRun]
         var index: [VIN: Int]
+
+        /// Vehicles in waves up to `wave` (cumulative share of the targets, at least one).
+        public func size(ofWave wave: Int) -> Int {
+            let percent = campaign.settings.waves[min(wave, campaign.settings.waves.count - 1)]
+            return min(runs.count, max(1, (runs.count * percent + 99) / 100))
+        }
+
+        /// The wave a vehicle belongs to, by its place in the target order.
+        public func wave(of run: VehicleRun) -> Int {
+            let last = campaign.settings.waves.count - 1
+            return (0..<last).first { run.order < size(ofWave: $0) } ?? last
+        }
     }
 
     public private(set) var entries: [UInt32: Entry] = [:]
@@ -126,7 +138,7 @@ public struct CampaignPlanner: Sendable {
         }
         var wave = entry.campaign.wave
         while wave < settings.waves.count - 1 {
-            let size = waveSize(entry, wave)
+            let size = entry.size(ofWave: wave)
             let members = entry.runs.prefix(size)
             let installed = members.count { $0.state == .installed }
             if installed * 100 >= settings.successPct * size {
@@ -150,18 +162,13 @@ public struct CampaignPlanner: Sendable {
         return false
     }
 
-    /// Vehicles in the waves started so far (cumulative share of the targets, at least one).
-    func waveSize(_ entry: Entry, _ wave: Int) -> Int {
-        let percent = entry.campaign.settings.waves[min(wave, entry.campaign.settings.waves.count - 1)]
-        return min(entry.runs.count, max(1, (entry.runs.count * percent + 99) / 100))
-    }
 
     private mutating func offer(_ id: UInt32, nowMs: Int64, minuteOfDay: Int, _ actions: inout [PlannerAction]) {
         guard let entry = entries[id] else { return }
         if let window = entry.campaign.settings.window, !window.contains(minuteOfDay: minuteOfDay) { return }
         var free = maxConcurrentTransfers - transfersInProgress
         guard free > 0 else { return }
-        let size = waveSize(entry, entry.campaign.wave)
+        let size = entry.size(ofWave: entry.campaign.wave)
         for position in 0..<size where entry.runs[position].state == .queued {
             guard free > 0 else { break }
             var run = entry.runs[position]

@@ -311,7 +311,7 @@ extension OTAService {
                             .object(
                                 JSONObject([
                                     ("vin", .string(run.vin.value)), ("state", .string(run.state.rawValue)),
-                                    ("wave", .int(Int64(wave(of: run, in: entry) + 1))),
+                                    ("wave", .int(Int64(entry.wave(of: run) + 1))),
                                     ("file", run.file.map { .string($0.name) } ?? .null),
                                     ("blocks_done", .int(Int64(run.blocksDone))),
                                     ("blocks_total", .int(Int64(run.blocksTotal))),
@@ -325,15 +325,6 @@ extension OTAService {
                 ))
         }
         return .object(JSONObject(members))
-    }
-
-    static func wave(of run: VehicleRun, in entry: CampaignPlanner.Entry) -> Int {
-        let count = entry.runs.count
-        for (index, percent) in entry.campaign.settings.waves.enumerated()
-        where run.order < min(count, max(1, (count * percent + 99) / 100)) {
-            return index
-        }
-        return entry.campaign.settings.waves.count - 1
     }
 
     /// Gauges for `/metrics`: campaigns by state, vehicles by state, transfers in progress.
