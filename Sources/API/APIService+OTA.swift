@@ -143,6 +143,9 @@ extension APIService {
         counter(
             "gateway_ota_requests_dropped_total", "Block requests dropped with the send queue full (vehicles ask again).",
             metrics.requestsDropped.load(ordering: .relaxed))
+        counter(
+            "gateway_ota_blocks_deduplicated_total", "Requested blocks already queued for the vehicle, served once.",
+            metrics.blocksDeduplicated.load(ordering: .relaxed))
         counter("gateway_ota_malformed_messages_total", "OTA messages that did not parse.", metrics.malformedMessages.load(ordering: .relaxed))
         counter("gateway_ota_reports_total", "Vehicle status reports received.", metrics.reports.load(ordering: .relaxed))
         counter("gateway_ota_offers_total", "Offers published.", metrics.offersPublished.load(ordering: .relaxed))

@@ -54,12 +54,23 @@ final class BlockSender: @unchecked Sendable {
     }
 
     /// False when the queue is full; the vehicle will ask again.
+    ///
+    /// Blocks already waiting for the same vehicle and file are not queued twice: a vehicle
+    /// asks again after 3 s without an answer, and behind a bandwidth cap the first request
+    /// is often still waiting here, so serving both would spend the cap on duplicates.
     func enqueue(_ job: BlockJob) -> Bool {
+        var job = job
+        let requested = job.blocks.count
         let accepted = queue.withLock { jobs in
             guard jobs.count < maxQueued else { return false }
+            for queued in jobs where queued.vin == job.vin && queued.campaign == job.campaign && queued.file.kind == job.file.kind {
+                job.blocks.removeAll { queued.blocks.contains($0) }
+            }
+            if job.blocks.isEmpty { return true }
             jobs.append(job)
             return true
         }
+        if job.blocks.count < requested { OTAMetrics.add(metrics.blocksDeduplicated, UInt64(requested - job.blocks.count)) }
         if accepted { wake.signal() } else { OTAMetrics.add(metrics.requestsDropped) }
         return accepted
     }

@@ -8,6 +8,8 @@ public final class OTAMetrics: Sendable {
     public let requestsRefused = Atomic<UInt64>(0)
     /// Block requests dropped because the send queue was full (the vehicle asks again).
     public let requestsDropped = Atomic<UInt64>(0)
+    /// Requested blocks already queued for the same vehicle (a repeat request), served once.
+    public let blocksDeduplicated = Atomic<UInt64>(0)
     public let malformedMessages = Atomic<UInt64>(0)
     public let reports = Atomic<UInt64>(0)
     public let offersPublished = Atomic<UInt64>(0)
