@@ -26,6 +26,7 @@ printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queu
 cat >"$dir/gateway.json" <<CONF
 {"gateway_id": "bench", "broker": {"port": $port},
  "http": {"listen": "127.0.0.1:$(free_port 19780)"},
+ "limits": {"device_rate_per_s": 1000000, "device_burst": 1000000},
  "store": {"path": "$dir/gateway.db", "max_devices": 20000},
  "alerts": {"water": {"warning_cm": 100, "alarm_cm": 200, "dwell_s": 0}},
  "sensors": $("$bin/gwsim" --sensors 999 --print-sites | sed 's/^{/{"bench-gauge": {"lat": 3.139, "lon": 101.6869, "radius_m": 500}, /'),

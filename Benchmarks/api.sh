@@ -39,6 +39,7 @@ token=$(sed -n 's/.*"token":"\([^"]*\)".*/\1/p' <<<"$token_json")
 hash=$(sed -n 's/.*"sha256":"\([^"]*\)".*/\1/p' <<<"$token_json")
 cat >"$dir/gateway.json" <<CONF
 {"gateway_id": "bench", "broker": {"port": $port},
+ "limits": {"device_rate_per_s": 1000000, "device_burst": 1000000},
  "store": {"path": "$dir/gateway.db", "max_devices": $((DEVICES + 10000)), "capacity_readings": $CAPACITY},
  "http": {"listen": "127.0.0.1:$http_port", "tokens": [{"name": "bench", "role": "viewer", "sha256": "$hash"}]},
  "log": {"level": "warning", "stats_interval_s": 0}}

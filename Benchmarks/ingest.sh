@@ -35,6 +35,7 @@ max_inflight_messages 1000
 CONF
 cat >"$dir/gateway.json" <<CONF
 {"gateway_id": "bench", "broker": {"port": $port}, "http": {"listen": "127.0.0.1:$(free_port 18480)"},
+ "limits": {"device_rate_per_s": 1000000, "device_burst": 1000000},
  "store": {"path": "$dir/gateway.db", "capacity_readings": $CAPACITY, "flush_interval_ms": $FLUSH_MS,
            "synchronous": "$SYNCHRONOUS"},
  "log": {"level": "warning", "stats_interval_s": 0}}

@@ -50,6 +50,7 @@ for n in $VEHICLES; do
     cat >"$run/gateway.json" <<CONF
 {"gateway_id": "bench-ota", "broker": {"port": $port},
  "http": {"listen": "127.0.0.1:$http", "tokens": [{"name": "b", "role": "operator", "sha256": "$(printf %s "$token" | sha256sum | cut -d' ' -f1)"}]},
+ "limits": {"device_rate_per_s": 1000000, "device_burst": 1000000},
  "store": {"path": "$run/gateway.db"},
  "ota": {"trusted_keys": ["$key"], "max_concurrent_transfers": $n},
  "log": {"level": "warning", "stats_interval_s": 0}}

@@ -33,6 +33,7 @@ mosquitto -c "$dir/mosquitto.conf" >"$dir/mosquitto.log" 2>&1 &
 wait_port "$port"
 cat >"$dir/gateway.json" <<CONF
 {"gateway_id": "profile", "broker": {"port": $port}, "http": {"enabled": false}, "ota": {"enabled": false},
+ "limits": {"device_rate_per_s": 1000000, "device_burst": 1000000},
  "store": {"path": "$dir/gateway.db", "capacity_readings": $CAPACITY}, "aggregation": {"window_s": $WINDOW_S},
  "log": {"level": "warning", "stats_interval_s": 0}}
 CONF

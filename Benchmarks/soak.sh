@@ -31,6 +31,7 @@ wait_port "$port"
 http=$(free_port 19980)
 cat >"$dir/gateway.json" <<CONF
 {"gateway_id": "soak", "broker": {"port": $port}, "http": {"listen": "127.0.0.1:$http"},
+ "limits": {"device_rate_per_s": 1000000, "device_burst": 1000000},
  "store": {"path": "$dir/gateway.db", "capacity_readings": $CAPACITY},
  "log": {"level": "warning", "stats_interval_s": 0}}
 CONF

@@ -58,6 +58,7 @@ gateway() {
     mkdir -p "$run"
     cat >"$run/gateway.json" <<CONF
 {"gateway_id": "bench", "broker": {"port": $port}, "http": {"enabled": false}, "ota": {"enabled": false},
+ "limits": {"device_rate_per_s": 1000000, "device_burst": 1000000},
  "store": {"path": "$run/gateway.db", "capacity_readings": $capacity, "max_devices": 200000},
  "log": {"level": "warning", "stats_interval_s": 0}}
 CONF

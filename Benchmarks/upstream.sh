@@ -25,6 +25,7 @@ bash Deploy/make-certs.sh "$dir/certs" "$upstream_port" bench >/dev/null
 printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\n' "$port" >"$dir/local.conf"
 cat >"$dir/gateway.json" <<CONF
 {"gateway_id": "bench", "broker": {"port": $port}, "http": {"listen": "127.0.0.1:$(free_port 18480)"},
+ "limits": {"device_rate_per_s": 1000000, "device_burst": 1000000},
  "store": {"path": "$dir/gateway.db", "synchronous": "full"},
  "alerts": {"water": {"warning_cm": 100, "alarm_cm": 200, "dwell_s": 0}},
  "upstream": {"host": "127.0.0.1", "port": $upstream_port, "max_rate_msgs_per_s": $RATE,

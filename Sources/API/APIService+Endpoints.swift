@@ -19,9 +19,11 @@ extension APIService {
         let fill = try withStore { try $0.fill() }
         let now = TimeParsing.nowMs()
         let state: String
+        // Full within the last minute: the oldest readings are being dropped to make room.
+        let storeFull = live.lastStoreFullMs.map { now - $0 < 60_000 } ?? false
         if !live.brokerConnected {
             state = "down"
-        } else if live.upstreamConfigured && !live.upstreamConnected {
+        } else if storeFull || (live.upstreamConfigured && !live.upstreamConnected) {
             state = "degraded"
         } else {
             state = "ok"
@@ -60,6 +62,8 @@ extension APIService {
                                     fill.capacityReadings > 0
                                         ? Double(fill.readings) / Double(fill.capacityReadings) : 0)
                             ),
+                            ("full", .bool(storeFull)), ("full_events", .int(live.storeFullEvents)),
+                            ("readings_dropped_for_space", .int(live.readingsReclaimed)),
                             ("readings_evicted", .int(fill.readingsEvicted)), ("file_bytes", .int(fill.fileBytes)),
                             ("devices", .int(fill.devices)), ("alerts_active", .int(fill.alertsActive)),
                         ]))

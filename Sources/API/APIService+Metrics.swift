@@ -45,6 +45,13 @@ extension APIService {
         out.counter(
             "gateway_commit_failures_total", help: "Store transactions that failed (and were retried).",
             live.commitFailures)
+        out.counter(
+            "gateway_store_full_total",
+            help: "Commits that found the disk or store.max_file_bytes full (the oldest readings made room).",
+            live.storeFullEvents)
+        out.counter(
+            "gateway_store_reclaimed_readings_total", help: "Readings dropped, oldest first, to make room on a full disk.",
+            live.readingsReclaimed)
         out.gauge(
             "gateway_uncommitted_messages",
             help: "Messages acknowledged to the broker and not yet committed: what a kill -9 would lose now.",

@@ -21,6 +21,10 @@ public struct LiveStatus: Sendable {
     public var commits: Int64 = 0
     public var commitFailures: Int64 = 0
     public var uncommittedMessages: Int64 = 0
+    public var storeFullEvents: Int64 = 0
+    public var readingsReclaimed: Int64 = 0
+    /// When a commit last found the disk or the file limit full (nil: never since start).
+    public var lastStoreFullMs: Int64?
     public var aggregatesWritten: Int64 = 0
     public var outboxBacklogMessages: Int64 = 0
     public var outboxBacklogBytes: Int64 = 0

@@ -107,7 +107,8 @@ enum Schemas {
         (
             "store",
             object([
-                ("readings", integer), ("capacity_readings", integer), ("fill_ratio", number),
+                ("readings", integer), ("capacity_readings", integer), ("fill_ratio", number), ("full", boolean),
+                ("full_events", integer), ("readings_dropped_for_space", integer),
                 ("readings_evicted", integer), ("file_bytes", integer), ("devices", integer),
                 ("alerts_active", integer),
             ])

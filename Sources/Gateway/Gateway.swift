@@ -40,6 +40,29 @@ public final class Gateway: @unchecked Sendable {
     /// Where the gateway announces itself: `{"state":"online"|"offline"}`, retained.
     public static func statusTopic(gatewayID: String) -> String { "v1/gateway/\(gatewayID)/status" }
 
+    /// Opens the store; a damaged file is moved aside and a fresh one created, so a board with
+    /// a bad file keeps ingesting (what the old file held is kept for recovery, not lost).
+    private static func openStore(_ configuration: RingStore.Configuration, logger: Logger) throws -> RingStore {
+        let failure: StoreError
+        do {
+            return try RingStore(configuration: configuration, logger: logger)
+        } catch {
+            failure = error
+        }
+        guard failure.sqliteError?.isCorruption == true else { throw failure }
+        do {
+            let error = failure
+            let movedTo = try RingStore.moveAside(path: configuration.path, nowMs: wallClockMs())
+            logger.critical(
+                "store_corrupt_moved_aside",
+                [
+                    ("store.path", configuration.path), ("moved_to", movedTo), ("error", error.description),
+                    ("detail", "a fresh store was created; recover old rows with: sqlite3 \(movedTo) .recover"),
+                ])
+            return try RingStore(configuration: configuration, logger: logger)
+        }
+    }
+
     public init(configuration: GatewayConfiguration, logger: Logger) throws {
         self.configuration = configuration
         self.logger = logger.with("gateway.id", configuration.gatewayID)
@@ -54,6 +77,8 @@ public final class Gateway: @unchecked Sendable {
         storeConfiguration.synchronousFull = configuration.store.synchronous == "full"
         storeConfiguration.maxDevices = Int(configuration.store.maxDevices)
         storeConfiguration.alertIDPrefix = configuration.gatewayID
+        storeConfiguration.reserveBytes = configuration.store.reserveBytes
+        storeConfiguration.maxFileBytes = configuration.store.maxFileBytes > 0 ? configuration.store.maxFileBytes : nil
         if configuration.aggregation.enabled {
             var aggregation = RingStore.AggregationSettings()
             aggregation.windowMs = configuration.aggregation.windowS * 1000
@@ -76,7 +101,7 @@ public final class Gateway: @unchecked Sendable {
         } else {
             outboxGauge = nil
         }
-        store = try RingStore(configuration: storeConfiguration, logger: self.logger)
+        store = try Self.openStore(storeConfiguration, logger: self.logger)
         upstream = try Self.makeUpstream(
             configuration, gauge: outboxGauge, store: store, metrics: metrics, logger: self.logger)
 
@@ -134,7 +159,8 @@ public final class Gateway: @unchecked Sendable {
                 flushIntervalNanos: UInt64(configuration.store.flushIntervalMs) * 1_000_000,
                 flushMaxReadings: Int(configuration.store.flushMaxReadings),
                 maxPayloadBytes: Int(configuration.limits.maxPayloadBytes),
-                statsIntervalNanos: UInt64(configuration.log.statsIntervalS) * 1_000_000_000),
+                statsIntervalNanos: UInt64(configuration.log.statsIntervalS) * 1_000_000_000,
+                deviceRatePerSecond: configuration.limits.deviceRatePerS, deviceBurst: configuration.limits.deviceBurst),
             alerts: alerts, forecasts: forecasts, advisories: advisories, siteMailbox: siteMailbox,
             publishRetained: { topic, payload in
                 do {
@@ -377,6 +403,9 @@ extension Gateway {
         status.commits = snapshot.commits
         status.commitFailures = snapshot.commitFailures
         status.uncommittedMessages = snapshot.uncommittedMessages
+        status.storeFullEvents = snapshot.storeFullEvents
+        status.readingsReclaimed = snapshot.readingsReclaimed
+        status.lastStoreFullMs = snapshot.lastStoreFullMs
         status.aggregatesWritten = snapshot.aggregatesWritten
         status.outboxBacklogMessages = outboxGauge?.backlogMessages ?? 0
         status.outboxBacklogBytes = outboxGauge?.backlogBytes ?? 0

@@ -29,12 +29,20 @@ public struct GatewayConfiguration: Sendable {
         public var flushMaxReadings: Int64 = 10_000
         public var synchronous = "full"
         public var maxDevices: Int64 = 100_000
+        /// A cap on the database file below the partition's free space (0: only the disk).
+        public var maxFileBytes: Int64 = 0
+        /// Disk space held back for SQLite to make room with when the disk fills (0: none).
+        public var reserveBytes: Int64 = 8 * 1024 * 1024
     }
 
     public struct Limits: Sendable {
         public var maxPayloadBytes: Int64 = 16 * 1024
         public var maxFutureSkewMs: Int64 = 86_400_000
         public var inboundQueue: Int64 = 8192
+        /// Messages per second one device may send on average, and in a burst; above that its
+        /// messages are refused (`rate_limited`) so a runaway unit cannot starve the others.
+        public var deviceRatePerS: Double = 20
+        public var deviceBurst: Int64 = 200
     }
 
     public struct Aggregation: Sendable {
@@ -148,7 +156,7 @@ public struct GatewayConfiguration: Sendable {
             root, "store", path: "store",
             known: [
                 "path", "capacity_readings", "capacity_events", "capacity_rejects", "flush_interval_ms",
-                "flush_max_readings", "synchronous", "max_devices",
+                "flush_max_readings", "synchronous", "max_devices", "max_file_bytes", "reserve_bytes",
             ])
         config.store.path = reader.string(store, "path", path: "store.path", default: config.store.path)!
         if config.store.path.isEmpty { reader.problem("store.path", "must not be empty") }
@@ -169,11 +177,20 @@ public struct GatewayConfiguration: Sendable {
             range: 1...1_000_000)
         config.store.maxDevices = reader.integer(
             store, "max_devices", path: "store.max_devices", default: config.store.maxDevices, range: 1...10_000_000)
+        config.store.maxFileBytes = reader.integer(
+            store, "max_file_bytes", path: "store.max_file_bytes", default: 0, range: 0...(1 << 40))
+        if config.store.maxFileBytes != 0 && config.store.maxFileBytes < 1 << 20 {
+            reader.problem("store.max_file_bytes", "must be 0 (no limit) or at least 1048576, got \(config.store.maxFileBytes)")
+            config.store.maxFileBytes = 0
+        }
+        config.store.reserveBytes = reader.integer(
+            store, "reserve_bytes", path: "store.reserve_bytes", default: config.store.reserveBytes, range: 0...(1 << 34))
         config.store.synchronous = reader.choice(
             store, "synchronous", path: "store.synchronous", default: "full", allowed: ["full", "normal"])
 
         let limits = reader.object(
-            root, "limits", path: "limits", known: ["max_payload_bytes", "max_future_skew_ms", "inbound_queue"])
+            root, "limits", path: "limits",
+            known: ["max_payload_bytes", "max_future_skew_ms", "inbound_queue", "device_rate_per_s", "device_burst"])
         config.limits.maxPayloadBytes = reader.integer(
             limits, "max_payload_bytes", path: "limits.max_payload_bytes", default: config.limits.maxPayloadBytes,
             range: 256...1_048_576)
@@ -183,6 +200,11 @@ public struct GatewayConfiguration: Sendable {
         config.limits.inboundQueue = reader.integer(
             limits, "inbound_queue", path: "limits.inbound_queue", default: config.limits.inboundQueue,
             range: 16...1_000_000)
+        config.limits.deviceRatePerS = reader.number(
+            limits, "device_rate_per_s", path: "limits.device_rate_per_s", default: config.limits.deviceRatePerS,
+            range: 0.01...1_000_000)
+        config.limits.deviceBurst = reader.integer(
+            limits, "device_burst", path: "limits.device_burst", default: config.limits.deviceBurst, range: 1...1_000_000)
 
         let aggregation = reader.object(
             root, "aggregation", path: "aggregation",
@@ -448,6 +470,8 @@ public struct GatewayConfiguration: Sendable {
                             ("flush_max_readings", .int(store.flushMaxReadings)),
                             ("synchronous", .string(store.synchronous)),
                             ("max_devices", .int(store.maxDevices)),
+                            ("max_file_bytes", .int(store.maxFileBytes)),
+                            ("reserve_bytes", .int(store.reserveBytes)),
                         ]))
                 ),
                 (
@@ -457,6 +481,8 @@ public struct GatewayConfiguration: Sendable {
                             ("max_payload_bytes", .int(limits.maxPayloadBytes)),
                             ("max_future_skew_ms", .int(limits.maxFutureSkewMs)),
                             ("inbound_queue", .int(limits.inboundQueue)),
+                            ("device_rate_per_s", .double(limits.deviceRatePerS)),
+                            ("device_burst", .int(limits.deviceBurst)),
                         ]))
                 ),
                 (

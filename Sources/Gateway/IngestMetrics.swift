@@ -28,6 +28,11 @@ public final class IngestMetrics: Sendable {
         public var maxCommitMicros: Int64 = 0
         /// Messages taken off the inbound buffer but not yet committed: what a kill -9 loses.
         public var uncommittedMessages: Int64 = 0
+        /// Commits that found the disk or the file's size limit full, and the readings dropped
+        /// (oldest first) to make room.
+        public var storeFullEvents: Int64 = 0
+        public var readingsReclaimed: Int64 = 0
+        public var lastStoreFullMs: Int64?
 
         public var rejectsTotal: Int64 { rejects.values.reduce(0, +) }
     }

@@ -21,6 +21,8 @@ final class IngestPipeline: @unchecked Sendable {
         var flushMaxReadings: Int
         var maxPayloadBytes: Int
         var statsIntervalNanos: UInt64
+        var deviceRatePerSecond: Double = 20
+        var deviceBurst: Int64 = 200
     }
 
     private let inbound: InboundBuffer
@@ -44,6 +46,9 @@ final class IngestPipeline: @unchecked Sendable {
     private var nextTick: UInt64 = 0
     /// Devices first seen in the current batch, not yet known to the store.
     private var newInBatch = Set<DeviceID>()
+    private var rateLimiter: DeviceRateLimiter
+    /// Full-disk events since the last `store_full` line.
+    private var fullSinceLog: (events: Int64, dropped: Int64, nextLogNanos: UInt64) = (0, 0, 0)
 
     init(
         inbound: InboundBuffer, store: RingStore, decoder: Decoder, configuration: Configuration,
@@ -63,6 +68,7 @@ final class IngestPipeline: @unchecked Sendable {
         self.store = store
         self.decoder = decoder
         self.configuration = configuration
+        rateLimiter = DeviceRateLimiter(ratePerSecond: configuration.deviceRatePerSecond, burst: configuration.deviceBurst)
         self.metrics = metrics
         self.logger = logger.with("component", "ingest")
     }
@@ -92,6 +98,7 @@ final class IngestPipeline: @unchecked Sendable {
         var nextStats = monotonicNanos() + configuration.statsIntervalNanos
         var lastStats = metrics.snapshot
         var lastStatsTime = monotonicNanos()
+        var nextReserveCheck = monotonicNanos()
 
         while true {
             let now = monotonicNanos()
@@ -135,6 +142,11 @@ final class IngestPipeline: @unchecked Sendable {
                 lastStatsTime = monotonicNanos()
                 nextStats = lastStatsTime + configuration.statsIntervalNanos
             }
+            // After a full disk: hold space back again once there is room for it.
+            if monotonicNanos() >= nextReserveCheck {
+                nextReserveCheck = monotonicNanos() + 10_000_000_000
+                store.recheckSpace()
+            }
             if closing && batch.isEmpty { break }
         }
         logger.info("ingest_stopped", [("messages", String(metrics.snapshot.messagesReceived))])
@@ -158,6 +170,16 @@ final class IngestPipeline: @unchecked Sendable {
                 message,
                 Rejection(
                     .deviceLimit, "already tracking \(store.configuration.maxDevices) devices (store.max_devices)"),
+                nowMs: nowMs, into: &batch, rejects: &rejects)
+            return
+        }
+        if case .success(let decoded) = result, !rateLimiter.admit(decoded.device, nowNanos: message.receivedAtNanos) {
+            reject(
+                message,
+                Rejection(
+                    .rateLimited,
+                    "\(decoded.device.name) sends faster than \(configuration.deviceRatePerSecond) messages/s with a burst of \(configuration.deviceBurst) (limits.device_rate_per_s, limits.device_burst)"
+                ),
                 nowMs: nowMs, into: &batch, rejects: &rejects)
             return
         }
@@ -381,6 +403,7 @@ final class IngestPipeline: @unchecked Sendable {
                 rejects.removeAll(keepingCapacity: true)
                 return
             } catch {
+                if error.sqliteError?.code.primary == .full, reclaimSpace(for: batch) { continue }
                 attempt += 1
                 metrics.update { $0.commitFailures += 1 }
                 logger.error(
@@ -403,6 +426,50 @@ final class IngestPipeline: @unchecked Sendable {
                 delayMs = min(delayMs * 2, 5000)
             }
         }
+    }
+
+    /// The disk (or `store.max_file_bytes`) is full: drop the oldest readings so this batch and
+    /// the ones after it fit. True when room was made and the commit should be tried again.
+    private func reclaimSpace(for batch: IngestBatch) -> Bool {
+        let held = store.statistics.readings
+        let wanted = max(Int64(batch.readingCount) * 2, held / 100, 1000)
+        let dropped: Int64
+        do {
+            dropped = try store.reclaimSpace(atLeast: wanted)
+        } catch {
+            logger.error("store_reclaim_failed", [("error", error.description)])
+            return false
+        }
+        guard dropped > 0 else {
+            logger.critical(
+                "store_full",
+                [
+                    ("readings_dropped", "0"),
+                    ("detail", "no reading left to drop: free space on the data partition or raise store.max_file_bytes"),
+                ])
+            return false
+        }
+        let nowMs = wallClockMs()
+        metrics.update { m in
+            m.storeFullEvents += 1
+            m.readingsReclaimed += dropped
+            m.lastStoreFullMs = nowMs
+        }
+        // While full, this happens about once per batch: one line per 10 s says it all.
+        fullSinceLog.events += 1
+        fullSinceLog.dropped += dropped
+        let now = monotonicNanos()
+        if now >= fullSinceLog.nextLogNanos {
+            logger.warning(
+                "store_full",
+                [
+                    ("full_events", String(fullSinceLog.events)), ("readings_dropped", String(fullSinceLog.dropped)),
+                    ("store.readings", String(held - dropped)),
+                    ("detail", "disk or store.max_file_bytes full: the oldest readings make room for new ones"),
+                ])
+            fullSinceLog = (0, 0, now + 10_000_000_000)
+        }
+        return true
     }
 
     private func logStats(_ now: IngestMetrics.Snapshot, since before: IngestMetrics.Snapshot, seconds: Double) {

@@ -1,7 +1,11 @@
 import Aggregation
+import Foundation
 import Alerts
 public import Logging
 import SQLite
+#if canImport(Glibc)
+    import Glibc
+#endif
 public import Telemetry
 
 /// The gateway's bounded store: readings, trouble-code events and rejects, each in a ring
@@ -35,6 +39,14 @@ public final class RingStore {
         public var outboxEncoder: (@Sendable (CommitSummary, IngestBatch) -> [OutboxMessage])?
         /// Edge aggregation of every accepted reading; nil turns it off.
         public var aggregation: AggregationSettings? = AggregationSettings()
+        /// A hard cap on the database file (SQLite's `max_page_count`), below the free space of
+        /// the partition: reaching it behaves exactly like a full disk (`reclaimSpace`), but
+        /// leaves the rest of the partition to the WAL, the broker and the logs.
+        public var maxFileBytes: Int64?
+        /// Space held back in a file beside the store (`{path}.reserve`) and given up when the
+        /// disk fills: SQLite needs room in its WAL even to delete, so without it a full disk
+        /// would leave the store unable to make room for anything. 0 turns it off.
+        public var reserveBytes: Int64 = 8 * 1024 * 1024
 
         public init(path: String) {
             self.path = path
@@ -79,6 +91,10 @@ public final class RingStore {
     public let latest = LatestValues()
     /// Aggregation windows not yet stored, for the API's series.
     public let openWindows: OpenWindows
+    /// The file's page limit: from `maxFileBytes`, else SQLite's default.
+    var maxPages: Int64 = 1_073_741_823
+    /// The disk filled up: the file is capped at the size it had then, until space returns.
+    var cappedByFullDisk = false
     /// The wall-clock minute of the newest row in reading_marks.
     var lastMarkMinute: Int64 = .min
 
@@ -119,7 +135,34 @@ public final class RingStore {
                 PRAGMA foreign_keys=OFF;
                 """)
         }
+        try step("checking \(configuration.path)") {
+            // quick_check reads every page once (about 0.1 s per 10 MB here): a file damaged by a
+            // failing SD card is found at start, not halfway through a commit.
+            let started = monotonicNanos()
+            let verdict = try database.scalarText("PRAGMA quick_check(1)") ?? "no answer"
+            guard verdict == "ok" else { throw SQLiteError(code: .corrupt, message: "quick_check: \(verdict)") }
+            self.logger.debug(
+                "store_checked", [("store.path", configuration.path), ("ms", String((monotonicNanos() - started) / 1_000_000))])
+        }
         try migrate()
+        if let maxFileBytes = configuration.maxFileBytes {
+            try step("limiting the file to \(maxFileBytes) bytes") {
+                let pageSize = try database.pragmaInt("page_size")
+                let pages = try database.pragmaInt("page_count")
+                let limit = max(maxFileBytes / max(pageSize, 512), pages)
+                maxPages = try database.scalarInt("PRAGMA max_page_count=\(limit)") ?? limit
+                if limit * pageSize > maxFileBytes {
+                    self.logger.warning(
+                        "store_over_size_limit",
+                        [
+                            ("store.path", configuration.path), ("store.bytes", String(pages * pageSize)),
+                            ("store.max_file_bytes", String(maxFileBytes)),
+                            ("detail", "the file is already larger than the limit: it will not grow further"),
+                        ])
+                }
+            }
+        }
+        recheckSpace()
         try step("seeding signals") {
             try database.transaction {
                 let insert = try database.statement("INSERT OR IGNORE INTO signals(id, name, unit) VALUES (?, ?, ?)")
@@ -535,6 +578,131 @@ public final class RingStore {
     }
 
     /// Checkpoints the WAL into the main file; called on shutdown so the file stands alone.
+    /// Makes room in a full disk (or a file at `maxFileBytes`) by dropping the oldest
+    /// readings, so the newest data keeps flowing in the space there is.
+    ///
+    /// The ring's floor moves up instead of its capacity going down: rows keep their slots,
+    /// the pages of the dropped rows go to SQLite's free list and the next inserts reuse them,
+    /// and once space returns the ring grows back to its capacity by itself. Deleting only
+    /// touches existing pages, so it succeeds on a full disk (the WAL it needs is one that
+    /// earlier commits already grew). Returns how many readings were dropped.
+    public func reclaimSpace(atLeast wanted: Int64) throws(StoreError) -> Int64 {
+        if !cappedByFullDisk && !fileLimitReached {
+            // The disk itself is full. From here on the file must not grow at all, or SQLite
+            // would need space it cannot get even to delete: give up the reserve, checkpoint
+            // the WAL into the file with it (the file reaches its full logical size), then cap
+            // the file at that size and keep the WAL short, so it is rewritten from its start in
+            // the space it already has. Freed rows then make all the room there is.
+            _ = releaseReserve()
+            _ = try? database.execute("PRAGMA wal_checkpoint(RESTART)")
+            if let pages = try? database.pragmaInt("page_count") {
+                _ = try? database.scalarInt("PRAGMA max_page_count=\(pages)")
+            }
+            _ = try? database.execute("PRAGMA wal_autocheckpoint=100")
+            cappedByFullDisk = true
+        }
+        do {
+            return try dropOldestReadings(atLeast: wanted)
+        } catch {
+            _ = try? database.execute("PRAGMA wal_checkpoint(RESTART)")
+            return try dropOldestReadings(atLeast: wanted)
+        }
+    }
+
+    /// After a full disk: once the partition has room again (twice the reserve, at least
+    /// 8 MiB), the file may grow again and the reserve is made anew. Cheap when nothing is to
+    /// do; the ingest thread calls it every few seconds. True when something changed.
+    @discardableResult
+    public func recheckSpace() -> Bool {
+        let reserve = configuration.path + ".reserve"
+        let wantsReserve = configuration.reserveBytes > 0 && access(reserve, F_OK) != 0
+        guard cappedByFullDisk || wantsReserve else { return false }
+        var stats = statvfs()
+        let directory = (configuration.path as NSString).deletingLastPathComponent
+        guard statvfs(directory.isEmpty ? "." : directory, &stats) == 0,
+            Int64(stats.f_bavail) * Int64(stats.f_frsize) >= 2 * max(configuration.reserveBytes, 4 << 20)
+        else { return false }
+        if wantsReserve {
+            let fd = open(reserve, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+            if fd >= 0 {
+                let rc = posix_fallocate(fd, 0, off_t(configuration.reserveBytes))
+                close(fd)
+                if rc == 0 {
+                    logger.info("store_reserve_created", [("path", reserve), ("bytes", String(configuration.reserveBytes))])
+                } else {
+                    unlink(reserve)
+                }
+            }
+        }
+        if cappedByFullDisk {
+            // The file may grow again, up to its own limit if it has one.
+            _ = try? database.scalarInt("PRAGMA max_page_count=\(maxPages)")
+            _ = try? database.execute("PRAGMA wal_autocheckpoint=1000")
+            cappedByFullDisk = false
+            logger.notice("store_space_returned", [("store.path", configuration.path)])
+        }
+        return true
+    }
+
+    public var hasReserve: Bool { access(configuration.path + ".reserve", F_OK) == 0 }
+
+    /// True when `maxFileBytes` (not the disk) is what is full: the file is at its limit.
+    private var fileLimitReached: Bool {
+        guard configuration.maxFileBytes != nil, let pages = try? database.pragmaInt("page_count") else { return false }
+        return pages >= maxPages - 1
+    }
+
+
+    private func releaseReserve() -> Bool {
+        let reserve = configuration.path + ".reserve"
+        guard access(reserve, F_OK) == 0 else { return false }
+        unlink(reserve)
+        logger.warning(
+            "store_reserve_released",
+            [("path", reserve), ("bytes", String(configuration.reserveBytes)), ("detail", "the disk is full")])
+        return true
+    }
+
+    private func dropOldestReadings(atLeast wanted: Int64) throws(StoreError) -> Int64 {
+        let ring = readingsRing
+        let count = min(max(wanted, 1), ring.count)
+        guard count > 0 else { return 0 }
+        let first = ring.oldest
+        let newFloor = first + count
+        let start = first % ring.capacity
+        let end = start + count
+        try step("dropping the oldest \(count) readings to make room") {
+            try database.transaction {
+                if end <= ring.capacity {
+                    try database.execute("DELETE FROM readings WHERE slot >= \(start) AND slot < \(end)")
+                } else {
+                    try database.execute(
+                        "DELETE FROM readings WHERE slot >= \(start) OR slot < \(end - ring.capacity)")
+                }
+                try database.execute("UPDATE rings SET floor_seqno = \(newFloor) WHERE name = 'readings'")
+            }
+        }
+        readingsRing = RingCursor(capacity: ring.capacity, next: ring.next, floor: newFloor)
+        // Checkpoint now, so the WAL starts over in the space it already has instead of growing.
+        _ = try? database.execute("PRAGMA wal_checkpoint(RESTART)")
+        return count
+    }
+
+    /// Moves a damaged store (with its WAL and shared-memory files) aside under a name that
+    /// says when, so a fresh store can start and the old file stays for forensics or recovery
+    /// (`sqlite3 FILE .recover`). Returns the new name of the main file.
+    public static func moveAside(path: String, nowMs: Int64) throws(StoreError) -> String {
+        let target = "\(path).corrupt-\(nowMs)"
+        for suffix in ["-wal", "-shm", ""] where access(path + suffix, F_OK) == 0 {
+            guard rename(path + suffix, target + suffix) == 0 else {
+                let reason = String(cString: strerror(errno))
+                throw .invalidConfiguration(
+                    "moving the damaged \(path + suffix) aside to \(target + suffix) failed: \(reason); move or delete it by hand")
+            }
+        }
+        return target
+    }
+
     public func checkpoint() throws(StoreError) {
         try step("checkpointing") { try database.execute("PRAGMA wal_checkpoint(TRUNCATE)") }
     }

@@ -42,15 +42,19 @@ public struct VIN: Sendable, Hashable, CustomStringConvertible {
     public var description: String { value }
 }
 
-/// A water sensor's id: 1 to 64 of `A-Z a-z 0-9 _ . -`, chosen by the city at install time.
+/// A water sensor's id: 1 to 64 of `A-Z a-z 0-9 _ . -`, starting with a letter or a digit and
+/// never holding `..`, chosen by the city at install time.
 ///
-/// The character set keeps ids safe as MQTT topic levels, file names and log values.
+/// The rules keep ids safe as MQTT topic levels, URL path segments, file names and log values:
+/// no id can read as `.`, `..`, a hidden file or a command-line option.
 public struct SensorID: Sendable, Hashable, CustomStringConvertible {
     public let value: String
 
     public init?(_ text: some StringProtocol) {
         let count = text.utf8.count
-        guard count >= 1, count <= 64, text.utf8.allSatisfy(SensorID.isAllowed) else { return nil }
+        guard count >= 1, count <= 64, text.utf8.allSatisfy(SensorID.isAllowed), let first = text.utf8.first,
+            first != UInt8(ascii: "."), first != UInt8(ascii: "-"), first != UInt8(ascii: "_"), !text.contains("..")
+        else { return nil }
         value = String(text)
     }
 

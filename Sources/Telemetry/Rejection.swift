@@ -22,6 +22,9 @@ public enum RejectReason: String, Sendable, CaseIterable, Hashable {
     /// A device never seen before, while the store already tracks `store.max_devices`: bounds
     /// what a flood of made-up ids can cost in memory and disk.
     case deviceLimit = "device_limit"
+    /// A device sending faster than `limits.device_rate_per_s` (beyond its burst): its excess is
+    /// refused so it cannot starve the others; what it loses shows up as its own seq gaps.
+    case rateLimited = "rate_limited"
 }
 
 /// One refusal with the context a firmware developer needs to fix the device:

@@ -16,7 +16,15 @@ func fail(_ message: String, code: Int32) -> Never {
     exit(code)
 }
 
-let arguments = Array(CommandLine.arguments.dropFirst())
+/// The arguments, from the kernel's copy when the Swift runtime saw none: it misses them when
+/// some LD_PRELOAD shims are loaded (libfaketime, which the clock-jump tests use).
+func commandLineArguments() -> [String] {
+    if !CommandLine.arguments.isEmpty { return CommandLine.arguments }
+    guard let raw = FileManager.default.contents(atPath: "/proc/self/cmdline"), raw.last == 0 else { return [] }
+    return raw.dropLast().split(separator: 0, omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
+}
+
+let arguments = Array(commandLineArguments().dropFirst())
 switch arguments.first {
 case "--print-default-config":
     print(GatewayConfiguration().json.serialized(pretty: true))

@@ -216,8 +216,12 @@ final class Broker: @unchecked Sendable {
     /// `tls`: a second listener with that server certificate, on `tlsPort`.
     let tlsPort: Int?
 
-    init(scratch: Scratch, name: String = "mosquitto", port fixedPort: Int? = nil, tls: TestCertificates? = nil) throws
-    {
+    /// `persistence`: the broker saves sessions and queued messages in the scratch folder and
+    /// loads them at the next start under the same name (a broker restart loses nothing).
+    init(
+        scratch: Scratch, name: String = "mosquitto", port fixedPort: Int? = nil, tls: TestCertificates? = nil,
+        persistence: Bool = false
+    ) throws {
         port = try fixedPort ?? freeLoopbackPort()
         tlsPort = try tls.map { _ in try freeLoopbackPort() }
         let config = scratch.file("\(name).conf")
@@ -236,7 +240,7 @@ final class Broker: @unchecked Sendable {
         per_listener_settings false
         \(tlsListener)listener \(port) 127.0.0.1
         allow_anonymous true
-        persistence false
+        \(persistence ? "persistence true\npersistence_location \(scratch.path)/\npersistence_file \(name).db" : "persistence false")
         max_queued_messages 100000
         max_inflight_messages 100
         log_dest stdout
@@ -281,23 +285,28 @@ final class GatewayProcess: @unchecked Sendable {
     let httpPort: Int
     private(set) var child: ChildProcess?
     private var starts = 0
+    /// Added to gatewayd's environment at the next start (LD_PRELOAD of libfaketime, say).
+    var environment: [String: String] = [:]
 
     /// `store` adds keys to the store object; `extra` adds top-level sections (`"alerts": {...},`);
     /// `http` adds keys to the http object (the listener is always a free loopback port).
     init(
         scratch: Scratch, brokerPort: Int, broker: String? = nil, store: String = "", extra: String = "",
-        http: String = "", gatewayID: String? = nil
+        http: String = "", gatewayID: String? = nil, databasePath: String? = nil
     ) throws {
         self.scratch = scratch
         configPath = scratch.file("gateway.json")
-        databasePath = scratch.file("gateway.db")
+        self.databasePath = databasePath ?? scratch.file("gateway.db")
         httpPort = try freeLoopbackPort()
+        // Tests stream thousands of messages per device: the per-device limit is off unless a
+        // test sets its own limits.
+        let limits = extra.contains(#""limits""#) ? "" : #""limits": {"device_rate_per_s": 100000, "device_burst": 1000000},"#
         try """
         {
-          "gateway_id": "\(gatewayID ?? "it-\(brokerPort)")", \(extra)
+          "gateway_id": "\(gatewayID ?? "it-\(brokerPort)")", \(limits) \(extra)
           "http": {"listen": "127.0.0.1:\(httpPort)"\(http)},
           "broker": \(broker ?? #"{"host": "127.0.0.1", "port": \#(brokerPort)}"#),
-          "store": {"path": "\(databasePath)", "capacity_readings": 100000, "flush_interval_ms": 20\(store)},
+          "store": {"path": "\(self.databasePath)", \(store.contains("capacity_readings") ? "" : #""capacity_readings": 100000, "#)"flush_interval_ms": 20\(store)},
           "log": {"level": "debug", "stats_interval_s": 1}
         }
         """.write(toFile: configPath, atomically: false, encoding: .utf8)
@@ -308,7 +317,7 @@ final class GatewayProcess: @unchecked Sendable {
         starts += 1
         let child = try ChildProcess(
             name: "gatewayd", executable: try binary("gatewayd"), arguments: ["--config", configPath],
-            logPath: scratch.file("gatewayd-\(starts).log"))
+            logPath: scratch.file("gatewayd-\(starts).log"), environment: environment)
         self.child = child
         guard waitForConnection else { return }
         try waitFor("gatewayd to connect") {

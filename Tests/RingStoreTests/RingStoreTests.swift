@@ -26,6 +26,7 @@ func configuration(_ directory: TemporaryDirectory, capacity: Int64) -> RingStor
     var configuration = RingStore.Configuration(path: directory.path + "/store.db")
     configuration.capacityReadings = capacity
     configuration.synchronousFull = false
+    configuration.reserveBytes = 0
     return configuration
 }
 
@@ -77,6 +78,74 @@ func fileFootprint(_ directory: TemporaryDirectory) -> Int {
 }
 
 @Suite struct RingStoreTests {
+    /// Room made on a full disk comes from the oldest readings; the ring then grows back to
+    /// its capacity by itself, reusing the freed slots.
+    @Test func reclaimDropsTheOldestAndTheRingGrowsBack() throws {
+        let directory = try TemporaryDirectory()
+        let store = try RingStore(configuration: configuration(directory, capacity: 10_000), logger: quiet)
+        try writeWater(store, messages: 3_000)
+        #expect(try store.reclaimSpace(atLeast: 1_000) == 1_000)
+        #expect(store.statistics.readings == 2_000)
+        // This disk is not really full: the store finds it has space and lifts its cap.
+        #expect(store.recheckSpace())
+        let db = try reader(directory)
+        #expect(try db.scalarInt("SELECT min(seq) FROM readings_v") == 1_000)
+        try writeWater(store, messages: 9_000, firstSeq: 3_000)
+        #expect(store.statistics.readings == 10_000)
+        #expect(try db.scalarInt("SELECT count(*) FROM readings") == 10_000)
+        #expect(try db.scalarInt("SELECT min(seq) FROM readings_v") == 2_000)
+        #expect(try db.scalarInt("SELECT count(*) FROM readings_v WHERE value = seq") == 10_000)
+        // Wrapped: the oldest slots (some emptied by the reclaim) take the newest rows.
+        #expect(try store.reclaimSpace(atLeast: 500) == 500)
+        store.recheckSpace()
+        try writeWater(store, messages: 1_000, firstSeq: 12_000)
+        #expect(try db.scalarInt("SELECT count(*) FROM readings") == 10_000)
+        #expect(try db.scalarInt("SELECT min(seq) FROM readings_v") == 3_000)
+        #expect(try db.scalarText("PRAGMA integrity_check") == "ok")
+        // Reopened, it knows what was dropped.
+        let reopened = try RingStore(configuration: configuration(directory, capacity: 10_000), logger: quiet)
+        #expect(reopened.statistics.readings == 10_000)
+    }
+
+    /// A file limit far below the ring's capacity: commits that find it full make room and
+    /// go on, the file stays under the limit, and what is kept is the newest.
+    @Test func fileLimitKeepsTheNewestWithinIt() throws {
+        let directory = try TemporaryDirectory()
+        var settings = configuration(directory, capacity: 1_000_000)
+        settings.maxFileBytes = 1 << 20
+        settings.aggregation = nil
+        let store = try RingStore(configuration: settings, logger: quiet)
+        var seq: UInt32 = 0
+        var reclaims = 0
+        for _ in 0..<200 {
+            var batch = IngestBatch()
+            for _ in 0..<500 {
+                batch.append(
+                    .readings(
+                        device: DeviceID(sensor: sensor), ts: 1_767_225_600_000 + Int64(seq), seq: seq,
+                        readings: [Reading(signal: .waterLevel, value: Double(seq))]))
+                seq += 1
+            }
+            while true {
+                do {
+                    try store.commit(batch, nowMs: 1_767_225_600_000)
+                    break
+                } catch {
+                    #expect(error.sqliteError?.code.primary == .full, "\(error)")
+                    #expect(try store.reclaimSpace(atLeast: 1_000) > 0)
+                    reclaims += 1
+                }
+            }
+        }
+        let db = try reader(directory)
+        #expect(reclaims > 0)
+        #expect(try db.scalarInt("PRAGMA page_count")! * db.scalarInt("PRAGMA page_size")! <= 1 << 20)
+        #expect(try db.scalarInt("SELECT max(seq) FROM readings_v") == Int64(seq) - 1)
+        let held = try db.scalarInt("SELECT count(*) FROM readings_v")!
+        #expect(held > 10_000 && held < 100_000)
+        #expect(try db.scalarInt("SELECT min(seq) FROM readings_v") == Int64(seq) - held)
+    }
+
     @Test func capacityHoldsExactlyAndKeepsTheNewest() throws {
         let directory = try TemporaryDirectory()
         let store = try RingStore(configuration: configuration(directory, capacity: 1_000), logger: quiet)

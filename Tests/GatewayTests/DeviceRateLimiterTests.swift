@@ -1,0 +1,36 @@
+import Telemetry
+import Testing
+
+@testable import Gateway
+
+@Suite struct DeviceRateLimiterTests {
+    let flooder = DeviceID(sensor: SensorID("flood-1")!)
+    let calm = DeviceID(sensor: SensorID("calm-1")!)
+
+    @Test func aBurstThenTheRate() {
+        var limiter = DeviceRateLimiter(ratePerSecond: 10, burst: 20)
+        let start: UInt64 = 5_000_000_000
+        let burst = (0..<100).filter { _ in limiter.admit(flooder, nowNanos: start) }.count
+        #expect(burst == 20)
+        // One second later: ten more tokens, not more.
+        let next = (0..<100).filter { _ in limiter.admit(flooder, nowNanos: start + 1_000_000_000) }.count
+        #expect(next == 10)
+        // Idle for a minute: back to the burst, never beyond it.
+        let rested = (0..<100).filter { _ in limiter.admit(flooder, nowNanos: start + 61_000_000_000) }.count
+        #expect(rested == 20)
+    }
+
+    @Test func devicesDoNotShareABucket() {
+        var limiter = DeviceRateLimiter(ratePerSecond: 1, burst: 5)
+        for _ in 0..<50 { _ = limiter.admit(flooder, nowNanos: 1) }
+        let admitted = (0..<5).filter { _ in limiter.admit(calm, nowNanos: 1) }.count
+        #expect(admitted == 5)
+        #expect(limiter.devices == 2)
+    }
+
+    @Test func aClockThatDoesNotAdvanceGivesNothingBack() {
+        var limiter = DeviceRateLimiter(ratePerSecond: 100, burst: 1)
+        let answers = [limiter.admit(flooder, nowNanos: 10), limiter.admit(flooder, nowNanos: 10), limiter.admit(flooder, nowNanos: 5)]
+        #expect(answers == [true, false, false])
+    }
+}
