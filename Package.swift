@@ -15,6 +15,7 @@ let package = Package(
         .executable(name: "gwsim", targets: ["gwsim"]),
         .executable(name: "gwctl", targets: ["gwctl"]),
         .executable(name: "gwbench", targets: ["gwbench"]),
+        .executable(name: "gwfuzz", targets: ["gwfuzz"]),
     ],
     targets: [
         // C libraries, each wrapped once by exactly one Swift module.
@@ -85,9 +86,15 @@ let package = Package(
             name: "gwctl",
             dependencies: ["RingStore", "API", "Arguments", "JSON", "HTTP", "Crypto", "OTA", "Delta", "Telemetry"],
             swiftSettings: swiftSettings),
+        .target(
+            name: "FuzzTargets", dependencies: ["Telemetry", "HTTP", "OTA", "Delta", "Crypto", "JSON", "Gateway"],
+            swiftSettings: swiftSettings),
+        // libFuzzer harness when built with -sanitize=fuzzer -DFUZZING (.ci/fuzz.sh); a replay tool otherwise.
+        .executableTarget(name: "gwfuzz", dependencies: ["FuzzTargets"], swiftSettings: swiftSettings),
 
         .target(name: "TestSupport", dependencies: ["JSON"], path: "Tests/TestSupport", swiftSettings: swiftSettings),
         .testTarget(name: "JSONTests", dependencies: ["JSON"], swiftSettings: swiftSettings),
+        .testTarget(name: "FuzzRegressionTests", dependencies: ["FuzzTargets"], swiftSettings: swiftSettings),
         .testTarget(
             name: "TelemetryTests", dependencies: ["Telemetry", "JSON", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(

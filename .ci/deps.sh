@@ -4,6 +4,9 @@
 set -euo pipefail
 
 packages=(mosquitto mosquitto-clients libmosquitto-dev libsqlite3-dev libssl-dev pkg-config sqlite3 openssl procps curl ca-certificates)
+# Callers add their own (the tests need libfaketime for the clock-jump test).
+read -r -a extra <<<"${EXTRA_PACKAGES:-}"
+packages+=("${extra[@]}")
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
