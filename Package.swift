@@ -61,7 +61,7 @@ let package = Package(
             name: "Gateway",
             dependencies: [
                 "MQTT", "RingStore", "Telemetry", "Alerts", "Crypto", "JSON", "Logging", "API", "Metrics", "Suggest",
-                "Advisories", "Geo", "Campaigns",
+                "Advisories", "Geo", "Campaigns", "Systemd",
             ],
             swiftSettings: swiftSettings),
 
@@ -86,6 +86,7 @@ let package = Package(
             name: "gwctl",
             dependencies: ["RingStore", "API", "Arguments", "JSON", "HTTP", "Crypto", "OTA", "Delta", "Telemetry"],
             swiftSettings: swiftSettings),
+        .target(name: "Systemd", swiftSettings: swiftSettings),
         .target(
             name: "FuzzTargets", dependencies: ["Telemetry", "HTTP", "OTA", "Delta", "Crypto", "JSON", "Gateway"],
             swiftSettings: swiftSettings),

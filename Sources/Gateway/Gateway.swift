@@ -7,6 +7,8 @@ import Foundation
 public import Logging
 import MQTT
 import RingStore
+import Synchronization
+import Systemd
 import Telemetry
 
 /// gatewayd's wiring and lifecycle: store, MQTT client, ingest pipeline, upstream forwarder.
@@ -29,6 +31,8 @@ public final class Gateway: @unchecked Sendable {
     private let rates = RateMeter()
     private let startedMs = Int64(Date().timeIntervalSince1970 * 1000)
     private var rateTimer: (any DispatchSourceTimer)?
+    private var watchdogTimer: (any DispatchSourceTimer)?
+    private let notifier = ServiceNotifier(environment: ProcessInfo.processInfo.environment)
     private let statusSource = StatusSource()
     private let siteMailbox = SiteMailbox()
     private let forecasts = ForecastBoard()
@@ -324,6 +328,8 @@ public final class Gateway: @unchecked Sendable {
         ota?.start()
         try api?.start()
         startRateSampling()
+        startWatchdog()
+        notifier.notify("READY=1\nSTATUS=ingesting")
         logger.info(
             "gateway_started",
             [
@@ -335,6 +341,8 @@ public final class Gateway: @unchecked Sendable {
     /// Stops taking messages, commits everything already taken, checkpoints the store.
     public func stop() {
         logger.info("gateway_stopping")
+        notifier.notify("STOPPING=1\nSTATUS=committing what was acknowledged")
+        watchdogTimer?.cancel()
         api?.stop()
         ota?.stop()
         rateTimer?.cancel()
@@ -429,6 +437,35 @@ extension Gateway {
 
     /// Samples the counters every 2 s so health can report rates over the last minute (and a
     /// first rate two seconds after start).
+    /// Pings systemd's watchdog at half its interval, but only while the ingest loop goes
+    /// round: a commit that keeps failing or a stuck thread stops the pings, and systemd
+    /// restarts gatewayd (`WatchdogSec=`, `Restart=on-failure`).
+    func startWatchdog() {
+        guard notifier.isEnabled, let interval = notifier.watchdogIntervalNanos else { return }
+        let period = max(interval / 2, 10_000_000)
+        let timer = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "watchdog"))
+        timer.schedule(deadline: .now(), repeating: .nanoseconds(Int(period)))
+        let (pipeline, notifier, logger) = (pipeline, notifier, logger)
+        let withheld = Atomic<Bool>(false)
+        timer.setEventHandler {
+            let age = monotonicNanos() &- pipeline.heartbeat.load(ordering: .relaxed)
+            if age < period {
+                notifier.notify("WATCHDOG=1")
+                if withheld.exchange(false, ordering: .relaxed) { logger.notice("watchdog_resumed") }
+            } else if !withheld.exchange(true, ordering: .relaxed) {
+                logger.error(
+                    "watchdog_withheld",
+                    [
+                        ("ingest_stalled_ms", String(age / 1_000_000)),
+                        ("detail", "the ingest loop is not going round; systemd restarts gatewayd if it stays so"),
+                    ])
+            }
+        }
+        timer.resume()
+        watchdogTimer = timer
+        logger.info("watchdog_enabled", [("interval_ms", String(interval / 1_000_000))])
+    }
+
     func startRateSampling() {
         let timer = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "rates"))
         let metrics = metrics

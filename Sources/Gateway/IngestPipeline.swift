@@ -6,6 +6,7 @@ import JSON
 import Logging
 import MQTT
 import RingStore
+import Synchronization
 import Telemetry
 
 /// The ingest thread: takes messages from the MQTT inbound buffer, decodes them, and commits
@@ -32,6 +33,9 @@ final class IngestPipeline: @unchecked Sendable {
     private let metrics: IngestMetrics
     private let logger: Logger
     private let finished = DispatchSemaphore(value: 0)
+    /// When the loop last went round (monotonic ns): stale while a commit keeps failing or the
+    /// thread is stuck, which is what the systemd watchdog must notice.
+    let heartbeat = Atomic<UInt64>(0)
     private var rejectLog = RejectLogLimiter()
     private var alerts: AlertEngine
     /// Level states to publish (retained) once the batch that decided them is committed.
@@ -102,6 +106,7 @@ final class IngestPipeline: @unchecked Sendable {
 
         while true {
             let now = monotonicNanos()
+            heartbeat.store(now, ordering: .relaxed)
             let waitUntil = min(batchDeadline, now + 200_000_000)
             messages.removeAll(keepingCapacity: true)
             let taken = inbound.drain(into: &messages, max: 1024, deadlineNanos: waitUntil)
