@@ -14,6 +14,8 @@ enum ClientError: Error, CustomStringConvertible {
     case forbidden(String)
     case failed(status: Int, code: String, message: String)
     case badResponse(String)
+    /// A local command that cannot go on: what was wrong and what to do.
+    case usage(String)
 
     var description: String {
         switch self {
@@ -29,6 +31,8 @@ enum ClientError: Error, CustomStringConvertible {
             return "the gateway answered \(status) \(code): \(message)"
         case .badResponse(let why):
             return "the gateway's answer could not be read: \(why)"
+        case .usage(let message):
+            return message
         }
     }
 
@@ -39,6 +43,7 @@ enum ClientError: Error, CustomStringConvertible {
         case .unauthorized, .forbidden: return 77
         case .failed(let status, _, _): return status >= 500 ? 69 : 65
         case .badResponse: return 76
+        case .usage: return 65
         }
     }
 }

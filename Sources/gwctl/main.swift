@@ -17,6 +17,17 @@ let limitOption = OptionSpec("--limit", help: "rows at most")
 let kindOption = OptionSpec("--kind", help: "vehicle or water")
 let dbOption = OptionSpec("--db", help: "store file (default var/gateway.db)", environment: "GWCTL_DB")
 
+let deviceFileOptions = [
+    OptionSpec(
+        "--passwd", help: "mosquitto password file (default /etc/mosquitto/telemetry-gateway.passwd)",
+        environment: "GWCTL_BROKER_PASSWD"),
+    OptionSpec(
+        "--acl", help: "mosquitto ACL file (default /etc/mosquitto/telemetry-gateway.acl)", environment: "GWCTL_BROKER_ACL"),
+    OptionSpec(
+        "--broker-pid", help: "broker pid file to signal a reload (default /run/mosquitto/mosquitto.pid; none: no reload)",
+        environment: "GWCTL_BROKER_PID"),
+]
+
 let releaseOptions = [
     OptionSpec("--version", help: "semantic version, for people (e.g. 2.4.1)"),
     OptionSpec("--counter", help: "release counter: must exceed every vehicle's installed one (anti-rollback)"),
@@ -97,6 +108,18 @@ let parser = ArgumentParser(
         CommandSpec("ota resume", summary: "resume a paused campaign", arguments: ["CAMPAIGN"]),
         CommandSpec("ota cancel", summary: "end a campaign; vehicles drop what they fetched", arguments: ["CAMPAIGN"]),
         CommandSpec("ota vehicles", summary: "firmware each vehicle last reported"),
+        CommandSpec(
+            "device add", summary: "on the board: enroll a device at the broker (password and ACL), then reload it",
+            arguments: ["ID"],
+            options: deviceFileOptions + [
+                OptionSpec("--kind", help: "vehicle or water (default: from the id's form)"),
+                OptionSpec("--rotate", value: false, help: "give an enrolled device a new password"),
+                OptionSpec("--password-out", help: "write the password to this new file (0600) instead of printing it"),
+            ]),
+        CommandSpec(
+            "device remove", summary: "on the board: take a device's credentials and topics away, then reload",
+            arguments: ["ID"], options: deviceFileOptions),
+        CommandSpec("device list", summary: "on the board: the devices enrolled at the broker", options: deviceFileOptions),
         CommandSpec("stats", summary: "offline: counts from a store file", options: [dbOption]),
         CommandSpec(
             "watch", summary: "offline: a line per interval from a store file (Ctrl-C ends)",
@@ -144,6 +167,19 @@ func run() throws(ClientError) {
     case "ota pause", "ota resume", "ota cancel":
         try OTACommands.control(String(arguments.command.dropFirst(4)), arguments.arguments[0])
     case "ota vehicles": try OTACommands.vehicles()
+    case "device add", "device remove", "device list":
+        let pid = arguments.value("--broker-pid") ?? "/run/mosquitto/mosquitto.pid"
+        let files = DeviceCommands.Files(
+            passwd: arguments.value("--passwd") ?? "/etc/mosquitto/telemetry-gateway.passwd",
+            acl: arguments.value("--acl") ?? "/etc/mosquitto/telemetry-gateway.acl", pidFile: pid == "none" ? nil : pid)
+        switch arguments.command {
+        case "device add":
+            try DeviceCommands.add(
+                arguments.arguments[0], files: files, forcedKind: arguments.value("--kind"),
+                rotate: arguments.flag("--rotate"), passwordOut: arguments.value("--password-out"))
+        case "device remove": try DeviceCommands.remove(arguments.arguments[0], files: files)
+        default: try DeviceCommands.list(files: files, json: wantsJSON)
+        }
     case "stats": Offline.stats(path: arguments.value("--db") ?? "var/gateway.db")
     case "watch":
         let interval = arguments.value("--interval").map { Double($0) ?? -1 } ?? 1

@@ -1,3 +1,4 @@
+import Foundation
 import Crypto
 import Testing
 
@@ -26,5 +27,22 @@ import Testing
         #expect(!constantTimeEquals([1, 2, 3], [1, 2, 4]))
         #expect(!constantTimeEquals([1, 2, 3], [1, 2]))
         #expect(constantTimeEquals([], []))
+    }
+}
+
+/// The line mosquitto_passwd 2.0.11 wrote for alice / s3cret with this salt.
+@Suite struct BrokerPasswordTests {
+    @Test func matchesMosquittoPasswd() throws {
+        let salt = try #require(Data(base64Encoded: "mfK8gH97W7T+c4sG"))
+        #expect(
+            try BrokerPassword.hash("s3cret", salt: Array(salt))
+                == "$7$101$mfK8gH97W7T+c4sG$Mqvd/c40hPlLFnUhJoKmD5jK55ZyOU6E92qRLhhOGBQWZAjKe1b+snKMhypYQ/lJN6M51+yzqPvTFcLMRS0Nyg==")
+    }
+
+    @Test func generatedPasswordsAreLongAndDistinct() throws {
+        let first = try BrokerPassword.generate()
+        let second = try BrokerPassword.generate()
+        #expect(first.count == 32 && first != second)
+        #expect(first.allSatisfy { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" })
     }
 }
