@@ -185,6 +185,8 @@ struct UpstreamTests {
         var received: [String: Int64] = [:]
         var batches = Set<String>()
         var duplicateBatches = 0
+        var itemsSeen = Set<String>()
+        var doubledItems: [String] = []
         for message in observer.messages() where message.topic == "city/out-gw/aggregates" {
             let batch = try JSONParser.parse(message.payload)
             let id = batch["batch_id"]!.string!
@@ -198,7 +200,12 @@ struct UpstreamTests {
                     continue
                 }
                 let key = "\(item["device"]!.string!)|\(item["signal"]!.string!)|\(window)|\(start)"
-                if case .int(let revision) = item["revision"] { received[key] = max(received[key] ?? 0, revision) }
+                if case .int(let revision) = item["revision"] {
+                    received[key] = max(received[key] ?? 0, revision)
+                    // Sent again only under the same batch_id (dropped above): one window
+                    // revision in two different batches would be counted twice by the city.
+                    if !itemsSeen.insert("\(key) r\(revision)").inserted { doubledItems.append("\(key) r\(revision)") }
+                }
             }
         }
         let db = try gateway.database()
@@ -214,6 +221,7 @@ struct UpstreamTests {
         }
         #expect(count >= 10)
         #expect(missing.isEmpty, "\(missing.prefix(10))")
+        #expect(doubledItems.isEmpty, "sent twice under different batch ids: \(doubledItems.prefix(10))")
         // After the link returned, the alert was delivered before the aggregate backlog.
         // (A batch the restarted broker re-delivers from before the outage is not backlog.)
         let batchID = { (message: InboundMessage) in (try? JSONParser.parse(message.payload))?["batch_id"]?.string }
