@@ -583,9 +583,8 @@ public final class RingStore {
     ///
     /// The ring's floor moves up instead of its capacity going down: rows keep their slots,
     /// the pages of the dropped rows go to SQLite's free list and the next inserts reuse them,
-    /// and once space returns the ring grows back to its capacity by itself. Deleting only
-    /// touches existing pages, so it succeeds on a full disk (the WAL it needs is one that
-    /// earlier commits already grew). Returns how many readings were dropped.
+    /// and once space returns the ring grows back to its capacity by itself. Returns how many
+    /// readings were dropped.
     public func reclaimSpace(atLeast wanted: Int64) throws(StoreError) -> Int64 {
         if !cappedByFullDisk && !fileLimitReached {
             // The disk itself is full. From here on the file must not grow at all, or SQLite
@@ -614,7 +613,7 @@ public final class RingStore {
     /// do; the ingest thread calls it every few seconds. True when something changed.
     @discardableResult
     public func recheckSpace() -> Bool {
-        let reserve = configuration.path + ".reserve"
+        let reserve = reservePath
         let wantsReserve = configuration.reserveBytes > 0 && access(reserve, F_OK) != 0
         guard cappedByFullDisk || wantsReserve else { return false }
         var stats = statvfs()
@@ -644,17 +643,17 @@ public final class RingStore {
         return true
     }
 
-    public var hasReserve: Bool { access(configuration.path + ".reserve", F_OK) == 0 }
-
     /// True when `maxFileBytes` (not the disk) is what is full: the file is at its limit.
     private var fileLimitReached: Bool {
         guard configuration.maxFileBytes != nil, let pages = try? database.pragmaInt("page_count") else { return false }
         return pages >= maxPages - 1
     }
 
+    /// Space held back for the next full disk (`reserveBytes`).
+    private var reservePath: String { configuration.path + ".reserve" }
 
     private func releaseReserve() -> Bool {
-        let reserve = configuration.path + ".reserve"
+        let reserve = reservePath
         guard access(reserve, F_OK) == 0 else { return false }
         unlink(reserve)
         logger.warning(
