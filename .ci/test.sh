@@ -6,7 +6,7 @@ EXTRA_PACKAGES="faketime" source .ci/deps.sh
 swift build --build-tests
 swift test
 # Every parser that takes bytes from outside, under libFuzzer and AddressSanitizer.
-bash .ci/fuzz.sh "${FUZZ_SECONDS:-30}"
+bash .ci/fuzz.sh "${FUZZ_SECONDS:-20}"
 # The whole suite again with AddressSanitizer: the integration tests then run the instrumented
 # gatewayd, gwsim and gwctl from the same build folder. Leak checks stay off (the Swift
 # runtime keeps allocations alive on purpose); SKIP_ASAN=1 skips this pass.
