@@ -390,7 +390,9 @@ struct FaultTests {
         }
         #expect(try gateway.count("SELECT count(*) FROM readings_v WHERE device LIKE 'calm-%'") == Int64(polite))
         let admitted = try gateway.count("SELECT count(*) FROM readings_v WHERE device = 'flood'")
-        let limit = Int64(20 + 10 * (elapsed + 1))
+        // The bucket refills by arrival time, which may trail the publisher on a loaded machine:
+        // a few seconds of slack, still twenty times below what was sent.
+        let limit = Int64(20 + 10 * (elapsed + 5))
         #expect(admitted >= 20 && admitted <= limit, "admitted \(admitted) in \(elapsed) s, limit \(limit)")
         #expect(try gateway.count("SELECT count(*) FROM rejects_v WHERE reason = 'rate_limited'") == Int64(flooded) - admitted)
         let counted = try Self.metric(gateway, #"gateway_rejects_total{reason="rate_limited"}"#)
