@@ -89,7 +89,9 @@ enum DeviceCommands {
         if let existing { entries[existing].line = line } else { entries.append((id, line)) }
         try write(entries, files: files)
         if let passwordOut {
-            guard writeSecret(password + "\n", to: passwordOut) else {
+            do {
+                try createSecretFile(passwordOut, password + "\n")
+            } catch {
                 throw .usage("cannot create \(passwordOut) (it must not exist yet)")
             }
             print("\(id) \(existing == nil ? "enrolled" : "rotated") as a \(kind.rawValue); password written to \(passwordOut)")
@@ -163,14 +165,6 @@ enum DeviceCommands {
             return false
         }
         return true
-    }
-
-    static func writeSecret(_ text: String, to path: String) -> Bool {
-        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
-        let bytes = Array(text.utf8)
-        return bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) } == bytes.count
     }
 
     /// mosquitto rereads its password and ACL files on SIGHUP.

@@ -27,14 +27,13 @@ enum OTACommands {
         guard !FileManager.default.fileExists(atPath: privatePath) else {
             fail("\(privatePath) exists; refusing to overwrite a signing key", code: 73)
         }
-        // Created 0600 from the start, never briefly readable by others.
-        let fd = open(privatePath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { fail("cannot create \(privatePath): \(String(cString: strerror(errno)))", code: 73) }
-        let pem = Array(key.pem.utf8)
-        let written = pem.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        fsync(fd)
-        close(fd)
-        guard written == pem.count else { fail("cannot write \(privatePath)", code: 74) }
+        do {
+            try createSecretFile(privatePath, key.pem)
+        } catch .create(let reason) {
+            fail("cannot create \(privatePath): \(reason)", code: 73)
+        } catch {
+            fail("cannot write \(privatePath)", code: 74)
+        }
         let publicKey = key.publicKey
         guard FileManager.default.createFile(atPath: base + ".pub", contents: Data(publicKey.pem.utf8)) else {
             fail("cannot write \(base).pub", code: 73)
