@@ -87,13 +87,16 @@ enum DeviceCommands {
             throw .usage("OpenSSL could not make a password: \(error)")
         }
         if let existing { entries[existing].line = line } else { entries.append((id, line)) }
-        try write(entries, files: files)
+        // The password file first: if it cannot be written, nothing is enrolled yet.
         if let passwordOut {
             do {
                 try createSecretFile(passwordOut, password + "\n")
             } catch {
                 throw .usage("cannot create \(passwordOut) (it must not exist yet)")
             }
+        }
+        try write(entries, files: files)
+        if let passwordOut {
             print("\(id) \(existing == nil ? "enrolled" : "rotated") as a \(kind.rawValue); password written to \(passwordOut)")
         } else {
             print("\(id) \(existing == nil ? "enrolled" : "rotated") as a \(kind.rawValue)")
