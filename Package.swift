@@ -95,6 +95,7 @@ let package = Package(
 
         .target(name: "TestSupport", dependencies: ["JSON"], path: "Tests/TestSupport", swiftSettings: swiftSettings),
         .testTarget(name: "JSONTests", dependencies: ["JSON"], swiftSettings: swiftSettings),
+        .testTarget(name: "LoggingTests", dependencies: ["Logging"], swiftSettings: swiftSettings),
         .testTarget(name: "FuzzRegressionTests", dependencies: ["FuzzTargets"], swiftSettings: swiftSettings),
         .testTarget(
             name: "TelemetryTests", dependencies: ["Telemetry", "JSON", "TestSupport"], swiftSettings: swiftSettings),

@@ -25,6 +25,19 @@ public struct Logger: Sendable {
             }
         }
 
+        /// The syslog priority journald files the line under (`journalctl -p`): trace and
+        /// debug are both `debug`, as syslog has nothing finer.
+        public var syslogPriority: Int {
+            switch self {
+            case .trace, .debug: 7
+            case .info: 6
+            case .notice: 5
+            case .warning: 4
+            case .error: 3
+            case .critical: 2
+            }
+        }
+
         public init?(name: String) {
             guard let level = Level.allCases.first(where: { $0.name == name }) else { return nil }
             self = level
@@ -54,7 +67,12 @@ public struct Logger: Sendable {
         _ level: Level, _ event: @autoclosure () -> String, _ fields: @autoclosure () -> [(String, String)] = []
     ) {
         guard level >= self.level else { return }
-        var line = "ts=\(Self.timestamp()) level=\(level.name) event=\(Self.quote(event()))"
+        // Under journald the priority travels as an sd-daemon `<N>` prefix and the journal
+        // stamps the time itself: a second timestamp would only be noise in `journalctl`.
+        var line =
+            sink.isJournal
+            ? "<\(level.syslogPriority)>level=\(level.name) event=\(Self.quote(event()))"
+            : "ts=\(Self.timestamp()) level=\(level.name) event=\(Self.quote(event()))"
         for (key, value) in metadata { line += " \(key)=\(Self.quote(value))" }
         for (key, value) in fields() { line += " \(key)=\(Self.quote(value))" }
         sink.write(line)
@@ -126,10 +144,25 @@ public struct Logger: Sendable {
 /// Where log lines go. Lines from all threads are written whole, never interleaved.
 public final class LogSink: Sendable {
     let descriptor: Int32
+    /// The descriptor is systemd's journal stream: lines carry their priority, not a time.
+    public let isJournal: Bool
     let lock = Mutex(())
 
-    public init(descriptor: Int32) {
+    public init(descriptor: Int32, isJournal: Bool? = nil) {
         self.descriptor = descriptor
+        self.isJournal = isJournal ?? Self.isJournalStream(descriptor)
+    }
+
+    /// systemd sets `JOURNAL_STREAM=DEV:INODE` for a service whose output goes to the journal;
+    /// the descriptor is that stream only if its device and inode match (a shell started from
+    /// the service, or output redirected to a file, inherits the variable but not the stream).
+    static func isJournalStream(_ descriptor: Int32) -> Bool {
+        guard let value = getenv("JOURNAL_STREAM") else { return false }
+        let parts = String(cString: value).split(separator: ":")
+        guard parts.count == 2, let device = UInt64(parts[0]), let inode = UInt64(parts[1]) else { return false }
+        var info = stat()
+        guard fstat(descriptor, &info) == 0 else { return false }
+        return UInt64(info.st_dev) == device && UInt64(info.st_ino) == inode
     }
 
     public static let standardError = LogSink(descriptor: 2)
