@@ -111,11 +111,26 @@ public struct GatewayConfiguration: Sendable {
         reader.checkUnknownKeys(
             root, path: "",
             known: [
-                "gateway_id", "broker", "store", "limits", "aggregation", "alerts", "upstream", "http", "sensors",
-                "ota", "log",
+                "gateway_id", "gateway_id_file", "broker", "store", "limits", "aggregation", "alerts", "upstream", "http",
+                "sensors", "ota", "log",
             ])
 
-        let gatewayID = reader.string(root, "gateway_id", path: "gateway_id", default: config.gatewayID)!
+        // The packaged configuration is a dpkg conffile, identical on every board; each board's
+        // identity lives in a file of its own that the package writes once.
+        var gatewayID = reader.string(root, "gateway_id", path: "gateway_id", default: config.gatewayID)!
+        if let idFile = reader.string(root, "gateway_id_file", path: "gateway_id_file", default: nil) {
+            if root["gateway_id"] != nil {
+                reader.problem("gateway_id_file", "give gateway_id or gateway_id_file, not both")
+            } else if let data = FileManager.default.contents(atPath: idFile) {
+                gatewayID = String(decoding: data, as: UTF8.self).split(separator: "\n").first
+                    .map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
+            } else {
+                reader.problem(
+                    "gateway_id_file",
+                    "cannot read \(idFile): \(String(cString: strerror(errno))); write this board's id (1 to 64 of A-Z a-z 0-9 - _) into it"
+                )
+            }
+        }
         if gatewayID.isEmpty || gatewayID.utf8.count > 64
             || !gatewayID.utf8.allSatisfy({ $0 < 0x80 && (isalnum(Int32($0)) != 0 || $0 == 0x2D || $0 == 0x5F) })
         {

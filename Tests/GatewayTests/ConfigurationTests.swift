@@ -21,6 +21,29 @@ import Testing
         #expect(config.json == GatewayConfiguration().json)
     }
 
+    /// The packaged gatewayd.json names a file for the board's identity (see Deploy/debian).
+    @Test func gatewayIDFromAFile() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("gwid-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        func parse(_ json: String) throws -> (GatewayConfiguration, [ConfigProblem]) {
+            GatewayConfiguration.parse(try JSONParser.parse(json))
+        }
+        try "junction-12 \n# written by the package\n".write(toFile: dir + "/id", atomically: true, encoding: .utf8)
+        let (config, problems) = try parse(#"{"gateway_id_file": "\#(dir)/id"}"#)
+        #expect(problems.isEmpty, "\(problems)")
+        #expect(config.gatewayID == "junction-12")
+        #expect(config.clientID == "telemetry-gateway-junction-12")
+
+        let (_, missing) = try parse(#"{"gateway_id_file": "\#(dir)/absent"}"#)
+        #expect(missing.map(\.path) == ["gateway_id_file"] && missing[0].message.contains("cannot read"))
+        let (_, both) = try parse(#"{"gateway_id": "a", "gateway_id_file": "\#(dir)/id"}"#)
+        #expect(both.map(\.path) == ["gateway_id_file"])
+        try "../etc\n".write(toFile: dir + "/bad", atomically: true, encoding: .utf8)
+        let (_, bad) = try parse(#"{"gateway_id_file": "\#(dir)/bad"}"#)
+        #expect(bad.map(\.path) == ["gateway_id"])
+    }
+
     @Test func readsEveryKey() throws {
         let (config, problems) = GatewayConfiguration.parse(
             try JSONParser.parse(
