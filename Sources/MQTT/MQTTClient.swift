@@ -105,6 +105,9 @@ public final class MQTTClient: @unchecked Sendable {
 
     /// True between a successful CONNACK and the next disconnect.
     public var isConnected: Bool { context.connected.load(ordering: .acquiring) }
+    /// CONNACKs that refused the connection (bad credentials, not authorised): the evidence that
+    /// a broker turned a client away, as opposed to not having answered yet.
+    public var connectRefusals: Int { context.refusals.load(ordering: .relaxed) }
 
     /// Starts the network thread, which connects and keeps reconnecting until `stop`.
     public func start() {
@@ -281,6 +284,7 @@ final class CallbackContext: @unchecked Sendable {
     let connected = Atomic<Bool>(false)
     let acceptedOnThisSocket = Atomic<Bool>(false)
     let connections = Atomic<Int>(0)
+    let refusals = Atomic<Int>(0)
     private let pending = Mutex(PendingPublishes())
 
     struct PendingPublishes {
@@ -338,6 +342,7 @@ private func context(_ obj: UnsafeMutableRawPointer?) -> CallbackContext {
 private func onConnect(_ mosq: OpaquePointer?, _ obj: UnsafeMutableRawPointer?, _ rc: Int32) {
     let context = context(obj)
     guard rc == 0 else {
+        context.refusals.add(1, ordering: .relaxed)
         context.logger.error("mqtt_connect_refused", [("error", MQTTError.refused(code: rc).description)])
         return
     }
