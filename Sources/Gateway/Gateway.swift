@@ -472,8 +472,20 @@ extension Gateway {
         let gauge = outboxGauge
         let rates = rates
         timer.schedule(deadline: .now(), repeating: .seconds(2))
+        // READY means gatewayd can take readings, not that its broker is up (it reconnects by
+        // itself, and the broker queues for it): `systemctl status` shows which, as health does.
+        let (client, notifier) = (client, notifier)
+        var lastConnected: Bool?
         timer.setEventHandler {
             rates.sample(readings: metrics.snapshot.readingsStored, outboxBytes: gauge?.backlogBytes ?? 0)
+            let connected = client.isConnected
+            if connected != lastConnected {
+                lastConnected = connected
+                notifier.notify(
+                    connected
+                        ? "STATUS=ingesting; broker connected"
+                        : "STATUS=degraded: broker unreachable, reconnecting (health answers 503)")
+            }
         }
         timer.resume()
         rateTimer = timer

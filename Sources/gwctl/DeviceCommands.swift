@@ -21,6 +21,8 @@ enum DeviceCommands {
         var passwd: String
         var acl: String
         var pidFile: String?
+        /// The pid file was named on the command line: no fallback to systemd if it fails.
+        var pidFileGiven = false
     }
 
     enum Kind: String {
@@ -170,18 +172,33 @@ enum DeviceCommands {
         return true
     }
 
-    /// mosquitto rereads its password and ACL files on SIGHUP.
+    /// mosquitto rereads its password and ACL files on SIGHUP. Debian's broker writes its pid to
+    /// the default path; where it does not (another `pid_file`, or none), a board under systemd
+    /// is reloaded through the unit, which sends the same signal (`ExecReload=kill -HUP`).
     static func reload(_ files: Files) {
         guard let pidFile = files.pidFile else { return }
-        guard let text = try? String(contentsOfFile: pidFile, encoding: .utf8),
+        if let text = try? String(contentsOfFile: pidFile, encoding: .utf8),
             let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 1, kill(pid, SIGHUP) == 0
-        else {
-            FileHandle.standardError.write(
-                Data(
-                    "gwctl: could not signal the broker through \(pidFile); reload it yourself: systemctl reload mosquitto\n"
-                        .utf8))
+        {
+            print("broker reloaded (pid \(pid))")
             return
         }
-        print("broker reloaded (pid \(pid))")
+        if !files.pidFileGiven, access("/run/systemd/system", F_OK) == 0, systemctlReload() {
+            print("broker reloaded (systemctl reload mosquitto.service)")
+            return
+        }
+        FileHandle.standardError.write(
+            Data(
+                "gwctl: could not signal the broker through \(pidFile); reload it yourself: systemctl reload mosquitto\n"
+                    .utf8))
+    }
+
+    static func systemctlReload() -> Bool {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/systemctl")
+        process.arguments = ["reload", "mosquitto.service"]
+        guard (try? process.run()) != nil else { return false }
+        process.waitUntilExit()
+        return process.terminationStatus == 0
     }
 }

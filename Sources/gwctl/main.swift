@@ -24,7 +24,7 @@ let deviceFileOptions = [
     OptionSpec(
         "--acl", help: "mosquitto ACL file (default /etc/mosquitto/telemetry-gateway.acl)", environment: "GWCTL_BROKER_ACL"),
     OptionSpec(
-        "--broker-pid", help: "broker pid file to signal a reload (default /run/mosquitto/mosquitto.pid; none: no reload)",
+        "--broker-pid", help: "broker pid file to signal a reload (default /run/mosquitto/mosquitto.pid, else systemctl reload mosquitto; none: no reload)",
         environment: "GWCTL_BROKER_PID"),
 ]
 
@@ -168,10 +168,11 @@ func run() throws(ClientError) {
         try OTACommands.control(String(arguments.command.dropFirst(4)), arguments.arguments[0])
     case "ota vehicles": try OTACommands.vehicles()
     case "device add", "device remove", "device list":
-        let pid = arguments.value("--broker-pid") ?? "/run/mosquitto/mosquitto.pid"
+        let pid = arguments.value("--broker-pid")
         let files = DeviceCommands.Files(
             passwd: arguments.value("--passwd") ?? "/etc/mosquitto/telemetry-gateway.passwd",
-            acl: arguments.value("--acl") ?? "/etc/mosquitto/telemetry-gateway.acl", pidFile: pid == "none" ? nil : pid)
+            acl: arguments.value("--acl") ?? "/etc/mosquitto/telemetry-gateway.acl",
+            pidFile: pid == "none" ? nil : pid ?? "/run/mosquitto/mosquitto.pid", pidFileGiven: pid != nil)
         switch arguments.command {
         case "device add":
             try DeviceCommands.add(
