@@ -55,12 +55,15 @@ openssl ca -batch -config ca-db/openssl.cnf -cert ca.crt -keyfile ca.key -in cli
     -out client-expired.crt -startdate 20200101000000Z -enddate 20200102000000Z -notext 2>/dev/null
 
 rm -f ./*.csr ./*.ext
-# mosquitto drops root privileges to its own user; it must still read its key.
+# Started as root, mosquitto drops to the user named by `user` (default "mosquitto"), which could
+# not reach these files in a checkout under /root (0700): the broker keeps the user that started
+# it ("root" means: do not switch). A dedicated user of its own is for boards (Deploy/debian).
 chmod 644 server.key
 chmod 755 .
 
 cat >upstream-mosquitto.conf <<CONF
 # Upstream broker for development: TLS only, client certificate required.
+user $(id -un)
 per_listener_settings true
 persistence false
 listener $port 127.0.0.1

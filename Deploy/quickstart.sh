@@ -51,7 +51,9 @@ head -c 8192 /dev/urandom >>"$dir/firmware-1.1.0.bin"
 bash Deploy/make-certs.sh "$dir/certs" "$upstream_port" quickstart >/dev/null
 certs=$PWD/$dir/certs
 
+# "user": stay the user who started it (see make-certs.sh), whatever the checkout's location.
 cat >"$dir/mosquitto.conf" <<CONF
+user $(id -un)
 listener $port 127.0.0.1
 allow_anonymous true
 persistence false
