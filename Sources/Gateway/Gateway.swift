@@ -329,7 +329,9 @@ public final class Gateway: @unchecked Sendable {
         try api?.start()
         startRateSampling()
         startWatchdog()
-        notifier.notify("READY=1\nSTATUS=ingesting")
+        // STATUS= is the rate timer's alone (broker connected or not): a STATUS here could
+        // overwrite the one it already sent.
+        notifier.notify("READY=1")
         logger.info(
             "gateway_started",
             [

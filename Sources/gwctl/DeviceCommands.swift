@@ -61,7 +61,7 @@ enum DeviceCommands {
     /// Enrolled devices: (id, password hash line), in file order.
     static func readPasswd(_ path: String) throws(ClientError) -> [(id: String, line: String)] {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-            throw .usage("cannot read the password file \(path) (install the gateway with Deploy/install.sh, or pass --passwd)")
+            throw .usage("cannot read the password file \(path) (install the telemetry-gateway package, or pass --passwd)")
         }
         return text.split(separator: "\n").compactMap { line in
             guard !line.hasPrefix("#"), let colon = line.firstIndex(of: ":") else { return nil }
@@ -137,7 +137,7 @@ enum DeviceCommands {
     /// its marker (what is above, the gateway's own rules, is kept as it is).
     static func write(_ entries: [(id: String, line: String)], files: Files) throws(ClientError) {
         guard let acl = try? String(contentsOfFile: files.acl, encoding: .utf8) else {
-            throw .usage("cannot read the ACL file \(files.acl) (install the gateway with Deploy/install.sh, or pass --acl)")
+            throw .usage("cannot read the ACL file \(files.acl) (install the telemetry-gateway package, or pass --acl)")
         }
         let head = acl.components(separatedBy: marker).first ?? acl
         var blocks: [String] = []

@@ -43,6 +43,20 @@ final class NotifySocket: @unchecked Sendable {
         }
         return received
     }
+
+    /// Datagrams until one satisfies `until` (returned with it) or `seconds` pass.
+    func collect(seconds: Double, until: (String) -> Bool) -> [String] {
+        var received: [String] = []
+        let end = Date().addingTimeInterval(seconds)
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while Date() < end {
+            let n = recv(fd, &buffer, buffer.count, 0)
+            guard n > 0 else { continue }
+            received.append(String(decoding: buffer[0..<n], as: UTF8.self))
+            if until(received.last!) { break }
+        }
+        return received
+    }
 }
 
 /// gatewayd under a (stand-in) systemd: it says when it is ready, pings the watchdog while its
@@ -85,5 +99,25 @@ struct WatchdogTests {
         gateway.stop()
         let stopping = socket.collect(seconds: 0.5)
         #expect(stopping.contains { $0.text.hasPrefix("STOPPING=1") }, "\(stopping)")
+    }
+
+    /// READY does not wait for the broker; `systemctl status` (STATUS=) says whether it is
+    /// connected, and nothing sent later overwrites that with a stale word.
+    @Test func statusSaysWhetherTheBrokerIsConnected() throws {
+        let scratch = try Scratch()
+        let broker = try Broker(scratch: scratch)
+        let gateway = try GatewayProcess(scratch: scratch, brokerPort: broker.port)
+        let socket = try NotifySocket(path: scratch.file("notify.sock"))
+        gateway.environment = ["NOTIFY_SOCKET": socket.path]
+        try gateway.start()
+        defer { gateway.stop() }
+        let connected = "STATUS=ingesting; broker connected"
+        let upToConnected = socket.collect(seconds: 10) { $0 == connected }
+        #expect(upToConnected.last == connected, "\(upToConnected)")
+        // The broker goes away: the next status says so (the rate timer looks every 2 s).
+        _ = broker.child.stop()
+        let afterStop = socket.collect(seconds: 10) { $0.hasPrefix("STATUS=degraded") }
+        #expect(afterStop.last?.hasPrefix("STATUS=degraded: broker unreachable") == true, "\(afterStop)")
+        #expect(!afterStop.dropLast().contains { $0.contains("STATUS=") }, "a stale status came later: \(afterStop)")
     }
 }
