@@ -1,11 +1,22 @@
 # Conveniences; the README's two commands work without make.
-.PHONY: run test bench soak format
+.PHONY: run test deb board-test bench soak format
 
 run:
 	bash Deploy/quickstart.sh
 
 test:
 	bash .ci/test.sh
+
+# telemetry-gateway_<version>-1_<arch>.deb in this folder: release binaries with the Swift
+# runtime linked in, lintian-clean.
+deb:
+	EXTRA_PACKAGES="$(DEB_PACKAGES)" bash .ci/deps.sh
+	bash Deploy/build-deb.sh --lintian
+
+# The package on a Debian 12 virtual machine with systemd (Tests/Board/run.sh).
+board-test:
+	EXTRA_PACKAGES="$(DEB_PACKAGES)" bash .ci/deps.sh
+	bash Tests/Board/run.sh
 
 bench:
 	bash Benchmarks/suite.sh
@@ -15,3 +26,5 @@ soak:
 
 format:
 	swift format -i -r Sources Tests Package.swift
+
+DEB_PACKAGES = dpkg-dev fakeroot lintian libcurl4-openssl-dev

@@ -2,7 +2,9 @@
 # The whole test suite: installs what is missing, builds, runs every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-EXTRA_PACKAGES="faketime" source .ci/deps.sh
+# faketime: the clock-jump test; dpkg-dev, fakeroot: the package the deploy tests install into
+# a throwaway root; lintian and libcurl4-openssl-dev (gwctl's static link): the release package.
+EXTRA_PACKAGES="faketime dpkg-dev fakeroot lintian libcurl4-openssl-dev" source .ci/deps.sh
 swift build --build-tests
 swift test
 # Every parser that takes bytes from outside, under libFuzzer and AddressSanitizer.
@@ -14,4 +16,17 @@ if [ -z "${SKIP_ASAN:-}" ]; then
     swift build --build-tests --sanitize=address --scratch-path .build-asan
     TG_SANITIZER=address ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 \
         swift test --skip-build --sanitize=address --scratch-path .build-asan
+fi
+# The release package (what `make deb` makes), lintian-clean, then on a Debian 12 board in a
+# virtual machine: install, upgrade, failed start, rollback, reboot, remove, purge. The VM comes
+# from the team's board-vm tool beside the checkout; CI always has it, a developer without it
+# is told and the step is skipped (SKIP_BOARD=1 skips it too).
+if [ -z "${SKIP_BOARD:-}" ]; then
+    bash Deploy/build-deb.sh --lintian --out .build-deb >/dev/null
+    board_vm=${BOARD_VM:-../shared/board-vm/board-vm.sh}
+    if [ -f "$board_vm" ] || [ -n "${CI:-}" ]; then
+        BOARD_VM=$board_vm bash Tests/Board/run.sh --bin .build-deb/release
+    else
+        echo "test: board test skipped: no board VM tool at $board_vm (BOARD_VM=path/to/board-vm.sh)" >&2
+    fi
 fi
