@@ -33,6 +33,10 @@ fail() {
     echo "--- systemctl status"; systemctl status --no-pager gatewayd mosquitto 2>&1 | tail -30
     echo "--- journal (gatewayd)"; journalctl -u gatewayd -b --no-pager -n 30 2>&1
     echo "--- journal (mosquitto)"; journalctl -u mosquitto -b --no-pager -n 15 2>&1
+    echo "--- mosquitto.log"; tail -60 /var/log/mosquitto/mosquitto.log 2>&1
+    echo "--- devices"; sqlite3 -header "$db" 'SELECT * FROM devices_v' 2>&1
+    echo "--- rejects"; sqlite3 "$db" 'SELECT * FROM rejects_v ORDER BY 1 DESC LIMIT 5' 2>&1
+    echo "--- metrics"; curl -s http://127.0.0.1:8080/metrics | grep -E '^gateway_(messages|readings|rejects|broker|duplicates|seq|commit|uncommitted)' 2>&1
     echo "board: $passed passed, 1 failed"
     exit 1
 }
@@ -53,6 +57,9 @@ wait_for() { # wait_for SECONDS "what" command...: polls every 0.2 s
     ok "$what"
 }
 count() { sqlite3 "$db" "$1"; }
+# count_is N SQL: a command, so wait_for runs the query on every poll (an argument written as
+# "$(count ...)" would be counted once, before waiting).
+count_is() { [ "$(count "$2")" = "$1" ]; }
 secret() { cat "/root/$1.secret"; }
 publish() { # publish DEVICE-ID USERNAME TOPIC PAYLOAD
     mosquitto_pub -h localhost -p 8883 --cafile /etc/telemetry-gateway/device-ca.crt -q 1 \
@@ -70,6 +77,8 @@ if [ "$phase" = install ]; then
     echo "board: $(. /etc/os-release; echo "$PRETTY_NAME"), systemd $(systemctl --version | head -1 | cut -d' ' -f2)," \
         "mosquitto $(dpkg-query -W -f='${Version}' mosquitto), no Swift: $(command -v swift || echo none)"
     check "stock mosquitto.conf untouched" grep -q '^persistence_location /var/lib/mosquitto/' /etc/mosquitto/mosquitto.conf
+    # Every packet in the broker's log, for the failure report (not part of what is tested).
+    printf 'log_type all\n' >/etc/mosquitto/conf.d/zz-board-test-debug.conf
 
     # --- install
     t0=$(date +%s.%N)
@@ -84,7 +93,7 @@ if [ "$phase" = install ]; then
         check "gwctl device add $id" sh -c "gwctl device add $id --password-out /root/$id.secret | grep -q 'broker reloaded'"
     done
     publish $vin_a $vin_a "v1/obd/$vin_a/pids" "$(reading 1 3C)" || fail "vehicle A publish over TLS"
-    wait_for 20 "an enrolled vehicle's reading over TLS is stored" test "$(count "SELECT count(*) FROM readings_v WHERE device = '$vin_a'")" = 1
+    wait_for 20 "an enrolled vehicle's reading over TLS is stored" count_is 1 "SELECT count(*) FROM readings_v WHERE device = '$vin_a'"
     t_first=$(date +%s.%N)
     echo "measure: apt install to first stored reading: $(seconds $t_first $t0) s (install $(seconds $t_installed $t0) s, enrol and publish after)"
 
@@ -114,11 +123,11 @@ if [ "$phase" = install ]; then
     check "plain MQTT not reachable from outside loopback" sh -c "! ss -ltnH | awk '{print \$4}' | grep -E ':1883$' | grep -vE '^127\.0\.0\.1:'"
     # Marker through the same path: once A's second reading is stored, the spoofed ones would be too.
     publish $vin_a $vin_a "v1/obd/$vin_a/pids" "$(reading 2 3D)" || fail "vehicle A second publish"
-    wait_for 20 "marker reading stored" test "$(count "SELECT count(*) FROM readings_v WHERE device = '$vin_a'")" = 2
-    check "A could not publish as B" test "$(count "SELECT count(*) FROM readings_v WHERE device = '$vin_b'")" = 0
-    check "A could not publish as the gauge" test "$(count "SELECT count(*) FROM readings_v WHERE device = 'drain-7'")" = 0
+    wait_for 20 "marker reading stored" count_is 2 "SELECT count(*) FROM readings_v WHERE device = '$vin_a'"
+    check "A could not publish as B" count_is 0 "SELECT count(*) FROM readings_v WHERE device = '$vin_b'"
+    check "A could not publish as the gauge" count_is 0 "SELECT count(*) FROM readings_v WHERE device = 'drain-7'"
     publish $vin_b $vin_b "v1/obd/$vin_b/pids" "$(reading 1 28)" || fail "vehicle B publish"
-    wait_for 20 "B's own reading stored" test "$(count "SELECT count(*) FROM readings_v WHERE device = '$vin_b'")" = 1
+    wait_for 20 "B's own reading stored" count_is 1 "SELECT count(*) FROM readings_v WHERE device = '$vin_b'"
 
     # --- journald priorities: a malformed message is a warning, and -p warning shows no info
     publish $vin_b $vin_b "v1/obd/$vin_b/pids" '{"ts": "not a number"' || fail "malformed publish"
@@ -129,7 +138,7 @@ if [ "$phase" = install ]; then
     pid=$(main_pid)
     check "systemctl restart gatewayd" systemctl restart gatewayd
     check "a new process, active" sh -c "test $(main_pid) != $pid && systemctl is-active -q gatewayd"
-    check "readings kept across restart" test "$(count 'SELECT count(*) FROM readings_v')" = 3
+    check "readings kept across restart" count_is 3 'SELECT count(*) FROM readings_v'
 
     # --- upgrade to revision 2, with an operator's edit in the conffile
     sed -i 's/"stats_interval_s": 60/"stats_interval_s": 30/' /etc/telemetry-gateway/gatewayd.json
@@ -140,9 +149,9 @@ if [ "$phase" = install ]; then
     check "gatewayd restarted by the upgrade" sh -c "test $(main_pid) != $pid && systemctl is-active -q gatewayd"
     check "operator's edit survived the upgrade" grep -q '"stats_interval_s": 30' /etc/telemetry-gateway/gatewayd.json
     check "credentials survived the upgrade" sh -c "grep -q '^$vin_a:' /etc/mosquitto/telemetry-gateway.passwd"
-    check "readings kept across the upgrade" test "$(count 'SELECT count(*) FROM readings_v')" = 3
+    check "readings kept across the upgrade" count_is 3 'SELECT count(*) FROM readings_v'
     publish $vin_a $vin_a "v1/obd/$vin_a/pids" "$(reading 3 3E)" || fail "publish after upgrade"
-    wait_for 20 "a reading after the upgrade is stored" test "$(count "SELECT count(*) FROM readings_v WHERE device = '$vin_a'")" = 3
+    wait_for 20 "a reading after the upgrade is stored" count_is 3 "SELECT count(*) FROM readings_v WHERE device = '$vin_a'"
 
     # --- a start that fails after an upgrade is visible: the API's address is taken (1883)
     cp /etc/telemetry-gateway/gatewayd.json /tmp/gatewayd.json.good
@@ -159,15 +168,15 @@ if [ "$phase" = install ]; then
     apt-get install "${apt_opts[@]}" --allow-downgrades "$deb1" >/tmp/apt-down.log 2>&1 || fail "downgrade: $(tail -20 /tmp/apt-down.log)"
     check "rolled back to $(dpkg-deb -f "$deb1" Version)" test "$(version)" = "$(dpkg-deb -f "$deb1" Version)"
     check "gatewayd active after rollback" active gatewayd
-    check "readings kept across rollback" test "$(count 'SELECT count(*) FROM readings_v')" = 4
+    check "readings kept across rollback" count_is 4 'SELECT count(*) FROM readings_v'
 elif [ "$phase" = reboot ]; then
     check "booted again (a previous boot in the journal)" journalctl -b -1 -q -n 1
     wait_for 60 "mosquitto back after reboot" active mosquitto
     wait_for 60 "gatewayd back after reboot" active gatewayd
     wait_for 10 "gatewayd connected to the broker" sh -c 'systemctl show -p StatusText --value gatewayd | grep -q "broker connected"'
-    check "readings kept across reboot" test "$(count 'SELECT count(*) FROM readings_v')" = 4
+    check "readings kept across reboot" count_is 4 'SELECT count(*) FROM readings_v'
     publish $vin_a $vin_a "v1/obd/$vin_a/pids" "$(reading 4 3F)" || fail "publish after reboot"
-    wait_for 20 "a reading after reboot is stored" test "$(count "SELECT count(*) FROM readings_v WHERE device = '$vin_a'")" = 4
+    wait_for 20 "a reading after reboot is stored" count_is 4 "SELECT count(*) FROM readings_v WHERE device = '$vin_a'"
 
     # --- remove keeps configuration and data
     apt-get remove -y -q telemetry-gateway >/tmp/apt-remove.log 2>&1 || fail "apt remove: $(tail -20 /tmp/apt-remove.log)"
