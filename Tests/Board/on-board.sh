@@ -72,6 +72,13 @@ active() { [ "$(systemctl is-active "$1")" = active ]; }
 status_text() { systemctl show -p StatusText --value gatewayd; }
 main_pid() { systemctl show -p MainPID --value gatewayd; }
 version() { dpkg-query -W -f='${Version}' telemetry-gateway; }
+# exposure UNIT MAX: systemd-analyze security's overall score for UNIT is at most MAX.
+exposure() {
+    local score
+    score=$(systemd-analyze security "$1" --no-pager 2>/dev/null | sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p')
+    echo "$1 exposure $score (at most $2)"
+    awk -v s="$score" -v m="$2" 'BEGIN { exit !(s != "" && s + 0 <= m + 0) }'
+}
 
 if [ "$phase" = install ]; then
     echo "board: $(. /etc/os-release; echo "$PRETTY_NAME"), systemd $(systemctl --version | head -1 | cut -d' ' -f2)," \
@@ -109,6 +116,9 @@ if [ "$phase" = install ]; then
     check "identity from the host name" test "$(cat /etc/telemetry-gateway/gateway-id)" = "$(hostname | cut -d. -f1)"
     check "config and data modes" test "$(stat -c '%a %U %G' /etc/telemetry-gateway /var/lib/telemetry-gateway /etc/mosquitto/certs/telemetry-gateway-ca.key)" \
         = "$(printf '750 root telemetry-gateway\n750 telemetry-gateway telemetry-gateway\n600 root root')"
+    check "health answers 200 on loopback" test "$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:8080/v1/health)" = 200
+    check "gatewayd sandbox: $(exposure gatewayd.service 2.0 | cut -d' ' -f2-3)" exposure gatewayd.service 2.0
+    check "mosquitto sandbox: $(exposure mosquitto.service 3.0 | cut -d' ' -f2-3)" exposure mosquitto.service 3.0
     check "device listener on 8883 (TLS)" sh -c 'echo | openssl s_client -connect 127.0.0.1:8883 -CAfile /etc/telemetry-gateway/device-ca.crt -verify_return_error -verify_hostname localhost 2>&1 | grep -q "Verify return code: 0 (ok)"'
 
     # --- journald: levels reach the journal, no second timestamp
@@ -177,6 +187,30 @@ elif [ "$phase" = reboot ]; then
     check "readings kept across reboot" count_is 4 'SELECT count(*) FROM readings_v'
     publish $vin_a $vin_a "v1/obd/$vin_a/pids" "$(reading 4 3F)" || fail "publish after reboot"
     wait_for 20 "a reading after reboot is stored" count_is 4 "SELECT count(*) FROM readings_v WHERE device = '$vin_a'"
+
+    # --- upstream over mutual TLS to a stand-in city broker, from inside the unit's sandbox and
+    # system-call filter: the operator adds an upstream section and the certificates
+    id=$(cat /etc/telemetry-gateway/gateway-id)
+    bash Deploy/make-certs.sh /root/city 18883 "$id" >/dev/null 2>&1 || fail "make-certs.sh"
+    mosquitto -c /root/city/upstream-mosquitto.conf -d || fail "city broker"
+    install -m 0640 -o root -g telemetry-gateway /root/city/ca.crt /etc/telemetry-gateway/upstream-ca.crt
+    install -m 0640 -o root -g telemetry-gateway /root/city/client.crt /etc/telemetry-gateway/gateway.crt
+    install -m 0600 -o telemetry-gateway -g telemetry-gateway /root/city/client.key /etc/telemetry-gateway/gateway.key
+    sed -i '1a\  "upstream": {"host": "127.0.0.1", "port": 18883, "topic_prefix": "city", "tls": {"ca_file": "/etc/telemetry-gateway/upstream-ca.crt", "cert_file": "/etc/telemetry-gateway/gateway.crt", "key_file": "/etc/telemetry-gateway/gateway.key"}},' \
+        /etc/telemetry-gateway/gatewayd.json
+    check "config with an upstream section passes --check-config" gatewayd --check-config /etc/telemetry-gateway/gatewayd.json
+    check "systemctl restart gatewayd (upstream configured)" systemctl restart gatewayd
+    wait_for 30 "retained status forwarded upstream over mutual TLS" sh -c "mosquitto_sub -h 127.0.0.1 -p 18883 --cafile /root/city/ca.crt --cert /root/city/client.crt --key /root/city/client.key -i board-test-city -t 'city/$id/status' -C 1 -W 3 | grep -q online"
+    wait_for 10 "upstream link in /metrics" sh -c "curl -s http://127.0.0.1:8080/metrics | grep -q '^gateway_upstream_connected 1'"
+
+    # --- systemd's watchdog: a gatewayd that stops going round is killed and started again
+    pid=$(main_pid)
+    kill -STOP "$pid"
+    wait_for 60 "a stuck gatewayd is restarted by the watchdog" sh -c \
+        "p=\$(systemctl show -p MainPID --value gatewayd); [ \"\$p\" != $pid ] && [ \"\$p\" != 0 ] && systemctl is-active -q gatewayd"
+    check "systemd says why" journalctl -u gatewayd -b -q --grep 'Watchdog timeout'
+    publish $vin_a $vin_a "v1/obd/$vin_a/pids" "$(reading 5 40)" || fail "publish after the watchdog restart"
+    wait_for 20 "a reading after the watchdog restart is stored" count_is 5 "SELECT count(*) FROM readings_v WHERE device = '$vin_a'"
 
     # --- remove keeps configuration and data
     apt-get remove -y -q telemetry-gateway >/tmp/apt-remove.log 2>&1 || fail "apt remove: $(tail -20 /tmp/apt-remove.log)"

@@ -101,6 +101,8 @@ struct DeployTests {
             "User=telemetry-gateway", "ProtectSystem=strict", "ReadWritePaths=/var/lib/telemetry-gateway",
             "NoNewPrivileges=yes", "PrivateTmp=yes", "CapabilityBoundingSet=\n", "Restart=on-failure", "Type=notify",
             "WatchdogSec=", "ExecStart=/usr/bin/gatewayd --config /etc/telemetry-gateway/gatewayd.json",
+            "SystemCallFilter=@system-service\nSystemCallFilter=~@privileged\n", "SystemCallErrorNumber=EPERM",
+            "RestrictNamespaces=yes", "ProtectProc=invisible", "UMask=0027",
         ] {
             #expect(unit.contains(line), "the unit lacks \(line)")
         }
