@@ -41,15 +41,16 @@ let package = Package(
         .target(name: "Suggest", swiftSettings: swiftSettings),
         .target(name: "Arguments", dependencies: ["Suggest"], swiftSettings: swiftSettings),
         .target(name: "Delta", swiftSettings: swiftSettings),
+        .target(name: "Threads", swiftSettings: swiftSettings),
 
         // C wrappers.
-        .target(name: "MQTT", dependencies: ["CMosquitto", "Logging"], swiftSettings: swiftSettings),
+        .target(name: "MQTT", dependencies: ["CMosquitto", "Logging", "Threads"], swiftSettings: swiftSettings),
         .target(name: "SQLite", dependencies: ["CSQLite"], swiftSettings: swiftSettings),
         .target(name: "Crypto", dependencies: ["CCrypto"], swiftSettings: swiftSettings),
-        .target(name: "HTTP", dependencies: ["Crypto", "Logging"], swiftSettings: swiftSettings),
+        .target(name: "HTTP", dependencies: ["Crypto", "Logging", "Threads"], swiftSettings: swiftSettings),
         .target(name: "OTA", dependencies: ["JSON", "Crypto", "Telemetry"], swiftSettings: swiftSettings),
         .target(
-            name: "Campaigns", dependencies: ["OTA", "SQLite", "MQTT", "Crypto", "JSON", "Logging", "Telemetry"],
+            name: "Campaigns", dependencies: ["OTA", "SQLite", "MQTT", "Crypto", "JSON", "Logging", "Telemetry", "Threads"],
             swiftSettings: swiftSettings),
 
         // Storage and wiring.
@@ -61,7 +62,7 @@ let package = Package(
             name: "Gateway",
             dependencies: [
                 "MQTT", "RingStore", "Telemetry", "Alerts", "Crypto", "JSON", "Logging", "API", "Metrics", "Suggest",
-                "Advisories", "Geo", "Campaigns", "Systemd",
+                "Advisories", "Geo", "Campaigns", "Systemd", "Threads",
             ],
             swiftSettings: swiftSettings),
 
@@ -69,7 +70,7 @@ let package = Package(
             name: "API",
             dependencies: [
                 "HTTP", "RingStore", "Telemetry", "Metrics", "Crypto", "JSON", "Logging", "Suggest", "Advisories", "Geo",
-                "Alerts", "Campaigns",
+                "Alerts", "Campaigns", "Threads",
             ],
             swiftSettings: swiftSettings),
 

@@ -1,6 +1,13 @@
 import Advisories
 import Alerts
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+#if canImport(Glibc)
+    import Glibc
+#endif
 import Geo
 import HTTP
 import JSON
@@ -293,13 +300,13 @@ extension APIService {
 
     static func encodeCursor(_ kind: DeviceKind, _ name: String) -> String {
         Data("\(kind.rawValue):\(name)".utf8).base64EncodedString()
-            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
+            .replacing("+", with: "-").replacing("/", with: "_")
+            .replacing("=", with: "")
     }
 
     static func decodeCursor(_ cursor: String) -> (kind: DeviceKind, name: String)? {
         guard cursor.count <= 200 else { return nil }
-        var base64 = cursor.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        var base64 = cursor.replacing("-", with: "+").replacing("_", with: "/")
         while base64.count % 4 != 0 { base64 += "=" }
         guard let data = Data(base64Encoded: base64), let text = String(data: data, encoding: .utf8),
             let colon = text.firstIndex(of: ":"), let raw = Int(text[..<colon]), let kind = DeviceKind(rawValue: raw),

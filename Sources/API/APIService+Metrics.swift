@@ -1,5 +1,12 @@
 import Alerts
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+#if canImport(Glibc)
+    import Glibc
+#endif
 import HTTP
 import Metrics
 import RingStore

@@ -1,7 +1,14 @@
 public import Advisories
 public import Alerts
 public import Campaigns
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+#if canImport(Glibc)
+    import Glibc
+#endif
 import Geo
 import HTTP
 public import JSON
@@ -206,18 +213,15 @@ final class LogLimiter: Sendable {
 
 /// A weak reference to the HTTP server, settable after both exist.
 final class WeakServer: @unchecked Sendable {
-    private let lock = NSLock()
+    private let lock = Mutex(())
     private weak var server: HTTPServer?
 
     func attach(_ server: HTTPServer) {
-        lock.lock()
-        self.server = server
-        lock.unlock()
+        lock.withLock { _ in self.server = server }
     }
 
     var stats: HTTPServer.Stats? {
-        lock.lock()
-        defer { lock.unlock() }
+        let server = lock.withLock { _ in self.server }
         return server?.stats
     }
 }

@@ -1,4 +1,11 @@
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+#if canImport(Glibc)
+    import Glibc
+#endif
 import JSON
 
 /// JSON Schemas of the responses, for the OpenAPI document.
@@ -266,8 +273,8 @@ extension APIService {
     private func operationID(_ route: Route) -> String {
         route.method.lowercased()
             + route.pattern.map { part in
-                let clean = part.replacingOccurrences(of: "{", with: "").replacingOccurrences(of: "}", with: "")
-                    .replacingOccurrences(of: ".", with: "_")
+                let clean = part.replacing("{", with: "").replacing("}", with: "")
+                    .replacing(".", with: "_")
                 return clean.prefix(1).uppercased() + clean.dropFirst()
             }.joined()
     }

@@ -1,4 +1,12 @@
-import Foundation
+import Threads
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+#if canImport(Glibc)
+    import Glibc
+#endif
 public import RingStore
 
 /// A few read-only connections to the store, shared by the HTTP threads.
@@ -9,7 +17,7 @@ public import RingStore
 public final class StorePool: @unchecked Sendable {
     let path: String
     let capacity: Int
-    private let lock = NSCondition()
+    private let lock = ConditionLock()
     private var idle: [StoreReader] = []
     private var opened = 0
 

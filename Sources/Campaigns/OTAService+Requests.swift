@@ -34,8 +34,15 @@ extension OTAService {
     public func uploadBlob(sha256: String, length: UInt64, offset: UInt64, bytes: [UInt8]) throws(OTARequestError)
         -> JSONValue
     {
-        uploads.lock()
-        defer { uploads.unlock() }
+        try uploads.withLock { _ throws(OTARequestError) in
+            try uploadBlobLocked(sha256: sha256, length: length, offset: offset, bytes: bytes)
+        }
+    }
+
+    /// One upload at a time: the blob store appends to `<sha>.<length>.part` in place.
+    private func uploadBlobLocked(sha256: String, length: UInt64, offset: UInt64, bytes: [UInt8]) throws(OTARequestError)
+        -> JSONValue
+    {
         do {
             let status = try blobs.append(sha256: sha256, length: length, offset: offset, bytes: bytes)
             if status.complete, offset + UInt64(bytes.count) == length {

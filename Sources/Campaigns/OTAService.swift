@@ -1,5 +1,14 @@
 public import Crypto
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+import Dispatch
+import Threads
+#if canImport(Glibc)
+    import Glibc
+#endif
 public import JSON
 public import Logging
 public import MQTT
@@ -59,9 +68,9 @@ public final class OTAService: @unchecked Sendable {
     let core: Mutex<Core>
     let sender: BlockSender
     let gate = ServeGate()
-    let uploads = NSLock()
+    let uploads = Mutex(())
     private let stopping = Atomic<Bool>(false)
-    private var thread: Thread?
+    private var started = false
     private let finished = DispatchSemaphore(value: 0)
 
     public init(configuration: Configuration, logger: Logger) throws {
@@ -119,19 +128,17 @@ public final class OTAService: @unchecked Sendable {
             return actions
         }
         perform(actions)
-        let thread = Thread { [self] in
+        started = DetachedThread.start(name: "ota-control") { [self] in
             run()
             finished.signal()
         }
-        thread.name = "ota-control"
-        self.thread = thread
-        thread.start()
+        precondition(started, "cannot create the OTA control thread")
     }
 
     public func stop() {
         guard !stopping.exchange(true, ordering: .acquiringAndReleasing) else { return }
         client.stop()
-        if thread != nil { _ = finished.wait(timeout: .now() + .seconds(5)) }
+        if started { _ = finished.wait(timeout: .now() + .seconds(5)) }
         sender.stop()
     }
 

@@ -1,5 +1,12 @@
 import CCrypto
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// A password line for mosquitto's `password_file`, in the format `mosquitto_passwd` writes
 /// (`$7$`: PBKDF2-HMAC-SHA512, 12-byte salt, 64-byte key), computed by OpenSSL.
@@ -34,6 +41,6 @@ public enum BrokerPassword {
     /// A new random password: 24 bytes from OpenSSL's CSPRNG, base64url without padding.
     public static func generate() throws(OpenSSLError) -> String {
         Data(try SecureRandom.bytes(24)).base64EncodedString()
-            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+            .replacing("+", with: "-").replacing("/", with: "_")
     }
 }

@@ -3,7 +3,15 @@ import Advisories
 import Campaigns
 import Alerts
 import Crypto
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+import Dispatch
+#if canImport(Glibc)
+    import Glibc
+#endif
 public import Logging
 import MQTT
 import RingStore
@@ -70,7 +78,7 @@ public final class Gateway: @unchecked Sendable {
     public init(configuration: GatewayConfiguration, logger: Logger) throws {
         self.configuration = configuration
         self.logger = logger.with("gateway.id", configuration.gatewayID)
-        let directory = (configuration.store.path as NSString).deletingLastPathComponent
+        let directory = URL(fileURLWithPath: configuration.store.path).deletingLastPathComponent().path
         if !directory.isEmpty {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         }
@@ -117,7 +125,7 @@ public final class Gateway: @unchecked Sendable {
             guard let text = try? String(contentsOfFile: passwordFile, encoding: .utf8) else {
                 throw GatewayError.unreadable(path: passwordFile, key: "broker.password_file")
             }
-            mqtt.password = text.trimmingCharacters(in: .newlines)
+            mqtt.password = text.trimming(while: \.isNewline)
         }
         if let caFile = configuration.broker.caFile {
             mqtt.tls = .init(
@@ -256,8 +264,7 @@ public final class Gateway: @unchecked Sendable {
         mqtt.maxInflightMessages = 1000
         let directory =
             settings.directory
-            ?? (((configuration.store.path as NSString).deletingLastPathComponent as NSString)
-                .appendingPathComponent("ota"))
+            ?? URL(fileURLWithPath: configuration.store.path).deletingLastPathComponent().appendingPathComponent("ota").path
         var ota = OTAService.Configuration(directory: directory, mqtt: mqtt)
         ota.trustedKeys = settings.trustedKeys.compactMap { Hex.decode($0).flatMap { try? Ed25519.PublicKey(raw: $0) } }
         ota.signatureThreshold = Int(settings.signatureThreshold)

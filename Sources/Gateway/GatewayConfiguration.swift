@@ -1,7 +1,14 @@
 public import Advisories
 public import Alerts
 import Crypto
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+#if canImport(Glibc)
+    import Glibc
+#endif
 import Geo
 public import JSON
 import Telemetry
@@ -123,7 +130,7 @@ public struct GatewayConfiguration: Sendable {
                 reader.problem("gateway_id_file", "give gateway_id or gateway_id_file, not both")
             } else if let data = FileManager.default.contents(atPath: idFile) {
                 gatewayID = String(decoding: data, as: UTF8.self).split(separator: "\n").first
-                    .map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
+                    .map { $0.trimming(while: \.isWhitespace) } ?? ""
             } else {
                 reader.problem(
                     "gateway_id_file",

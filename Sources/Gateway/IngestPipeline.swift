@@ -1,6 +1,15 @@
 import Advisories
 import Alerts
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+import Dispatch
+import Threads
+#if canImport(Glibc)
+    import Glibc
+#endif
 import Geo
 import JSON
 import Logging
@@ -78,12 +87,11 @@ final class IngestPipeline: @unchecked Sendable {
     }
 
     func start() {
-        let thread = Thread { [self] in
+        let started = DetachedThread.start(name: "ingest") { [self] in
             run()
             finished.signal()
         }
-        thread.name = "ingest"
-        thread.start()
+        precondition(started, "cannot create the ingest thread")
     }
 
     /// Blocks until the inbound buffer is closed and everything in it has been committed.

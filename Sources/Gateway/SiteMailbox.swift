@@ -1,11 +1,20 @@
+import Logging
+import Threads
 import Advisories
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Gauge sites set through the API, on their way to the ingest thread (which owns the
 /// advisory engine and the store's writer). `submit` waits until the ingest thread has
 /// applied and stored the site, so the API can answer 200 only for what took effect.
 final class SiteMailbox: @unchecked Sendable {
-    private let condition = NSCondition()
+    private let condition = ConditionLock()
     private var pending: [(site: GaugeSite, ticket: Int)] = []
     private var nextTicket = 1
     private var appliedThrough = 0
@@ -18,9 +27,9 @@ final class SiteMailbox: @unchecked Sendable {
         let ticket = nextTicket
         nextTicket += 1
         pending.append((site, ticket))
-        let deadline = Date(timeIntervalSinceNow: timeout)
+        let deadline = monotonicNanos() + UInt64(max(0, timeout) * 1e9)
         while appliedThrough < ticket {
-            guard condition.wait(until: deadline) else { return false }
+            guard condition.wait(untilMonotonicNanos: deadline) else { return false }
         }
         return !failed.contains(ticket)
     }

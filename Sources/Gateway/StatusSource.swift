@@ -1,22 +1,26 @@
 import API
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+import Synchronization
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Where the API reads the gateway's live status: the API is built before the gateway object
 /// exists, so it gets this source and the gateway registers itself once initialised.
 final class StatusSource: @unchecked Sendable {
-    private let lock = NSLock()
+    private let lock = Mutex(())
     private weak var gateway: Gateway?
 
     func attach(_ gateway: Gateway) {
-        lock.lock()
-        self.gateway = gateway
-        lock.unlock()
+        lock.withLock { _ in self.gateway = gateway }
     }
 
     func read() -> LiveStatus {
-        lock.lock()
-        let gateway = gateway
-        lock.unlock()
+        let gateway = lock.withLock { _ in self.gateway }
         return gateway?.liveStatus() ?? LiveStatus()
     }
 }

@@ -1,5 +1,14 @@
 import Crypto
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+import Dispatch
+import Threads
+#if canImport(Glibc)
+    import Glibc
+#endif
 import JSON
 import Logging
 import MQTT
@@ -60,12 +69,11 @@ final class UpstreamForwarder: @unchecked Sendable {
 
     func start() {
         client.start()
-        let thread = Thread { [self] in
+        let started = DetachedThread.start(name: "upstream") { [self] in
             run()
             finished.signal()
         }
-        thread.name = "upstream"
-        thread.start()
+        precondition(started, "cannot create the upstream thread")
     }
 
     /// New messages are in the outbox: send now rather than at the next poll.

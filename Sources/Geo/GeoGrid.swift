@@ -1,4 +1,11 @@
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// A fixed grid over latitude and longitude, for finding what is near a point without
 /// looking at everything: a position maps to one cell; a circle to the cells its bounding

@@ -1,5 +1,12 @@
 public import Crypto
-public import Foundation
+#if canImport(FoundationEssentials)
+    public import FoundationEssentials
+#else
+    public import Foundation
+#endif
+#if canImport(Glibc)
+    import Glibc
+#endif
 import Logging
 
 /// A small blocking HTTP/1.1 client over the same transport as the server: one request per
@@ -105,7 +112,11 @@ public struct HTTPClient: Sendable {
         var headers = HTTPHeaders()
         for line in lines.dropFirst() {
             guard let colon = line.firstIndex(of: ":") else { continue }
-            headers.add(String(line[..<colon]), line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces))
+            // Optional whitespace around a field value: spaces and tabs (RFC 9110, 5.6.3).
+            let value = line[line.index(after: colon)...]
+            let start = value.firstIndex { $0 != " " && $0 != "\t" } ?? value.endIndex
+            let end = value.lastIndex { $0 != " " && $0 != "\t" }.map(value.index(after:)) ?? start
+            headers.add(String(line[..<colon]), String(value[start..<max(start, end)]))
         }
         var rest = Array(buffer[headEnd!...])
         if headers.tokens("transfer-encoding").contains("chunked") {

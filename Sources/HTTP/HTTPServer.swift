@@ -1,5 +1,14 @@
 public import Crypto
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+import Dispatch
+import Threads
+#if canImport(Glibc)
+    import Glibc
+#endif
 public import Logging
 import Synchronization
 
@@ -189,7 +198,7 @@ public final class HTTPServer: @unchecked Sendable {
                 refuse(fd, peer: peer)
                 continue
             }
-            let thread = Thread { [self] in
+            let started = DetachedThread.start(name: "http-conn", stackSize: 512 * 1024) { [self] in
                 let transport = serve(fd: fd, peer: peer)
                 state.withLock { state in
                     state.open.remove(fd)
@@ -197,9 +206,14 @@ public final class HTTPServer: @unchecked Sendable {
                 }
                 if let transport { transport.close() } else { close(fd) }
             }
-            thread.name = "http-conn"
-            thread.stackSize = 512 * 1024
-            thread.start()
+            if !started {
+                // No thread for it (the process's thread limit): as past the connection cap.
+                state.withLock { state in
+                    state.open.remove(fd)
+                    state.stats.connectionsOpen = Int64(state.open.count)
+                }
+                refuse(fd, peer: peer)
+            }
         }
     }
 

@@ -1,3 +1,4 @@
+import Threads
 import Logging
 
 /// One message as it arrived from the broker, copied out of libmosquitto's memory.

@@ -1,3 +1,4 @@
+import Threads
 import CMosquitto
 public import Logging
 import Synchronization

@@ -1,5 +1,9 @@
 import Aggregation
-import Foundation
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
 import Alerts
 public import Logging
 import SQLite
@@ -617,7 +621,7 @@ public final class RingStore {
         let wantsReserve = configuration.reserveBytes > 0 && access(reserve, F_OK) != 0
         guard cappedByFullDisk || wantsReserve else { return false }
         var stats = statvfs()
-        let directory = (configuration.path as NSString).deletingLastPathComponent
+        let directory = URL(fileURLWithPath: configuration.path).deletingLastPathComponent().path
         guard statvfs(directory.isEmpty ? "." : directory, &stats) == 0,
             Int64(stats.f_bavail) * Int64(stats.f_frsize) >= 2 * max(configuration.reserveBytes, 4 << 20)
         else { return false }
