@@ -207,7 +207,11 @@ public final class HTTPServer: @unchecked Sendable {
                 if let transport { transport.close() } else { close(fd) }
             }
             if !started {
-                // No thread for it (the process's thread limit): as past the connection cap.
+                // No thread for it (the process's thread limit, or memory): refused with a 503
+                // as past the connection cap, and said so.
+                logger.error(
+                    "http_thread_unavailable",
+                    [("peer", peer), ("detail", "the system would not create a thread for this connection; check ulimit -u and memory")])
                 state.withLock { state in
                     state.open.remove(fd)
                     state.stats.connectionsOpen = Int64(state.open.count)
