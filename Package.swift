@@ -50,7 +50,8 @@ let package = Package(
         .target(name: "HTTP", dependencies: ["Crypto", "Logging", "Threads"], swiftSettings: swiftSettings),
         .target(name: "OTA", dependencies: ["JSON", "Crypto", "Telemetry"], swiftSettings: swiftSettings),
         .target(
-            name: "Campaigns", dependencies: ["OTA", "SQLite", "MQTT", "Crypto", "JSON", "Logging", "Telemetry", "Threads"],
+            name: "Campaigns",
+            dependencies: ["OTA", "SQLite", "MQTT", "Crypto", "JSON", "Logging", "Telemetry", "Threads"],
             swiftSettings: swiftSettings),
 
         // Storage and wiring.
@@ -69,7 +70,8 @@ let package = Package(
         .target(
             name: "API",
             dependencies: [
-                "HTTP", "RingStore", "Telemetry", "Metrics", "Crypto", "JSON", "Logging", "Suggest", "Advisories", "Geo",
+                "HTTP", "RingStore", "Telemetry", "Metrics", "Crypto", "JSON", "Logging", "Suggest", "Advisories",
+                "Geo",
                 "Alerts", "Campaigns", "Threads",
             ],
             swiftSettings: swiftSettings),
@@ -124,7 +126,9 @@ let package = Package(
             name: "APITests", dependencies: ["API", "Crypto", "Metrics", "RingStore"], swiftSettings: swiftSettings),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["MQTT", "SQLite", "Gateway", "Telemetry", "JSON", "Logging", "TestSupport", "Crypto", "OTA"],
+            dependencies: [
+                "MQTT", "SQLite", "Gateway", "Telemetry", "JSON", "Logging", "TestSupport", "Crypto", "OTA",
+            ],
             swiftSettings: swiftSettings),
     ],
     swiftLanguageModes: [.v6]

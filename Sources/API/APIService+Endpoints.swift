@@ -1,13 +1,5 @@
 import Advisories
 import Alerts
-#if canImport(FoundationEssentials)
-    import FoundationEssentials
-#else
-    import Foundation
-#endif
-#if canImport(Glibc)
-    import Glibc
-#endif
 import Geo
 import HTTP
 import JSON
@@ -16,6 +8,15 @@ import RingStore
 import Suggest
 import Synchronization
 import Telemetry
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// The JSON endpoints.
 extension APIService {

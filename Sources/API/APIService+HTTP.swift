@@ -1,3 +1,7 @@
+public import HTTP
+import Logging
+import Suggest
+
 #if canImport(FoundationEssentials)
     import FoundationEssentials
 #else
@@ -6,9 +10,6 @@
 #if canImport(Glibc)
     import Glibc
 #endif
-public import HTTP
-import Logging
-import Suggest
 
 /// The API as the HTTP server sees it: routing, authentication and CORS before a body is
 /// read, JSON errors, and a metric and (for failures) a log line per exchange.

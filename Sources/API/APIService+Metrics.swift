@@ -1,4 +1,8 @@
 import Alerts
+import HTTP
+import Metrics
+import RingStore
+
 #if canImport(FoundationEssentials)
     import FoundationEssentials
 #else
@@ -7,9 +11,6 @@ import Alerts
 #if canImport(Glibc)
     import Glibc
 #endif
-import HTTP
-import Metrics
-import RingStore
 
 /// `/metrics`: the gateway's counters, the store's fill, the API's own traffic and the
 /// process's memory and descriptors, in Prometheus text format 0.0.4.
@@ -57,7 +58,8 @@ extension APIService {
             help: "Commits that found the disk or store.max_file_bytes full (the oldest readings made room).",
             live.storeFullEvents)
         out.counter(
-            "gateway_store_reclaimed_readings_total", help: "Readings dropped, oldest first, to make room on a full disk.",
+            "gateway_store_reclaimed_readings_total",
+            help: "Readings dropped, oldest first, to make room on a full disk.",
             live.readingsReclaimed)
         out.gauge(
             "gateway_uncommitted_messages",

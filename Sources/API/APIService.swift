@@ -1,6 +1,14 @@
 public import Advisories
 public import Alerts
 public import Campaigns
+import Geo
+import HTTP
+public import JSON
+public import Logging
+public import Metrics
+public import RingStore
+import Synchronization
+
 #if canImport(FoundationEssentials)
     import FoundationEssentials
 #else
@@ -9,13 +17,6 @@ public import Campaigns
 #if canImport(Glibc)
     import Glibc
 #endif
-import Geo
-import HTTP
-public import JSON
-public import Logging
-public import Metrics
-public import RingStore
-import Synchronization
 
 /// The REST API: the route table, the store readers, and the gateway's live status.
 public final class APIService: Sendable {

@@ -1,3 +1,5 @@
+import JSON
+
 #if canImport(FoundationEssentials)
     import FoundationEssentials
 #else
@@ -6,7 +8,6 @@
 #if canImport(Glibc)
     import Glibc
 #endif
-import JSON
 
 /// JSON Schemas of the responses, for the OpenAPI document.
 enum Schemas {
@@ -220,7 +221,9 @@ extension APIService {
                 operation.append(("security", .array([])))
             }
             // One path item per path, with an operation per method.
-            if let index = paths.firstIndex(where: { $0.key == route.label }), case .object(var item) = paths[index].value {
+            if let index = paths.firstIndex(where: { $0.key == route.label }),
+                case .object(var item) = paths[index].value
+            {
                 item[route.method.lowercased()] = .object(JSONObject(operation))
                 paths[index].value = .object(item)
             } else {

@@ -1,4 +1,6 @@
+public import RingStore
 import Threads
+
 #if canImport(FoundationEssentials)
     import FoundationEssentials
 #else
@@ -7,7 +9,6 @@ import Threads
 #if canImport(Glibc)
     import Glibc
 #endif
-public import RingStore
 
 /// A few read-only connections to the store, shared by the HTTP threads.
 ///

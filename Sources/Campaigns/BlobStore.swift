@@ -1,4 +1,5 @@
 import Crypto
+
 #if canImport(FoundationEssentials)
     import FoundationEssentials
 #else
@@ -96,11 +97,15 @@ public final class BlobStore: Sendable {
     public func append(sha256: String, length: UInt64, offset: UInt64, bytes: [UInt8]) throws(UploadError) -> Status {
         let current = try status(sha256)
         if current.complete {
-            guard current.length == length else { throw .lengthMismatch(existing: current.length ?? 0, declared: length) }
+            guard current.length == length else {
+                throw .lengthMismatch(existing: current.length ?? 0, declared: length)
+            }
             return current
         }
         guard length > 0, length <= maxLength else { throw .tooLarge(length: length, limit: maxLength) }
-        if let existing = current.length, existing != length { throw .lengthMismatch(existing: existing, declared: length) }
+        if let existing = current.length, existing != length {
+            throw .lengthMismatch(existing: existing, declared: length)
+        }
         guard offset == current.received else { throw .offsetMismatch(expected: current.received, got: offset) }
         let end = offset + UInt64(bytes.count)
         guard end <= length else { throw .overrun(end: end, length: length) }

@@ -1,3 +1,8 @@
+import JSON
+public import OTA
+import SQLite
+public import Telemetry
+
 #if canImport(FoundationEssentials)
     import FoundationEssentials
 #else
@@ -6,10 +11,6 @@
 #if canImport(Glibc)
     import Glibc
 #endif
-import JSON
-public import OTA
-import SQLite
-public import Telemetry
 
 /// A stored, verified manifest.
 public struct ManifestRecord: Sendable, Equatable {
@@ -62,7 +63,9 @@ public final class CampaignStore {
     // MARK: - Manifests
 
     /// Stores a verified manifest; the same signed bytes again return the existing row.
-    public func insert(manifest signed: SignedManifest, text: String, nowMs: Int64) throws -> (ManifestRecord, created: Bool) {
+    public func insert(manifest signed: SignedManifest, text: String, nowMs: Int64) throws -> (
+        ManifestRecord, created: Bool
+    ) {
         if let existing = try manifest(digest: signed.digest) { return (existing, false) }
         let release = signed.manifest
         let insert = try db.statement(
@@ -163,12 +166,14 @@ public final class CampaignStore {
 
     /// Applies a planner step's writes in one transaction.
     public func apply(_ actions: [PlannerAction]) throws {
-        guard actions.contains(where: {
-            switch $0 {
-            case .saveRun, .saveCampaign, .saveInventory: true
-            default: false
-            }
-        }) else { return }
+        guard
+            actions.contains(where: {
+                switch $0 {
+                case .saveRun, .saveCampaign, .saveInventory: true
+                default: false
+                }
+            })
+        else { return }
         try db.transaction {
             for action in actions {
                 switch action {
@@ -209,7 +214,8 @@ public final class CampaignStore {
     }
 
     private func save(campaign: Campaign) throws {
-        let update = try db.statement("UPDATE campaigns SET state = ?, wave = ?, reason = ?, updated_ms = ? WHERE id = ?")
+        let update = try db.statement(
+            "UPDATE campaigns SET state = ?, wave = ?, reason = ?, updated_ms = ? WHERE id = ?")
         update.bind(1, campaign.state.rawValue)
         update.bind(2, campaign.wave)
         update.bind(3, campaign.reason)
@@ -251,11 +257,13 @@ public final class CampaignStore {
 
     public func campaigns() throws -> [(Campaign, [VehicleRun])] {
         let query = try db.statement(
-            "SELECT id, manifest_id, hardware_id, targets_all, state, wave, reason, settings, created_ms, updated_ms FROM campaigns ORDER BY id")
+            "SELECT id, manifest_id, hardware_id, targets_all, state, wave, reason, settings, created_ms, updated_ms FROM campaigns ORDER BY id"
+        )
         var campaigns: [Campaign] = []
         while try query.step() {
             let settingsText = query.text(7) ?? "{}"
-            let settings = (try? JSONParser.parse(settingsText)).flatMap(\.object).flatMap { try? CampaignSettings(json: $0) }
+            let settings =
+                (try? JSONParser.parse(settingsText)).flatMap(\.object).flatMap { try? CampaignSettings(json: $0) }
                 ?? CampaignSettings()
             campaigns.append(
                 Campaign(

@@ -1,6 +1,6 @@
+import Crypto
 public import JSON
 public import OTA
-import Crypto
 import Telemetry
 
 /// Why an operator's request was refused: an HTTP status, a stable code and a message that
@@ -40,7 +40,8 @@ extension OTAService {
     }
 
     /// One upload at a time: the blob store appends to `<sha>.<length>.part` in place.
-    private func uploadBlobLocked(sha256: String, length: UInt64, offset: UInt64, bytes: [UInt8]) throws(OTARequestError)
+    private func uploadBlobLocked(sha256: String, length: UInt64, offset: UInt64, bytes: [UInt8])
+        throws(OTARequestError)
         -> JSONValue
     {
         do {
@@ -53,7 +54,8 @@ extension OTAService {
             switch error {
             case .badName: throw OTARequestError(400, "bad_blob_name", error.description)
             case .tooLarge: throw OTARequestError(413, "blob_too_large", error.description)
-            case .offsetMismatch, .lengthMismatch, .overrun: throw OTARequestError(409, "upload_conflict", error.description)
+            case .offsetMismatch, .lengthMismatch, .overrun:
+                throw OTARequestError(409, "upload_conflict", error.description)
             case .hashMismatch: throw OTARequestError(422, "hash_mismatch", error.description)
             case .io: throw OTARequestError(507, "storage_failed", error.description)
             }
@@ -100,7 +102,8 @@ extension OTAService {
                 {
                     throw OTARequestError(
                         422, "rollback",
-                        "release_counter \(release.releaseCounter) is not above \(floor), already distributed for hardware \(release.hardwareID); sign with a higher --counter")
+                        "release_counter \(release.releaseCounter) is not above \(floor), already distributed for hardware \(release.hardwareID); sign with a higher --counter"
+                    )
                 }
                 let text = signed.json.serialized()
                 let (record, created) = try core.store.insert(manifest: signed, text: text, nowMs: Self.nowMs())
@@ -122,10 +125,13 @@ extension OTAService {
 
     private func checkBlob(_ sha256: String, length: UInt64, what: String) throws(OTARequestError) {
         let status: BlobStore.Status
-        do { status = try blobs.status(sha256) } catch { throw OTARequestError(422, "bad_blob_name", error.description) }
+        do { status = try blobs.status(sha256) } catch {
+            throw OTARequestError(422, "bad_blob_name", error.description)
+        }
         guard status.complete else {
             throw OTARequestError(
-                422, "blob_missing", "\(what) (\(sha256)) has not been uploaded completely; PUT /v1/ota/blobs/\(sha256) first")
+                422, "blob_missing",
+                "\(what) (\(sha256)) has not been uploaded completely; PUT /v1/ota/blobs/\(sha256) first")
         }
         guard status.length == length else {
             throw OTARequestError(
@@ -163,7 +169,9 @@ extension OTAService {
     }
 
     private func insertCampaign(_ body: JSONValue) throws(OTARequestError) -> JSONValue {
-        guard let object = body.object else { throw OTARequestError(400, "bad_request", "the body must be a JSON object") }
+        guard let object = body.object else {
+            throw OTARequestError(400, "bad_request", "the body must be a JSON object")
+        }
         if let unknown = object.keys.first(where: { $0 != "manifest" && !CampaignSettings.keys.contains($0) }) {
             throw OTARequestError(
                 400, "unknown_field",
@@ -179,7 +187,9 @@ extension OTAService {
         let now = Self.nowMs()
         do {
             return try core.withLock { core throws -> JSONValue in
-                guard let record = try core.store.manifest(id: manifestID), let signed = core.manifests[record.id] ?? (try? SignedManifest(bytes: Array(record.text.utf8))) else {
+                guard let record = try core.store.manifest(id: manifestID),
+                    let signed = core.manifests[record.id] ?? (try? SignedManifest(bytes: Array(record.text.utf8)))
+                else {
                     throw OTARequestError(404, "unknown_manifest", "no manifest \(manifestID)")
                 }
                 let release = signed.manifest
@@ -191,7 +201,8 @@ extension OTAService {
                 {
                     throw OTARequestError(
                         422, "rollback",
-                        "release_counter \(release.releaseCounter) is not above \(floor), already distributed for \(release.hardwareID)")
+                        "release_counter \(release.releaseCounter) is not above \(floor), already distributed for \(release.hardwareID)"
+                    )
                 }
                 let vins: [VIN]
                 switch release.targets {
@@ -210,7 +221,8 @@ extension OTAService {
                     "ota_campaign_created",
                     [
                         ("campaign", String(campaign.id)), ("manifest.id", String(record.id)),
-                        ("vehicles", String(runs.count)), ("waves", settings.waves.map(String.init).joined(separator: ",")),
+                        ("vehicles", String(runs.count)),
+                        ("waves", settings.waves.map(String.init).joined(separator: ",")),
                     ])
                 return Self.json(core.planner.entries[campaign.id]!, manifest: record, vehicles: false)
             }
@@ -227,7 +239,9 @@ extension OTAService {
                 var items: [JSONValue] = []
                 for id in core.planner.entries.keys.sorted(by: >) {
                     let entry = core.planner.entries[id]!
-                    items.append(Self.json(entry, manifest: try core.store.manifest(id: entry.campaign.manifestID), vehicles: false))
+                    items.append(
+                        Self.json(
+                            entry, manifest: try core.store.manifest(id: entry.campaign.manifestID), vehicles: false))
                 }
                 return .object(JSONObject([("campaigns", .array(items))]))
             }
@@ -242,7 +256,8 @@ extension OTAService {
                 guard let entry = core.planner.entries[id] else {
                     throw OTARequestError(404, "unknown_campaign", "no campaign \(id)")
                 }
-                return Self.json(entry, manifest: try core.store.manifest(id: entry.campaign.manifestID), vehicles: true)
+                return Self.json(
+                    entry, manifest: try core.store.manifest(id: entry.campaign.manifestID), vehicles: true)
             }
         } catch let error as OTARequestError {
             throw error

@@ -1,20 +1,21 @@
 public import Crypto
-#if canImport(FoundationEssentials)
-    import FoundationEssentials
-#else
-    import Foundation
-#endif
 import Dispatch
-import Threads
-#if canImport(Glibc)
-    import Glibc
-#endif
 public import JSON
 public import Logging
 public import MQTT
 public import OTA
 import Synchronization
 public import Telemetry
+import Threads
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// The gateway's side of OTA: blobs and manifests uploaded through the REST API, campaigns
 /// planned by `CampaignPlanner`, offers and commands published, block requests served.
@@ -99,11 +100,13 @@ public final class OTAService: @unchecked Sendable {
         mqtt.maxInboundPayloadBytes = 4096
         client = try MQTTClient(configuration: mqtt, logger: self.logger)
         core = Mutex(Core(planner: planner, store: store, manifests: manifests))
-        for (id, entry) in planner.entries where entry.campaign.state == .running || entry.campaign.state == .scheduled {
+        for (id, entry) in planner.entries where entry.campaign.state == .running || entry.campaign.state == .scheduled
+        {
             gate.campaign(id, running: true)
         }
         sender = BlockSender(
-            client: client, metrics: metrics, gate: gate, logger: self.logger, maxQueued: configuration.maxQueuedRequests,
+            client: client, metrics: metrics, gate: gate, logger: self.logger,
+            maxQueued: configuration.maxQueuedRequests,
             maxUnwritten: configuration.maxUnwrittenBlocks, bytesPerSecond: configuration.maxBytesPerSecond)
     }
 
@@ -151,7 +154,8 @@ public final class OTAService: @unchecked Sendable {
         var nextTick = monotonicNanos()
         while !stopping.load(ordering: .acquiring) {
             batch.removeAll(keepingCapacity: true)
-            _ = client.inbound.drain(into: &batch, max: 256, deadlineNanos: min(nextTick, monotonicNanos() + 200_000_000))
+            _ = client.inbound.drain(
+                into: &batch, max: 256, deadlineNanos: min(nextTick, monotonicNanos() + 200_000_000))
             for message in batch { handle(message) }
             if monotonicNanos() >= nextTick {
                 nextTick = monotonicNanos() + 1_000_000_000

@@ -1,4 +1,5 @@
 import CCrypto
+
 #if canImport(FoundationEssentials)
     import FoundationEssentials
 #else

@@ -1,3 +1,6 @@
+import JSON
+import Suggest
+
 #if canImport(FoundationEssentials)
     import FoundationEssentials
 #else
@@ -6,8 +9,6 @@
 #if canImport(Glibc)
     import Glibc
 #endif
-import JSON
-import Suggest
 
 /// One thing wrong with a configuration file, located by its key path.
 public struct ConfigProblem: Sendable, Equatable, CustomStringConvertible {

@@ -1,23 +1,24 @@
 import API
 import Advisories
-import Campaigns
 import Alerts
+import Campaigns
 import Crypto
-#if canImport(FoundationEssentials)
-    import FoundationEssentials
-#else
-    import Foundation
-#endif
 import Dispatch
-#if canImport(Glibc)
-    import Glibc
-#endif
 public import Logging
 import MQTT
 import RingStore
 import Synchronization
 import Systemd
 import Telemetry
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// gatewayd's wiring and lifecycle: store, MQTT client, ingest pipeline, upstream forwarder.
 ///
@@ -264,7 +265,8 @@ public final class Gateway: @unchecked Sendable {
         mqtt.maxInflightMessages = 1000
         let directory =
             settings.directory
-            ?? URL(fileURLWithPath: configuration.store.path).deletingLastPathComponent().appendingPathComponent("ota").path
+            ?? URL(fileURLWithPath: configuration.store.path).deletingLastPathComponent().appendingPathComponent("ota")
+            .path
         var ota = OTAService.Configuration(directory: directory, mqtt: mqtt)
         ota.trustedKeys = settings.trustedKeys.compactMap { Hex.decode($0).flatMap { try? Ed25519.PublicKey(raw: $0) } }
         ota.signatureThreshold = Int(settings.signatureThreshold)
@@ -275,7 +277,12 @@ public final class Gateway: @unchecked Sendable {
         if ota.trustedKeys.isEmpty {
             logger.warning(
                 "ota_no_trusted_keys",
-                [("detail", "ota.trusted_keys is empty: every manifest upload is refused; gwctl ota keygen makes a key")])
+                [
+                    (
+                        "detail",
+                        "ota.trusted_keys is empty: every manifest upload is refused; gwctl ota keygen makes a key"
+                    )
+                ])
         }
         return try OTAService(configuration: ota, logger: logger)
     }

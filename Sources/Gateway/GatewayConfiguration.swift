@@ -1,6 +1,10 @@
 public import Advisories
 public import Alerts
 import Crypto
+import Geo
+public import JSON
+import Telemetry
+
 #if canImport(FoundationEssentials)
     import FoundationEssentials
 #else
@@ -9,9 +13,6 @@ import Crypto
 #if canImport(Glibc)
     import Glibc
 #endif
-import Geo
-public import JSON
-import Telemetry
 
 /// Everything gatewayd reads from its JSON configuration file. Every key is optional.
 public struct GatewayConfiguration: Sendable {
@@ -118,7 +119,8 @@ public struct GatewayConfiguration: Sendable {
         reader.checkUnknownKeys(
             root, path: "",
             known: [
-                "gateway_id", "gateway_id_file", "broker", "store", "limits", "aggregation", "alerts", "upstream", "http",
+                "gateway_id", "gateway_id_file", "broker", "store", "limits", "aggregation", "alerts", "upstream",
+                "http",
                 "sensors", "ota", "log",
             ])
 
@@ -129,7 +131,8 @@ public struct GatewayConfiguration: Sendable {
             if root["gateway_id"] != nil {
                 reader.problem("gateway_id_file", "give gateway_id or gateway_id_file, not both")
             } else if let data = FileManager.default.contents(atPath: idFile) {
-                gatewayID = String(decoding: data, as: UTF8.self).split(separator: "\n").first
+                gatewayID =
+                    String(decoding: data, as: UTF8.self).split(separator: "\n").first
                     .map { $0.trimming(while: \.isWhitespace) } ?? ""
             } else {
                 reader.problem(
@@ -202,11 +205,13 @@ public struct GatewayConfiguration: Sendable {
         config.store.maxFileBytes = reader.integer(
             store, "max_file_bytes", path: "store.max_file_bytes", default: 0, range: 0...(1 << 40))
         if config.store.maxFileBytes != 0 && config.store.maxFileBytes < 1 << 20 {
-            reader.problem("store.max_file_bytes", "must be 0 (no limit) or at least 1048576, got \(config.store.maxFileBytes)")
+            reader.problem(
+                "store.max_file_bytes", "must be 0 (no limit) or at least 1048576, got \(config.store.maxFileBytes)")
             config.store.maxFileBytes = 0
         }
         config.store.reserveBytes = reader.integer(
-            store, "reserve_bytes", path: "store.reserve_bytes", default: config.store.reserveBytes, range: 0...(1 << 34))
+            store, "reserve_bytes", path: "store.reserve_bytes", default: config.store.reserveBytes,
+            range: 0...(1 << 34))
         config.store.synchronous = reader.choice(
             store, "synchronous", path: "store.synchronous", default: "full", allowed: ["full", "normal"])
 
@@ -226,7 +231,8 @@ public struct GatewayConfiguration: Sendable {
             limits, "device_rate_per_s", path: "limits.device_rate_per_s", default: config.limits.deviceRatePerS,
             range: 0.01...1_000_000)
         config.limits.deviceBurst = reader.integer(
-            limits, "device_burst", path: "limits.device_burst", default: config.limits.deviceBurst, range: 1...1_000_000)
+            limits, "device_burst", path: "limits.device_burst", default: config.limits.deviceBurst,
+            range: 1...1_000_000)
 
         let aggregation = reader.object(
             root, "aggregation", path: "aggregation",

@@ -1,15 +1,6 @@
 import Advisories
 import Alerts
-#if canImport(FoundationEssentials)
-    import FoundationEssentials
-#else
-    import Foundation
-#endif
 import Dispatch
-import Threads
-#if canImport(Glibc)
-    import Glibc
-#endif
 import Geo
 import JSON
 import Logging
@@ -17,6 +8,16 @@ import MQTT
 import RingStore
 import Synchronization
 import Telemetry
+import Threads
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// The ingest thread: takes messages from the MQTT inbound buffer, decodes them, and commits
 /// them to the ring store in batches.
@@ -81,7 +82,8 @@ final class IngestPipeline: @unchecked Sendable {
         self.store = store
         self.decoder = decoder
         self.configuration = configuration
-        rateLimiter = DeviceRateLimiter(ratePerSecond: configuration.deviceRatePerSecond, burst: configuration.deviceBurst)
+        rateLimiter = DeviceRateLimiter(
+            ratePerSecond: configuration.deviceRatePerSecond, burst: configuration.deviceBurst)
         self.metrics = metrics
         self.logger = logger.with("component", "ingest")
     }
@@ -458,7 +460,10 @@ final class IngestPipeline: @unchecked Sendable {
                 "store_full",
                 [
                     ("readings_dropped", "0"),
-                    ("detail", "no reading left to drop: free space on the data partition or raise store.max_file_bytes"),
+                    (
+                        "detail",
+                        "no reading left to drop: free space on the data partition or raise store.max_file_bytes"
+                    ),
                 ])
             return false
         }

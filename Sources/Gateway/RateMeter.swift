@@ -1,3 +1,6 @@
+import Logging
+import Synchronization
+
 #if canImport(FoundationEssentials)
     import FoundationEssentials
 #else
@@ -6,8 +9,6 @@
 #if canImport(Glibc)
     import Glibc
 #endif
-import Logging
-import Synchronization
 
 /// Rates over about the last minute, from counter samples taken every few seconds.
 final class RateMeter: Sendable {

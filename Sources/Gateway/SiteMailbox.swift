@@ -1,6 +1,7 @@
+import Advisories
 import Logging
 import Threads
-import Advisories
+
 #if canImport(FoundationEssentials)
     import FoundationEssentials
 #else

@@ -1,10 +1,11 @@
 import API
+import Synchronization
+
 #if canImport(FoundationEssentials)
     import FoundationEssentials
 #else
     import Foundation
 #endif
-import Synchronization
 #if canImport(Glibc)
     import Glibc
 #endif

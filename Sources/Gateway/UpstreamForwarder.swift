@@ -1,19 +1,20 @@
 import Crypto
-#if canImport(FoundationEssentials)
-    import FoundationEssentials
-#else
-    import Foundation
-#endif
 import Dispatch
-import Threads
-#if canImport(Glibc)
-    import Glibc
-#endif
 import JSON
 import Logging
 import MQTT
 import RingStore
 import Synchronization
+import Threads
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Store-and-forward to the city's broker: reads the outbox in order (alerts first), publishes
 /// with QoS 1 under a rate limit, and deletes a message only once the upstream broker has

@@ -1,3 +1,7 @@
+import JSON
+import RingStore
+import Telemetry
+
 #if canImport(FoundationEssentials)
     import FoundationEssentials
 #else
@@ -6,9 +10,6 @@
 #if canImport(Glibc)
     import Glibc
 #endif
-import JSON
-import RingStore
-import Telemetry
 
 /// The upstream wire format: what the city's cloud receives on `{prefix}/{gateway_id}/…`.
 ///

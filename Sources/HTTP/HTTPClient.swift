@@ -1,4 +1,6 @@
 public import Crypto
+import Logging
+
 #if canImport(FoundationEssentials)
     public import FoundationEssentials
 #else
@@ -7,7 +9,6 @@ public import Crypto
 #if canImport(Glibc)
     import Glibc
 #endif
-import Logging
 
 /// A small blocking HTTP/1.1 client over the same transport as the server: one request per
 /// connection, `Connection: close`. For tools that must trust a private CA (`gwctl --cacert`),

@@ -1,16 +1,17 @@
 public import Crypto
+import Dispatch
+public import Logging
+import Synchronization
+import Threads
+
 #if canImport(FoundationEssentials)
     import FoundationEssentials
 #else
     import Foundation
 #endif
-import Dispatch
-import Threads
 #if canImport(Glibc)
     import Glibc
 #endif
-public import Logging
-import Synchronization
 
 /// An HTTP/1.1 server on POSIX sockets: a Dispatch read source accepts, and each connection
 /// gets a thread of its own.
@@ -211,7 +212,13 @@ public final class HTTPServer: @unchecked Sendable {
                 // as past the connection cap, and said so.
                 logger.error(
                     "http_thread_unavailable",
-                    [("peer", peer), ("detail", "the system would not create a thread for this connection; check ulimit -u and memory")])
+                    [
+                        ("peer", peer),
+                        (
+                            "detail",
+                            "the system would not create a thread for this connection; check ulimit -u and memory"
+                        ),
+                    ])
                 state.withLock { state in
                     state.open.remove(fd)
                     state.stats.connectionsOpen = Int64(state.open.count)

@@ -1,4 +1,6 @@
 import Crypto
+import Logging
+
 #if canImport(FoundationEssentials)
     import FoundationEssentials
 #else
@@ -7,7 +9,6 @@ import Crypto
 #if canImport(Glibc)
     import Glibc
 #endif
-import Logging
 
 /// Why a connection's I/O ended.
 enum TransportError: Error {

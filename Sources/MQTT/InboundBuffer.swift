@@ -1,5 +1,5 @@
-import Threads
 import Logging
+import Threads
 
 /// One message as it arrived from the broker, copied out of libmosquitto's memory.
 public struct InboundMessage: Sendable {

@@ -1,7 +1,7 @@
-import Threads
 import CMosquitto
 public import Logging
 import Synchronization
+import Threads
 
 #if canImport(Glibc)
     import Glibc

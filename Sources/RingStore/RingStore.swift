@@ -1,16 +1,17 @@
 import Aggregation
+import Alerts
+public import Logging
+import SQLite
+public import Telemetry
+
 #if canImport(FoundationEssentials)
     import FoundationEssentials
 #else
     import Foundation
 #endif
-import Alerts
-public import Logging
-import SQLite
 #if canImport(Glibc)
     import Glibc
 #endif
-public import Telemetry
 
 /// The gateway's bounded store: readings, trouble-code events and rejects, each in a ring
 /// of fixed capacity in one SQLite file (WAL mode).
@@ -146,7 +147,8 @@ public final class RingStore {
             let verdict = try database.scalarText("PRAGMA quick_check(1)") ?? "no answer"
             guard verdict == "ok" else { throw SQLiteError(code: .corrupt, message: "quick_check: \(verdict)") }
             self.logger.debug(
-                "store_checked", [("store.path", configuration.path), ("ms", String((monotonicNanos() - started) / 1_000_000))])
+                "store_checked",
+                [("store.path", configuration.path), ("ms", String((monotonicNanos() - started) / 1_000_000))])
         }
         try migrate()
         if let maxFileBytes = configuration.maxFileBytes {
@@ -365,7 +367,8 @@ public final class RingStore {
                 // overwrite it in place, one B-tree seek, instead of the upsert's failed insert
                 // and conflict path (a quarter of SQLite's work per reading, by callgrind).
                 let overwriteReading = try database.statement(
-                    "UPDATE readings SET device_id = ?2, signal_id = ?3, ts_ms = ?4, value = ?5, dev_seq = ?6 WHERE slot = ?1")
+                    "UPDATE readings SET device_id = ?2, signal_id = ?3, ts_ms = ?4, value = ?5, dev_seq = ?6 WHERE slot = ?1"
+                )
                 for item in batch.items {
                     switch item {
                     case .readings(let device, let ts, let seq, let values):
@@ -631,7 +634,8 @@ public final class RingStore {
                 let rc = posix_fallocate(fd, 0, off_t(configuration.reserveBytes))
                 close(fd)
                 if rc == 0 {
-                    logger.info("store_reserve_created", [("path", reserve), ("bytes", String(configuration.reserveBytes))])
+                    logger.info(
+                        "store_reserve_created", [("path", reserve), ("bytes", String(configuration.reserveBytes))])
                 } else {
                     unlink(reserve)
                 }
@@ -700,7 +704,8 @@ public final class RingStore {
             guard rename(path + suffix, target + suffix) == 0 else {
                 let reason = String(cString: strerror(errno))
                 throw .invalidConfiguration(
-                    "moving the damaged \(path + suffix) aside to \(target + suffix) failed: \(reason); move or delete it by hand")
+                    "moving the damaged \(path + suffix) aside to \(target + suffix) failed: \(reason); move or delete it by hand"
+                )
             }
         }
         return target

@@ -1,3 +1,7 @@
+import Gateway
+import JSON
+import Logging
+
 #if canImport(FoundationEssentials)
     import FoundationEssentials
 #else
@@ -6,9 +10,6 @@
 #if canImport(Glibc)
     import Glibc
 #endif
-import Gateway
-import JSON
-import Logging
 
 let usage = """
     usage: gatewayd --config FILE          run the gateway
@@ -29,7 +30,9 @@ func fail(_ message: String, code: Int32) -> Never {
 func commandLineArguments() -> [String] {
     if !CommandLine.arguments.isEmpty { return CommandLine.arguments }
     guard let raw = FileManager.default.contents(atPath: "/proc/self/cmdline"), raw.last == 0 else { return [] }
-    return raw.dropLast().split(separator: 0, omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
+    return raw.dropLast().split(separator: 0, omittingEmptySubsequences: false).map {
+        String(decoding: $0, as: UTF8.self)
+    }
 }
 
 let arguments = Array(commandLineArguments().dropFirst())

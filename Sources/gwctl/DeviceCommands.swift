@@ -61,7 +61,8 @@ enum DeviceCommands {
     /// Enrolled devices: (id, password hash line), in file order.
     static func readPasswd(_ path: String) throws(ClientError) -> [(id: String, line: String)] {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-            throw .usage("cannot read the password file \(path) (install the telemetry-gateway package, or pass --passwd)")
+            throw .usage(
+                "cannot read the password file \(path) (install the telemetry-gateway package, or pass --passwd)")
         }
         return text.split(separator: "\n").compactMap { line in
             guard !line.hasPrefix("#"), let colon = line.firstIndex(of: ":") else { return nil }
@@ -69,7 +70,9 @@ enum DeviceCommands {
         }
     }
 
-    static func add(_ id: String, files: Files, forcedKind: String?, rotate: Bool, passwordOut: String?) throws(ClientError) {
+    static func add(_ id: String, files: Files, forcedKind: String?, rotate: Bool, passwordOut: String?)
+        throws(ClientError)
+    {
         guard !reserved.contains(id), let kind = kind(of: id, forced: forcedKind) else {
             throw .usage(
                 "\"\(id)\" is not a device id: a VIN (17 of A-H J-N P R-Z 0-9) or a sensor id (1 to 64 of A-Z a-z 0-9 _ . -, starting with a letter or digit)"
@@ -99,7 +102,9 @@ enum DeviceCommands {
         }
         try write(entries, files: files)
         if let passwordOut {
-            print("\(id) \(existing == nil ? "enrolled" : "rotated") as a \(kind.rawValue); password written to \(passwordOut)")
+            print(
+                "\(id) \(existing == nil ? "enrolled" : "rotated") as a \(kind.rawValue); password written to \(passwordOut)"
+            )
         } else {
             print("\(id) \(existing == nil ? "enrolled" : "rotated") as a \(kind.rawValue)")
             print("mqtt username: \(id)")
@@ -122,13 +127,17 @@ enum DeviceCommands {
     static func list(files: Files, json: Bool) throws(ClientError) {
         let devices = try readPasswd(files.passwd).filter { !reserved.contains($0.id) }
         if json {
-            let rows = devices.map { #"{"id":"\#($0.id)","kind":"\#(kind(of: $0.id, forced: nil)?.rawValue ?? "unknown")"}"# }
+            let rows = devices.map {
+                #"{"id":"\#($0.id)","kind":"\#(kind(of: $0.id, forced: nil)?.rawValue ?? "unknown")"}"#
+            }
             print("[" + rows.joined(separator: ",") + "]")
             return
         }
         print("DEVICE".padding(toLength: 20, withPad: " ", startingAt: 0) + "KIND")
         for device in devices {
-            print(device.id.padding(toLength: 20, withPad: " ", startingAt: 0) + (kind(of: device.id, forced: nil)?.rawValue ?? "unknown"))
+            print(
+                device.id.padding(toLength: 20, withPad: " ", startingAt: 0)
+                    + (kind(of: device.id, forced: nil)?.rawValue ?? "unknown"))
         }
         print("\(devices.count) device(s)")
     }
@@ -145,7 +154,8 @@ enum DeviceCommands {
             guard let kind = kind(of: entry.id, forced: nil) else { continue }
             blocks.append(aclBlock(entry.id, kind).joined(separator: "\n"))
         }
-        let newACL = head.trimmingCharacters(in: .newlines) + "\n\n" + marker + "\n" + blocks.joined(separator: "\n\n") + "\n"
+        let newACL =
+            head.trimmingCharacters(in: .newlines) + "\n\n" + marker + "\n" + blocks.joined(separator: "\n\n") + "\n"
         let newPasswd = entries.map(\.line).joined(separator: "\n") + "\n"
         guard replace(files.acl, with: newACL), replace(files.passwd, with: newPasswd) else {
             throw .usage("cannot write \(files.acl) or \(files.passwd): run as root (or the broker's owner)")

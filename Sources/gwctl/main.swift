@@ -22,9 +22,12 @@ let deviceFileOptions = [
         "--passwd", help: "mosquitto password file (default /etc/mosquitto/telemetry-gateway.passwd)",
         environment: "GWCTL_BROKER_PASSWD"),
     OptionSpec(
-        "--acl", help: "mosquitto ACL file (default /etc/mosquitto/telemetry-gateway.acl)", environment: "GWCTL_BROKER_ACL"),
+        "--acl", help: "mosquitto ACL file (default /etc/mosquitto/telemetry-gateway.acl)",
+        environment: "GWCTL_BROKER_ACL"),
     OptionSpec(
-        "--broker-pid", help: "broker pid file to signal a reload (default /run/mosquitto/mosquitto.pid, else systemctl reload mosquitto; none: no reload)",
+        "--broker-pid",
+        help:
+            "broker pid file to signal a reload (default /run/mosquitto/mosquitto.pid, else systemctl reload mosquitto; none: no reload)",
         environment: "GWCTL_BROKER_PID"),
 ]
 
@@ -82,15 +85,18 @@ let parser = ArgumentParser(
             options: [OptionSpec("--out", help: "file name without extension")]),
         CommandSpec(
             "ota sign", summary: "offline: make and sign a release manifest for IMAGE (no gateway needed)",
-            arguments: ["IMAGE"], options: releaseOptions + [
+            arguments: ["IMAGE"],
+            options: releaseOptions + [
                 OptionSpec("--out", help: "manifest file (default: standard output)"),
                 OptionSpec("--delta-out", help: "where the delta goes with --from (default IMAGE.tgdiff)"),
             ]),
         CommandSpec(
-            "ota push", summary: "sign (with --key) or take --manifest, upload image and delta (resumable), start a campaign",
+            "ota push",
+            summary: "sign (with --key) or take --manifest, upload image and delta (resumable), start a campaign",
             arguments: ["IMAGE"],
             options: releaseOptions + [
-                OptionSpec("--manifest", help: "a manifest signed elsewhere (instead of --key and the release options)"),
+                OptionSpec(
+                    "--manifest", help: "a manifest signed elsewhere (instead of --key and the release options)"),
                 OptionSpec("--delta", help: "with --manifest: the delta file it names"),
                 OptionSpec("--waves", help: "cumulative percentages of targets per wave (default 100), e.g. 5,25,100"),
                 OptionSpec("--success-pct", help: "installed share that starts the next wave (default 95)"),
@@ -119,7 +125,8 @@ let parser = ArgumentParser(
         CommandSpec(
             "device remove", summary: "on the board: take a device's credentials and topics away, then reload",
             arguments: ["ID"], options: deviceFileOptions),
-        CommandSpec("device list", summary: "on the board: the devices enrolled at the broker", options: deviceFileOptions),
+        CommandSpec(
+            "device list", summary: "on the board: the devices enrolled at the broker", options: deviceFileOptions),
         CommandSpec("stats", summary: "offline: counts from a store file", options: [dbOption]),
         CommandSpec(
             "watch", summary: "offline: a line per interval from a store file (Ctrl-C ends)",

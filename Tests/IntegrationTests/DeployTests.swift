@@ -108,7 +108,8 @@ struct DeployTests {
         }
         let dropIn = try String(
             contentsOfFile: root + "/lib/systemd/system/mosquitto.service.d/telemetry-gateway.conf", encoding: .utf8)
-        #expect(dropIn.contains("CapabilityBoundingSet=CAP_CHOWN CAP_SETUID CAP_SETGID"), "Debian's ExecStartPre chowns")
+        #expect(
+            dropIn.contains("CapabilityBoundingSet=CAP_CHOWN CAP_SETUID CAP_SETGID"), "Debian's ExecStartPre chowns")
         #expect(
             !dropIn.split(separator: "\n").contains { $0.hasPrefix("RuntimeDirectory=") },
             "systemd would re-own /run/mosquitto to root before ExecStart")
@@ -143,7 +144,8 @@ struct DeployTests {
         // file, paths moved into the root and the scratch folder, ports free.
         let stockPath = "/etc/mosquitto/mosquitto.conf"
         let stock = try #require(
-            try? String(contentsOfFile: stockPath, encoding: .utf8), "Debian's \(stockPath) (apt-get install mosquitto)")
+            try? String(contentsOfFile: stockPath, encoding: .utf8), "Debian's \(stockPath) (apt-get install mosquitto)"
+        )
         #expect(stock.contains("include_dir /etc/mosquitto/conf.d"))
         let plainPort = try freeLoopbackPort()
         let tlsPort = try freeLoopbackPort()
@@ -158,12 +160,16 @@ struct DeployTests {
         let mainConfig =
             "user root\n"
             + stock.replacingOccurrences(of: "/run/mosquitto/mosquitto.pid", with: pidFile)
-            .replacingOccurrences(of: "persistence_location /var/lib/mosquitto/", with: "persistence_location \(scratch.path)/")
+            .replacingOccurrences(
+                of: "persistence_location /var/lib/mosquitto/", with: "persistence_location \(scratch.path)/"
+            )
             .replacingOccurrences(of: "log_dest file /var/log/mosquitto/mosquitto.log", with: "log_dest stdout")
-            .replacingOccurrences(of: "include_dir /etc/mosquitto/conf.d", with: "include_dir \(root)/etc/mosquitto/conf.d")
+            .replacingOccurrences(
+                of: "include_dir /etc/mosquitto/conf.d", with: "include_dir \(root)/etc/mosquitto/conf.d")
         try mainConfig.write(toFile: scratch.file("board-mosquitto.conf"), atomically: true, encoding: .utf8)
         let broker = try ChildProcess(
-            name: "mosquitto", executable: try Broker.executable(), arguments: ["-c", scratch.file("board-mosquitto.conf")],
+            name: "mosquitto", executable: try Broker.executable(),
+            arguments: ["-c", scratch.file("board-mosquitto.conf")],
             logPath: scratch.file("board-mosquitto.log"))
         defer { _ = broker.stop() }
         try waitFor("the board's broker on Debian's mosquitto.conf") {
@@ -175,7 +181,8 @@ struct DeployTests {
 
         // Enroll two vehicles and a gauge with gwctl, as an installer would.
         let files = [
-            "--passwd", root + "/etc/mosquitto/telemetry-gateway.passwd", "--acl", root + "/etc/mosquitto/telemetry-gateway.acl",
+            "--passwd", root + "/etc/mosquitto/telemetry-gateway.passwd", "--acl",
+            root + "/etc/mosquitto/telemetry-gateway.acl",
             "--broker-pid", pidFile,
         ]
         func enroll(_ id: String) throws -> String {
@@ -189,7 +196,9 @@ struct DeployTests {
         let passwordB = try enroll(Self.vinB)
         _ = try enroll("drain-7")
         let (listed, listing) = try runTool(try binary("gwctl"), ["device", "list"] + files, in: scratch)
-        #expect(listed == 0 && listing.contains(Self.vinA) && listing.contains("drain-7") && listing.contains("3 device(s)"))
+        #expect(
+            listed == 0 && listing.contains(Self.vinA) && listing.contains("drain-7") && listing.contains("3 device(s)")
+        )
         let (dup, dupText) = try runTool(try binary("gwctl"), ["device", "add", Self.vinA] + files, in: scratch)
         #expect(dup != 0 && dupText.contains("already enrolled"))
         let (bad, badText) = try runTool(try binary("gwctl"), ["device", "add", "../etc"] + files, in: scratch)
@@ -203,14 +212,17 @@ struct DeployTests {
         gatewayConfig = gatewayConfig.replacingOccurrences(of: "127.0.0.1:8080", with: "127.0.0.1:\(httpPort)")
         try gatewayConfig.write(toFile: scratch.file("board-gatewayd.json"), atomically: true, encoding: .utf8)
         let gateway = try ChildProcess(
-            name: "gatewayd", executable: try binary("gatewayd"), arguments: ["--config", scratch.file("board-gatewayd.json")],
+            name: "gatewayd", executable: try binary("gatewayd"),
+            arguments: ["--config", scratch.file("board-gatewayd.json")],
             logPath: scratch.file("board-gatewayd.log"))
         defer { _ = gateway.stop() }
         try waitFor("gatewayd on the board's broker") { telemetryConnected(gateway.log) }
 
         let ca = etc + "/device-ca.crt"
-        let deviceA = try Self.device(port: tlsPort, ca: ca, user: Self.vinA, password: passwordA, subscribe: "v1/ota/#")
-        let deviceB = try Self.device(port: tlsPort, ca: ca, user: Self.vinB, password: passwordB, subscribe: "v1/ota/#")
+        let deviceA = try Self.device(
+            port: tlsPort, ca: ca, user: Self.vinA, password: passwordA, subscribe: "v1/ota/#")
+        let deviceB = try Self.device(
+            port: tlsPort, ca: ca, user: Self.vinB, password: passwordB, subscribe: "v1/ota/#")
         defer {
             deviceA.stop()
             deviceB.stop()
@@ -264,11 +276,16 @@ struct DeployTests {
         try waitFor("each vehicle's marker") {
             _ = deviceA.inbound.drain(into: &seenA, max: 100, deadlineNanos: monotonicNanos())
             _ = deviceB.inbound.drain(into: &seenB, max: 100, deadlineNanos: monotonicNanos())
-            return seenA.contains { $0.payload == Array("marker".utf8) } && seenB.contains { $0.payload == Array("marker".utf8) }
+            return seenA.contains { $0.payload == Array("marker".utf8) }
+                && seenB.contains { $0.payload == Array("marker".utf8) }
         }
-        #expect(seenA.map(\.topic) == ["v1/ota/\(Self.vinA)/offer", "v1/ota/\(Self.vinA)/cmd"], "A saw \(seenA.map(\.topic))")
+        #expect(
+            seenA.map(\.topic) == ["v1/ota/\(Self.vinA)/offer", "v1/ota/\(Self.vinA)/cmd"],
+            "A saw \(seenA.map(\.topic))")
         #expect(!seenA.contains { $0.payload == Array("forged".utf8) })
-        #expect(seenB.map(\.topic) == ["v1/ota/\(Self.vinB)/offer", "v1/ota/\(Self.vinB)/cmd"], "B saw \(seenB.map(\.topic))")
+        #expect(
+            seenB.map(\.topic) == ["v1/ota/\(Self.vinB)/offer", "v1/ota/\(Self.vinB)/cmd"],
+            "B saw \(seenB.map(\.topic))")
 
         // No credentials, a wrong password, or a removed device: no connection at all.
         let anonymous = try Self.device(port: tlsPort, ca: ca, user: nil, password: nil)
@@ -277,7 +294,8 @@ struct DeployTests {
             anonymous.stop()
             wrong.stop()
         }
-        let (removed, removedText) = try runTool(try binary("gwctl"), ["device", "remove", Self.vinB] + files, in: scratch)
+        let (removed, removedText) = try runTool(
+            try binary("gwctl"), ["device", "remove", Self.vinB] + files, in: scratch)
         #expect(removed == 0, "\(removedText)")
         let removedB = try Self.device(port: tlsPort, ca: ca, user: Self.vinB, password: passwordB)
         defer { removedB.stop() }
@@ -304,7 +322,8 @@ struct DeployTests {
         #expect(try !String(contentsOfFile: root + "/etc/passwd", encoding: .utf8).contains("telemetry-gateway:"))
         #expect(try !String(contentsOfFile: root + "/etc/group", encoding: .utf8).contains("telemetry-gateway:"))
         let left = try FileManager.default.subpathsOfDirectory(atPath: root).filter {
-            !$0.hasPrefix("var/lib/dpkg") && ($0.contains("telemetry-gateway") || $0.contains("gatewayd") || $0.contains("gwctl"))
+            !$0.hasPrefix("var/lib/dpkg")
+                && ($0.contains("telemetry-gateway") || $0.contains("gatewayd") || $0.contains("gwctl"))
         }
         #expect(left.isEmpty, "purge left \(left)")
     }
@@ -325,7 +344,8 @@ struct DeployTests {
         }
         func installed() throws -> String {
             let status = try String(contentsOfFile: root + "/var/lib/dpkg/status", encoding: .utf8)
-            return status.split(separator: "\n").first { $0.hasPrefix("Version: ") }.map { String($0.dropFirst(9)) } ?? ""
+            return status.split(separator: "\n").first { $0.hasPrefix("Version: ") }.map { String($0.dropFirst(9)) }
+                ?? ""
         }
         let (up, upText) = try Self.dpkg(root, ["-i", second], in: scratch)
         #expect(up == 0, "\(upText)")
