@@ -1,3 +1,5 @@
+import Logging
+
 #if canImport(FoundationEssentials)
     import FoundationEssentials
 #else
@@ -85,18 +87,7 @@ enum TimeParsing {
         return seconds * 1000 + Int64(millis)
     }
 
-    static func rfc3339(ms: Int64) -> String {
-        var seconds = time_t(ms / 1000)
-        var parts = tm()
-        gmtime_r(&seconds, &parts)
-        func pad(_ value: Int, _ width: Int) -> String {
-            let digits = String(value)
-            return String(repeating: "0", count: max(0, width - digits.count)) + digits
-        }
-        let date = "\(pad(Int(parts.tm_year) + 1900, 4))-\(pad(Int(parts.tm_mon) + 1, 2))-\(pad(Int(parts.tm_mday), 2))"
-        let time = "\(pad(Int(parts.tm_hour), 2)):\(pad(Int(parts.tm_min), 2)):\(pad(Int(parts.tm_sec), 2))"
-        return "\(date)T\(time).\(pad(Int(ms % 1000), 3))Z"
-    }
+    static func rfc3339(ms: Int64) -> String { Logger.rfc3339(ms: ms) }
 
     static func nowMs() -> Int64 {
         var spec = timespec()

@@ -128,16 +128,22 @@ public struct Logger: Sendable {
     static func timestamp() -> String {
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
-        var seconds = now.tv_sec
+        return rfc3339(ms: Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000)
+    }
+
+    /// `2026-11-29T16:58:01.234Z` for milliseconds since the epoch (UTC): the log's `ts=` and
+    /// the API's timestamps, without Foundation's formatters.
+    public static func rfc3339(ms: Int64) -> String {
+        var seconds = time_t(ms / 1000)
         var parts = tm()
         gmtime_r(&seconds, &parts)
-        let millis = now.tv_nsec / 1_000_000
-        func pad(_ value: Int32, _ width: Int) -> String {
+        func pad(_ value: Int, _ width: Int) -> String {
             let text = String(value)
             return String(repeating: "0", count: max(0, width - text.count)) + text
         }
-        return "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2))T"
-            + "\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2)).\(pad(Int32(millis), 3))Z"
+        let date = "\(pad(Int(parts.tm_year) + 1900, 4))-\(pad(Int(parts.tm_mon) + 1, 2))-\(pad(Int(parts.tm_mday), 2))"
+        let time = "\(pad(Int(parts.tm_hour), 2)):\(pad(Int(parts.tm_min), 2)):\(pad(Int(parts.tm_sec), 2))"
+        return "\(date)T\(time).\(pad(Int(ms % 1000), 3))Z"
     }
 }
 
@@ -148,9 +154,9 @@ public final class LogSink: Sendable {
     public let isJournal: Bool
     let lock = Mutex(())
 
-    public init(descriptor: Int32, isJournal: Bool? = nil) {
+    public init(descriptor: Int32) {
         self.descriptor = descriptor
-        self.isJournal = isJournal ?? Self.isJournalStream(descriptor)
+        self.isJournal = Self.isJournalStream(descriptor)
     }
 
     /// systemd sets `JOURNAL_STREAM=DEV:INODE` for a service whose output goes to the journal;
