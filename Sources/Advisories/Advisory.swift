@@ -15,10 +15,15 @@ public struct Advisory: Sendable, Equatable {
     public var levelCm: Double
     public var distanceM: Double
     public var tsMs: Int64
+    /// When the gauge's incident began: who was told is stored under it, so that a restarted
+    /// gateway still sends the `cleared` of this incident and of no other.
+    public var incidentStartMs: Int64
 
     public init(
-        advisoryID: String, vin: String, sensor: String, state: State, levelCm: Double, distanceM: Double, tsMs: Int64
+        advisoryID: String, vin: String, sensor: String, state: State, levelCm: Double, distanceM: Double, tsMs: Int64,
+        incidentStartMs: Int64 = 0
     ) {
+        self.incidentStartMs = incidentStartMs
         self.advisoryID = advisoryID
         self.vin = vin
         self.sensor = sensor

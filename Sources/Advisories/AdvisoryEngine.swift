@@ -25,6 +25,8 @@ public struct AdvisoryEngine: Sendable {
     struct Vehicle {
         var position: GeoPoint
         var cell: GeoGrid.Cell
+        /// The device time of the position, so a late (older) fix cannot replace it.
+        var tsMs: Int64
     }
 
     let grid: GeoGrid
@@ -62,15 +64,17 @@ public struct AdvisoryEngine: Sendable {
     }
 
     /// A new position: an advisory for each flooding gauge whose circle it is now inside and
-    /// that has not told this vehicle yet.
+    /// that has not told this vehicle yet. A position older than the vehicle's newest (a late
+    /// or replayed message) is about where it was, not where it is: it decides nothing.
     public mutating func vehicleMoved(vin: String, to position: GeoPoint, tsMs: Int64) -> [Advisory] {
+        if let newest = vehicles[vin]?.tsMs, tsMs < newest { return [] }
         let cell = grid.cell(of: position)
         if let old = vehicles[vin], old.cell != cell {
             vehicleCells[old.cell]?.remove(vin)
             if vehicleCells[old.cell]?.isEmpty == true { vehicleCells[old.cell] = nil }
         }
         if vehicles[vin]?.cell != cell { vehicleCells[cell, default: []].insert(vin) }
-        vehicles[vin] = Vehicle(position: position, cell: cell)
+        vehicles[vin] = Vehicle(position: position, cell: cell, tsMs: tsMs)
         guard !incidents.isEmpty, let candidates = siteCells[cell] else { return [] }
         var advisories: [Advisory] = []
         for sensor in candidates {
@@ -94,7 +98,8 @@ public struct AdvisoryEngine: Sendable {
             return incident.advised.sorted { $0.key < $1.key }.map { vin, distance in
                 Advisory(
                     advisoryID: "\(idPrefix)-\(sensor)-\(incident.startMs)-\(vin)-cleared", vin: vin, sensor: sensor,
-                    state: .cleared, levelCm: levelCm, distanceM: distance, tsMs: tsMs)
+                    state: .cleared, levelCm: levelCm, distanceM: distance, tsMs: tsMs,
+                    incidentStartMs: incident.startMs)
             }
         case .warning, .alarm:
             let advisoryState: Advisory.State = state == .alarm ? .alarm : .warning
@@ -131,7 +136,17 @@ public struct AdvisoryEngine: Sendable {
     {
         Advisory(
             advisoryID: "\(idPrefix)-\(sensor)-\(incident.startMs)-\(vin)", vin: vin, sensor: sensor,
-            state: incident.state, levelCm: incident.levelCm, distanceM: distance, tsMs: tsMs)
+            state: incident.state, levelCm: incident.levelCm, distanceM: distance, tsMs: tsMs,
+            incidentStartMs: incident.startMs)
+    }
+
+    /// A vehicle an earlier run told about a running incident (from the store): it is not told
+    /// again, and gets the `cleared` when the incident ends even if it never reports again.
+    /// Ignored unless the gauge's incident is the one it was told about.
+    public mutating func restoreAdvised(sensor: String, incidentStartMs: Int64, vin: String, distanceM: Double) {
+        guard var incident = incidents[sensor], incident.startMs == incidentStartMs else { return }
+        incident.advised[vin] = distanceM
+        incidents[sensor] = incident
     }
 
     /// The newest position of every vehicle, for the map feed.

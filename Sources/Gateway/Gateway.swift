@@ -156,13 +156,24 @@ public final class Gateway: @unchecked Sendable {
         try store.saveSensorSites(configuration.sensorSites, source: "config", nowMs: wallClockMs())
         var advisories = AdvisoryEngine(idPrefix: configuration.gatewayID)
         for site in try store.sensorSites() { _ = advisories.setSite(site, tsMs: 0) }
-        // Incidents that were running when the gateway stopped go on; vehicles are told again as
-        // they report positions, under the same advisory ids.
-        for incident in try store.activeFloodIncidents() {
+        // Incidents that were running when the gateway stopped go on, under the same advisory
+        // ids. Vehicles already told are not told again and get the `cleared` when it ends.
+        // The incident began when its first vehicle was told (the alert's `since` moves when
+        // warning escalates to alarm), else when the alert was raised.
+        let running = try store.activeFloodIncidents()
+        let told = try store.advisedVehicles()
+        let startedMs = Dictionary(told.map { ($0.sensor, $0.incidentStartMs) }, uniquingKeysWith: { a, _ in a })
+        for incident in running {
             _ = advisories.gaugeChanged(
                 sensor: incident.sensor, state: incident.alarm ? .alarm : .warning, levelCm: incident.levelCm,
-                tsMs: incident.sinceMs)
+                tsMs: startedMs[incident.sensor] ?? incident.sinceMs)
         }
+        for vehicle in told {
+            advisories.restoreAdvised(
+                sensor: vehicle.sensor, incidentStartMs: vehicle.incidentStartMs, vin: vehicle.vin,
+                distanceM: vehicle.distanceM)
+        }
+        try store.forgetAdvised(exceptFor: Set(running.map(\.sensor)))
         let client = client
         let publishLogger = self.logger
         let upstream = upstream

@@ -89,4 +89,38 @@ extension RingStore {
             throw .sqlite(error, doing: "reading active flood incidents")
         }
     }
+
+    /// Vehicles told about flood incidents that had not ended when the gateway stopped.
+    public func advisedVehicles() throws(StoreError) -> [(
+        sensor: String, incidentStartMs: Int64, vin: String, distanceM: Double
+    )] {
+        do {
+            let select = try database.statement(
+                "SELECT sensor, incident_ms, vin, distance_m FROM advisories_told ORDER BY sensor, vin")
+            var result: [(sensor: String, incidentStartMs: Int64, vin: String, distanceM: Double)] = []
+            while try select.step() {
+                result.append((select.text(0) ?? "", select.int64(1), select.text(2) ?? "", select.double(3)))
+            }
+            select.reset()
+            return result
+        } catch {
+            throw .sqlite(error, doing: "reading the vehicles told about flood incidents")
+        }
+    }
+
+    /// Forgets who was told about incidents that are over (their gauge is back to normal):
+    /// called at start, after the running incidents are restored.
+    public func forgetAdvised(exceptFor running: Set<String>) throws(StoreError) {
+        let told = try advisedVehicles()
+        do {
+            let delete = try database.statement("DELETE FROM advisories_told WHERE sensor = ? AND vin = ?")
+            for row in told where !running.contains(row.sensor) {
+                delete.bind(1, row.sensor)
+                delete.bind(2, row.vin)
+                try delete.run()
+            }
+        } catch {
+            throw .sqlite(error, doing: "forgetting advisories of ended incidents")
+        }
+    }
 }

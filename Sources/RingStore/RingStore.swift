@@ -432,6 +432,25 @@ public final class RingStore {
                         touched[device] = state
                     }
                 }
+                if !batch.advisories.isEmpty {
+                    let told = try database.statement(
+                        """
+                        INSERT INTO advisories_told(sensor, vin, incident_ms, distance_m) VALUES (?, ?, ?, ?)
+                        ON CONFLICT(sensor, vin) DO UPDATE SET incident_ms = excluded.incident_ms,
+                            distance_m = excluded.distance_m
+                        """)
+                    let cleared = try database.statement("DELETE FROM advisories_told WHERE sensor = ? AND vin = ?")
+                    for advisory in batch.advisories {
+                        let statement = advisory.state == .cleared ? cleared : told
+                        statement.bind(1, advisory.sensor)
+                        statement.bind(2, advisory.vin)
+                        if advisory.state != .cleared {
+                            statement.bind(3, advisory.incidentStartMs)
+                            statement.bind(4, advisory.distanceM)
+                        }
+                        try statement.run()
+                    }
+                }
                 for advisory in batch.advisories {
                     guard let vin = VIN(advisory.vin) else { continue }
                     let device = DeviceID(vin: vin)

@@ -193,6 +193,17 @@ enum Schema {
         ) WITHOUT ROWID;
         CREATE VIEW sensor_sites_v AS SELECT sensor, lat, lon, radius_m, source, updated_ms FROM sensor_sites;
         """,
+        // 8: which vehicles were told about a running flood incident, so a restarted gateway
+        // sends each of them the incident's `cleared` (rows go when it is sent).
+        """
+        CREATE TABLE advisories_told(
+            sensor TEXT NOT NULL,
+            vin TEXT NOT NULL,
+            incident_ms INTEGER NOT NULL,
+            distance_m REAL NOT NULL,
+            PRIMARY KEY(sensor, vin)
+        ) WITHOUT ROWID;
+        """,
     ]
 
     static var version: Int64 { Int64(migrations.count) }

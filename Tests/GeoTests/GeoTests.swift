@@ -102,6 +102,34 @@ import Testing
         #expect(again.first?.advisoryID.contains("-30-") == true)
     }
 
+    /// obd-vehicle.md: "The gateway decides from your newest `gps` position." A late fix from
+    /// inside the circle, older than the one outside, must not advise.
+    @Test func aLatePositionDecidesNothing() {
+        var engine = engine()
+        _ = engine.gaugeChanged(sensor: "drain-7", state: .alarm, levelCm: 260, tsMs: 10)
+        #expect(engine.vehicleMoved(vin: "V1", to: north(600), tsMs: 60_000).isEmpty)
+        #expect(engine.vehicleMoved(vin: "V1", to: north(100), tsMs: 30_000).isEmpty, "older than the newest")
+        #expect(engine.positions.first?.position == north(600))
+        // A newer fix inside is advised, with its own distance and time.
+        let told = engine.vehicleMoved(vin: "V1", to: north(400), tsMs: 61_000)
+        #expect(told.map(\.tsMs) == [61_000])
+        #expect(abs((told.first?.distanceM ?? 0) - 400) < 0.01)
+    }
+
+    /// Who was told survives a restart (the store gives it back): the `cleared` reaches a
+    /// vehicle that never reports again, and nobody is told twice.
+    @Test func restoredVehiclesGetTheirClearedAndNoRepeat() {
+        var engine = engine()
+        _ = engine.gaugeChanged(sensor: "drain-7", state: .alarm, levelCm: 260, tsMs: 10)
+        engine.restoreAdvised(sensor: "drain-7", incidentStartMs: 10, vin: "PARKED", distanceM: 120)
+        engine.restoreAdvised(sensor: "drain-7", incidentStartMs: 9, vin: "OLD-INCIDENT", distanceM: 50)
+        #expect(engine.vehicleMoved(vin: "PARKED", to: north(120), tsMs: 20).isEmpty, "told before the restart")
+        let cleared = engine.gaugeChanged(sensor: "drain-7", state: .normal, levelCm: 40, tsMs: 30)
+        #expect(cleared.map(\.vin) == ["PARKED"])
+        #expect(cleared.first?.advisoryID == "gw1-drain-7-10-PARKED-cleared")
+        #expect(cleared.first?.incidentStartMs == 10)
+    }
+
     @Test func gaugesWithoutASiteAndMovedSites() {
         var engine = engine()
         _ = engine.vehicleMoved(vin: "V1", to: north(1_000), tsMs: 1)

@@ -47,16 +47,17 @@ struct AdvisoryTests {
         #expect(advisory["level_cm"]?.number == 250)
         #expect(abs((advisory["distance_m"]?.number ?? 0) - 200) < 1)
 
-        // The late one drives in; the inside one moves but stays inside (no repeat).
-        try await position(later, 100)
+        // The outside one moves but stays outside; the inside one moves but stays inside (no
+        // repeat); the late one drives in. Its advisory, sent after the other two positions
+        // were handled, is the marker that they produced nothing.
+        try await position(outside, 700)
         try await position(inside, 150)
+        try await position(later, 100)
         _ = try watcher.waitForMessage(topic: "v1/advisory/\(later)", containing: #""state":"alarm""#)
         // Back to normal: the two that were told get a cleared advisory.
         try await live.publisher.send("v1/water/drain-7/level", #"{"ts":\#(now + 2000),"seq":3,"level_cm":40}"#)
         _ = try watcher.waitForMessage(topic: "v1/advisory/\(inside)", containing: #""state":"cleared""#)
         _ = try watcher.waitForMessage(topic: "v1/advisory/\(later)", containing: #""state":"cleared""#)
-        try await position(outside, 700)
-        usleep(300_000)
         let received = watcher.messages().filter { $0.topic.hasPrefix("v1/advisory/") }
         let byVehicle = Dictionary(grouping: received, by: { $0.topic })
         func states(_ vin: String) -> [String] {
@@ -113,5 +114,42 @@ struct AdvisoryTests {
         let advisory = try JSONParser.parse(message.payload)
         #expect(advisory["advisory_id"]?.string == "it-\(live.broker.port)-drain-7-\(now)-1HGCM82633A000009")
         #expect(advisory["ts_ms"] == .int(now + 5000))
+    }
+
+    /// Defect: a vehicle told before a restart, parked and silent after it, never got its
+    /// `cleared`. Who was told is stored; the `cleared` comes without a new position.
+    @Test func aVehicleToldBeforeARestartGetsItsClearedWithoutReporting() async throws {
+        let live = try LiveGateway(extra: Self.settings)
+        defer { withExtendedLifetime(live) {} }
+        let watcher = try Subscriber(port: live.broker.port, filter: "v1/advisory/+")
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        let parked = "1HGCM82633A000010"
+        let (lat, lon) = Self.north(50)
+        try await live.publisher.send(
+            "v1/obd/\(parked)/gps", #"{"ts":\#(now),"seq":1,"lat":\#(lat),"lon":\#(lon)}"#)
+        try waitFor("the position") {
+            try live.gateway.count("SELECT count(*) FROM readings_v WHERE signal = 'lat_deg'") == 1
+        }
+        // Warning first, then alarm: the incident keeps the start of the warning.
+        try await live.publisher.send("v1/water/drain-7/level", #"{"ts":\#(now + 1000),"seq":1,"level_cm":150}"#)
+        let warned = try watcher.waitForMessage(topic: "v1/advisory/\(parked)", containing: #""state":"warning""#)
+        let id = try JSONParser.parse(warned.payload)["advisory_id"]?.string
+        #expect(id == "it-\(live.broker.port)-drain-7-\(now + 1000)-\(parked)")
+        try await live.publisher.send("v1/water/drain-7/level", #"{"ts":\#(now + 2000),"seq":2,"level_cm":260}"#)
+        try waitFor("the alarm") {
+            try live.gateway.count("SELECT count(*) FROM alerts_active_v WHERE device = 'drain-7' AND state = 'alarm'")
+                == 1
+        }
+        #expect(live.gateway.stop() == 0)
+        try live.gateway.start()
+        try await live.publisher.send("v1/water/drain-7/level", #"{"ts":\#(now + 3000),"seq":3,"level_cm":40}"#)
+        let cleared = try watcher.waitForMessage(topic: "v1/advisory/\(parked)", containing: #""state":"cleared""#)
+        #expect(try JSONParser.parse(cleared.payload)["advisory_id"]?.string == "\(id ?? "")-cleared")
+        // Told once, cleared once: the restart repeated nothing.
+        let states = watcher.messages().filter { $0.topic == "v1/advisory/\(parked)" }.compactMap {
+            try? JSONParser.parse($0.payload)["state"]?.string
+        }
+        #expect(states == ["warning", "cleared"])
+        #expect(try live.gateway.count("SELECT count(*) FROM advisories_told") == 0)
     }
 }
