@@ -9,6 +9,8 @@ public struct AlertEngine: Sendable {
     private var water: [String: WaterAlertMachine] = [:]
     private var vehicles: [String: VehicleAlertMachine] = [:]
     private var restored: [String: [ActiveAlert]] = [:]
+    /// Sensors whose level state was published since start (the first reading publishes it).
+    private var announced: Set<String> = []
 
     /// An alert raised and not yet cleared, as the store keeps it across restarts.
     public struct ActiveAlert: Sendable, Equatable {
@@ -55,22 +57,8 @@ public struct AlertEngine: Sendable {
     public mutating func observeWater(
         sensor: String, levelCm: Double?, batteryV: Double?, tsMs: Int64, nowMs: Int64
     ) -> (events: [AlertEvent], publication: LevelPublication?) {
-        var isNew = false
-        if water[sensor] == nil {
-            isNew = true
-            var machine = WaterAlertMachine(
-                sensor: sensor, settings: waterOverrides[sensor] ?? waterDefaults, nowMs: nowMs)
-            if let active = restored.removeValue(forKey: sensor) {
-                let level = active.first { $0.type == .waterLevel }
-                machine.restore(
-                    level: level?.state == .alarm ? .alarm : level?.state == .warning ? .warning : .normal,
-                    rising: active.contains { $0.type == .riseRate },
-                    batteryLow: active.contains { $0.type == .lowBattery },
-                    stale: active.contains { $0.type == .stale },
-                    forecast: active.contains { $0.type == .forecast })
-            }
-            water[sensor] = machine
-        }
+        let isNew = announced.insert(sensor).inserted
+        ensureWater(sensor, nowMs: nowMs)
         let before = water[sensor]!.level.current
         let events = water[sensor]!.observe(levelCm: levelCm, batteryV: batteryV, tsMs: tsMs, nowMs: nowMs)
         let machine = water[sensor]!
@@ -80,6 +68,38 @@ public struct AlertEngine: Sendable {
             LevelPublication(sensor: sensor, state: machine.level.current, levelCm: level, tsMs: machine.lastTsMs)
         )
     }
+
+    private mutating func ensureWater(_ sensor: String, nowMs: Int64) {
+        guard water[sensor] == nil else { return }
+        var machine = WaterAlertMachine(sensor: sensor, settings: waterOverrides[sensor] ?? waterDefaults, nowMs: nowMs)
+        if let active = restored.removeValue(forKey: sensor) {
+            let level = active.first { $0.type == .waterLevel }
+            machine.restore(
+                level: level?.state == .alarm ? .alarm : level?.state == .warning ? .warning : .normal,
+                rising: active.contains { $0.type == .riseRate },
+                batteryLow: active.contains { $0.type == .lowBattery },
+                stale: active.contains { $0.type == .stale },
+                forecast: active.contains { $0.type == .forecast })
+        }
+        water[sensor] = machine
+    }
+
+    /// How far back `warm` wants stored levels: the longest trend or rise window configured.
+    public var warmWindowMs: Int64 {
+        ([waterDefaults] + waterOverrides.values).map { max($0.forecastWindowS, $0.riseWindowS) * 1000 }.max() ?? 0
+    }
+
+    /// Rebuilds each gauge's trend and rise history from its stored levels (in time order) at
+    /// start, after `restore`. The stale timer starts from `nowMs`, as for a gauge seen now.
+    public mutating func warm(_ levels: [String: [(tsMs: Int64, levelCm: Double)]], nowMs: Int64) {
+        for (sensor, points) in levels where !points.isEmpty {
+            ensureWater(sensor, nowMs: nowMs)
+            water[sensor]?.warm(levels: points)
+        }
+    }
+
+    /// Sensors whose machine exists (seen since start, or warmed from the store).
+    public var waterSensors: [String] { Array(water.keys) }
 
     public mutating func observeVehicle(vin: String, milOn: Double?, coolantC: Double?, tsMs: Int64) -> [AlertEvent] {
         ensureVehicle(vin)

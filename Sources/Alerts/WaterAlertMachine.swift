@@ -49,6 +49,24 @@ public struct WaterAlertMachine: Sendable {
         stale = isStale
     }
 
+    /// Refills the rate-of-rise history and the trend from stored levels (in time order) after
+    /// a restart, so the forecast is there at once instead of 30 minutes later. Raises and
+    /// clears nothing: the states raised before the stop come from `restore`.
+    public mutating func warm(levels: [(tsMs: Int64, levelCm: Double)]) {
+        for point in levels where point.tsMs > lastTsMs {
+            lastTsMs = point.tsMs
+            lastLevelCm = point.levelCm
+            history.append((point.tsMs, point.levelCm))
+            forecaster.add(tsMs: point.tsMs, levelCm: point.levelCm)
+        }
+        guard let newest = history.last?.ts else { return }
+        let horizon = newest - settings.riseWindowS * 1000
+        if let keep = history.firstIndex(where: { $0.ts >= horizon }), keep > 0 { history.removeFirst(keep) }
+        if history.count > Self.maxHistory { history.removeFirst(history.count - Self.maxHistory) }
+        forecast = forecaster.forecast(warningCm: settings.warningCm, alarmCm: settings.alarmCm)
+        nextForecastTs = newest + 10_000
+    }
+
     func target(for cm: Double) -> LevelState {
         let s = settings
         switch level.current {

@@ -152,6 +152,9 @@ public final class Gateway: @unchecked Sendable {
             waterDefaults: configuration.alerts.water, waterOverrides: configuration.alerts.waterSensors,
             coolantLimitC: configuration.alerts.coolantC)
         alerts.restore(try store.activeAlerts())
+        // The trend and rate of rise start from the stored levels, not from nothing.
+        alerts.warm(try store.recentWaterLevels(sinceMs: wallClockMs() - alerts.warmWindowMs), nowMs: wallClockMs())
+        for sensor in alerts.waterSensors { forecasts.set(sensor, alerts.forecast(sensor: sensor)) }
         // Gauge sites: configured ones are (re)written at every start; ones set through the API stay.
         try store.saveSensorSites(configuration.sensorSites, source: "config", nowMs: wallClockMs())
         var advisories = AdvisoryEngine(idPrefix: configuration.gatewayID)

@@ -48,6 +48,43 @@ extension RingStore {
 }
 
 extension RingStore {
+    /// The water levels written since `sinceMs` (by the gateway's clock), by sensor in time
+    /// order, for rebuilding the trend and rate of rise at start. Scans only the slots written
+    /// since then (the minute marks bound it), not the whole ring.
+    public func recentWaterLevels(sinceMs: Int64) throws(StoreError) -> [String: [(tsMs: Int64, levelCm: Double)]] {
+        let ring = readingsRing
+        var start = ring.oldest
+        var levels: [String: [(tsMs: Int64, levelCm: Double)]] = [:]
+        do {
+            let mark = try database.statement(
+                "SELECT seqno FROM reading_marks WHERE minute_ms <= ? ORDER BY minute_ms DESC LIMIT 1")
+            mark.bind(1, sinceMs)
+            if try mark.step() { start = max(ring.oldest, mark.int64(0)) }
+            mark.reset()
+            guard start < ring.next else { return [:] }
+            let capacity = ring.capacity
+            let low = start % capacity
+            let high = (ring.next - 1) % capacity
+            let ranges =
+                ring.next - start >= capacity
+                ? [(Int64(0), capacity - 1)] : low <= high ? [(low, high)] : [(low, capacity - 1), (Int64(0), high)]
+            let select = try database.statement(
+                "SELECT device_id, ts_ms, value FROM readings WHERE slot BETWEEN ? AND ? AND signal_id = ?")
+            for (from, to) in ranges {
+                select.bind(1, from)
+                select.bind(2, to)
+                select.bind(3, Signal.waterLevel.id)
+                while try select.step() {
+                    levels[deviceName(select.int64(0)), default: []].append((select.int64(1), select.double(2)))
+                }
+                select.reset()
+            }
+        } catch {
+            throw .sqlite(error, doing: "reading recent water levels")
+        }
+        return levels.mapValues { $0.sorted { $0.tsMs < $1.tsMs } }
+    }
+
     /// Gauge sites as stored (configured ones and those set through the API).
     public func sensorSites() throws(StoreError) -> [GaugeSite] {
         do {

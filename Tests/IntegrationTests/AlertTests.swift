@@ -1,4 +1,5 @@
 import Foundation
+import JSON
 import Testing
 
 /// Flood and vehicle alerts through the real gatewayd and broker.
@@ -45,6 +46,38 @@ struct AlertTests {
         #expect(try gateway.count("SELECT count(*) FROM alerts_active_v WHERE device = 'drain-7'") == 0)
         _ = try late.waitForMessage(topic: "v1/alerts/water/drain-7", containing: #""state":"normal""#)
         #expect(gateway.log.contains("event=alert"))
+    }
+
+    /// Defect: right after a restart the gauge had no forecast, and one reading later it said
+    /// `insufficient` with 1 point, though 11 minutes of levels were in the store.
+    @Test func theForecastIsRebuiltFromTheStoreAtStart() async throws {
+        let live = try LiveGateway(extra: Self.settings, http: APIEndpointTests.tokens())
+        defer { withExtendedLifetime(live) {} }
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        // Twelve readings a minute apart, rising 2 cm/min: a clear trend.
+        for minute in 0..<12 {
+            let ts = now - Int64(11 - minute) * 60_000
+            try await live.publisher.send(
+                "v1/water/drain-7/level", #"{"ts":\#(ts),"seq":\#(minute + 1),"level_cm":\#(20 + 2 * minute)}"#)
+        }
+        func forecast() throws -> JSONValue? {
+            try JSONParser.parse(
+                try APIEndpointTests.get(
+                    live.gateway.httpPort, "/v1/devices/drain-7", token: APIEndpointTests.viewerToken
+                ).body)["forecast"]
+        }
+        try waitFor("the rising trend") { try forecast()?["status"] == .string("rising") }
+        #expect(live.gateway.stop() == 0)
+        try live.gateway.start()
+        let rebuilt = try #require(try forecast())
+        #expect(rebuilt["status"] == .string("rising"))
+        #expect(rebuilt["points"] == .int(12))
+        #expect(abs((rebuilt["slope_cm_per_min"]?.number ?? 0) - 2) < 0.01)
+        // The next reading adds to the history instead of starting it.
+        try await live.publisher.send(
+            "v1/water/drain-7/level", #"{"ts":\#(now + 60_000),"seq":13,"level_cm":44}"#)
+        try waitFor("the thirteenth point") { try forecast()?["points"] == .int(13) }
+        #expect(try forecast()?["status"] == .string("rising"))
     }
 
     @Test func vehicleAlertsForTroubleCodesMilAndCoolant() async throws {
