@@ -71,7 +71,7 @@ extension APIService {
                                         ? Double(fill.readings) / Double(fill.capacityReadings) : 0)
                             ),
                             ("full", .bool(storeFull)), ("full_events", .int(live.storeFullEvents)),
-                            ("readings_dropped_for_space", .int(live.readingsReclaimed)),
+                            ("readings_dropped_for_space", .int(fill.readingsDroppedForSpace)),
                             ("readings_evicted", .int(fill.readingsEvicted)), ("file_bytes", .int(fill.fileBytes)),
                             ("devices", .int(fill.devices)), ("alerts_active", .int(fill.alertsActive)),
                         ]))

@@ -7,14 +7,18 @@
 public struct RingCursor: Sendable, Equatable {
     public let capacity: Int64
     public private(set) var next: Int64
-    /// No row below this number exists: rows dropped when the capacity was lowered.
+    /// No row below this number exists: rows dropped when the capacity was lowered, or to
+    /// make room on a full disk.
     public let floor: Int64
+    /// Rows deleted to make room on a full disk (never overwritten: they were gone first).
+    public let droppedForSpace: Int64
 
-    public init(capacity: Int64, next: Int64 = 0, floor: Int64 = 0) {
+    public init(capacity: Int64, next: Int64 = 0, floor: Int64 = 0, droppedForSpace: Int64 = 0) {
         precondition(capacity > 0, "ring capacity must be positive")
         self.capacity = capacity
         self.next = next
         self.floor = min(floor, next)
+        self.droppedForSpace = max(0, min(droppedForSpace, self.floor))
     }
 
     /// Takes the next row number. `evicts` is true when its slot held a live row.
@@ -30,11 +34,20 @@ public struct RingCursor: Sendable, Equatable {
     /// Rows currently held.
     public var count: Int64 { next - oldest }
 
-    /// Rows overwritten (or dropped by a capacity change) since the ring was created.
-    public var evicted: Int64 { oldest }
+    /// Rows overwritten (or dropped by a capacity change) since the ring was created; rows
+    /// dropped for disk space are not among them.
+    public var evicted: Int64 { oldest - droppedForSpace }
 
     /// The same rows in a ring of another capacity: the newest that fit are kept.
     public func resized(to newCapacity: Int64) -> RingCursor {
-        RingCursor(capacity: newCapacity, next: next, floor: max(floor, next - newCapacity))
+        RingCursor(
+            capacity: newCapacity, next: next, floor: max(floor, next - newCapacity), droppedForSpace: droppedForSpace)
+    }
+
+    /// The ring after its oldest `count` rows were deleted to make room.
+    public func droppingOldest(_ count: Int64) -> RingCursor {
+        let count = min(max(0, count), self.count)
+        return RingCursor(
+            capacity: capacity, next: next, floor: oldest + count, droppedForSpace: droppedForSpace + count)
     }
 }

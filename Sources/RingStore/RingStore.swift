@@ -241,7 +241,7 @@ public final class RingStore {
     private func openRing(_ name: String, capacity: Int64) throws(StoreError) -> RingCursor {
         try step("opening ring \(name)") {
             let select = try database.statement(
-                "SELECT capacity, next_seqno, floor_seqno FROM rings WHERE name = ?")
+                "SELECT capacity, next_seqno, floor_seqno, dropped_for_space FROM rings WHERE name = ?")
             select.bind(1, name)
             guard try select.step() else {
                 select.reset()
@@ -251,7 +251,9 @@ public final class RingStore {
                 try insert.run()
                 return RingCursor(capacity: capacity)
             }
-            let stored = RingCursor(capacity: select.int64(0), next: select.int64(1), floor: select.int64(2))
+            let stored = RingCursor(
+                capacity: select.int64(0), next: select.int64(1), floor: select.int64(2),
+                droppedForSpace: select.int64(3))
             select.reset()
             guard stored.capacity != capacity else { return stored }
             let resized = stored.resized(to: capacity)
@@ -694,7 +696,8 @@ public final class RingStore {
         let count = min(max(wanted, 1), ring.count)
         guard count > 0 else { return 0 }
         let first = ring.oldest
-        let newFloor = first + count
+        let dropped = ring.droppingOldest(count)
+        let newFloor = dropped.floor
         let start = first % ring.capacity
         let end = start + count
         try step("dropping the oldest \(count) readings to make room") {
@@ -705,10 +708,14 @@ public final class RingStore {
                     try database.execute(
                         "DELETE FROM readings WHERE slot >= \(start) OR slot < \(end - ring.capacity)")
                 }
-                try database.execute("UPDATE rings SET floor_seqno = \(newFloor) WHERE name = 'readings'")
+                try database.execute(
+                    """
+                    UPDATE rings SET floor_seqno = \(newFloor), dropped_for_space = \(dropped.droppedForSpace)
+                    WHERE name = 'readings'
+                    """)
             }
         }
-        readingsRing = RingCursor(capacity: ring.capacity, next: ring.next, floor: newFloor)
+        readingsRing = dropped
         // Checkpoint now, so the WAL starts over in the space it already has instead of growing.
         _ = try? database.execute("PRAGMA wal_checkpoint(RESTART)")
         return count
@@ -738,6 +745,7 @@ public final class RingStore {
         public var readings: Int64
         public var capacityReadings: Int64
         public var readingsEvicted: Int64
+        public var readingsDroppedForSpace: Int64
         public var events: Int64
         public var rejects: Int64
         public var devices: Int
@@ -746,7 +754,7 @@ public final class RingStore {
     public var statistics: Statistics {
         Statistics(
             readings: readingsRing.count, capacityReadings: readingsRing.capacity,
-            readingsEvicted: readingsRing.evicted,
+            readingsEvicted: readingsRing.evicted, readingsDroppedForSpace: readingsRing.droppedForSpace,
             events: eventsRing.count, rejects: rejectsRing.count, devices: devices.count)
     }
 

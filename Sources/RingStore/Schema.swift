@@ -204,6 +204,11 @@ enum Schema {
             PRIMARY KEY(sensor, vin)
         ) WITHOUT ROWID;
         """,
+        // 9: rows deleted to make room on a full disk, apart from rows overwritten by the ring
+        // (before this, both were counted as evicted; older files start the count at 0).
+        """
+        ALTER TABLE rings ADD COLUMN dropped_for_space INTEGER NOT NULL DEFAULT 0;
+        """,
     ]
 
     static var version: Int64 { Int64(migrations.count) }

@@ -13,6 +13,8 @@ extension StoreReader {
         public var capacityReadings: Int64 = 0
         public var readingsWritten: Int64 = 0
         public var readingsEvicted: Int64 = 0
+        /// Deleted, oldest first, to make room on a full disk (apart from `readingsEvicted`).
+        public var readingsDroppedForSpace: Int64 = 0
         public var aggregates: Int64 = 0
         public var capacityAggregates: Int64 = 0
         public var fileBytes: Int64 = 0
@@ -27,17 +29,19 @@ extension StoreReader {
 
     public func fill() throws(StoreError) -> Fill {
         var fill = Fill()
-        try rows("SELECT name, capacity, next_seqno, floor_seqno FROM rings") {
+        try rows("SELECT name, capacity, next_seqno, floor_seqno, dropped_for_space FROM rings") {
             let capacity = $0.int64(1)
             let next = $0.int64(2)
             let floor = $0.int64(3)
             let count = max(0, min(capacity, next - floor))
             switch $0.text(0) {
             case "readings":
+                let ring = RingCursor(capacity: max(1, capacity), next: next, floor: floor, droppedForSpace: $0.int64(4))
                 fill.readings = count
                 fill.capacityReadings = capacity
                 fill.readingsWritten = next
-                fill.readingsEvicted = max(floor, next - capacity)
+                fill.readingsEvicted = ring.evicted
+                fill.readingsDroppedForSpace = ring.droppedForSpace
             case "aggregates":
                 fill.aggregates = count
                 fill.capacityAggregates = capacity

@@ -22,6 +22,7 @@ public final class StoreReader {
         public var devicesByKind: [String: Int64] = [:]
         public var capacityReadings: Int64 = 0
         public var readingsEvicted: Int64 = 0
+        public var readingsDroppedForSpace: Int64 = 0
         public var events: Int64 = 0
         public var rejectsByReason: [String: Int64] = [:]
         public var seqGaps: Int64 = 0
@@ -58,9 +59,12 @@ public final class StoreReader {
             summary.seqGaps += $0.int64(2)
             summary.duplicates += $0.int64(3)
         }
-        try rows("SELECT capacity, next_seqno, floor_seqno FROM rings WHERE name = 'readings'") {
+        try rows("SELECT capacity, next_seqno, floor_seqno, dropped_for_space FROM rings WHERE name = 'readings'") {
             summary.capacityReadings = $0.int64(0)
-            summary.readingsEvicted = max($0.int64(2), $0.int64(1) - $0.int64(0))
+            let ring = RingCursor(
+                capacity: max(1, $0.int64(0)), next: $0.int64(1), floor: $0.int64(2), droppedForSpace: $0.int64(3))
+            summary.readingsEvicted = ring.evicted
+            summary.readingsDroppedForSpace = ring.droppedForSpace
         }
         try rows("SELECT count(*) FROM events") { summary.events = $0.int64(0) }
         try rows("SELECT reason, count(*) FROM rejects GROUP BY reason") {

@@ -21,6 +21,7 @@ enum Offline {
             let object: [String: Any] = [
                 "readings": summary.readingsByKind, "devices": summary.devicesByKind,
                 "capacity_readings": summary.capacityReadings, "readings_evicted": summary.readingsEvicted,
+                "readings_dropped_for_space": summary.readingsDroppedForSpace,
                 "events": summary.events, "rejects": summary.rejectsByReason, "seq_gaps": summary.seqGaps,
                 "duplicates": summary.duplicates, "file_bytes": summary.fileBytes, "aggregates": summary.aggregates,
                 "alerts_active": summary.alertsActive, "outbox_messages": summary.outboxMessages,
@@ -33,7 +34,7 @@ enum Offline {
         print("store        \(path) (\(summary.fileBytes / 1024) KiB)")
         print(
             "readings     \(summary.readings) of \(summary.capacityReadings) (\(String(format: "%.1f", fill))%), "
-                + "\(summary.readingsEvicted) overwritten")
+                + "\(summary.readingsEvicted) overwritten, \(summary.readingsDroppedForSpace) dropped for disk space")
         for (kind, count) in summary.readingsByKind.sorted(by: { $0.key < $1.key }) {
             print("  \(kind.padding(toLength: 10, withPad: " ", startingAt: 0)) \(count)")
         }

@@ -178,6 +178,9 @@ struct FaultTests {
         let health = try Self.health(gateway)
         #expect(health["status"] == .string("degraded"), "\(health)")
         #expect(health["store"]?["full"] == .bool(true))
+        // The ring (a million) never filled: nothing overwritten, everything dropped for space.
+        #expect(health["store"]?["readings_evicted"] == .int(0), "\(health)")
+        #expect((health["store"]?["readings_dropped_for_space"]?.number ?? 0) > 0, "\(health)")
         let dropped = try Self.metric(gateway, "gateway_store_reclaimed_readings_total") ?? 0
         let fullEvents = try Self.metric(gateway, "gateway_store_full_total") ?? 0
         #expect(dropped > 0)

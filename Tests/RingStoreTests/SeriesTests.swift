@@ -171,6 +171,8 @@ import Testing
             DROP TABLE reading_marks;
             DROP VIEW sensor_sites_v;
             DROP TABLE sensor_sites;
+            DROP TABLE advisories_told;
+            ALTER TABLE rings DROP COLUMN dropped_for_space;
             CREATE INDEX readings_series ON readings(device_id, signal_id, ts_ms);
             PRAGMA user_version = 5;
             """)
