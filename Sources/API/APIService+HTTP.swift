@@ -68,7 +68,8 @@ extension APIService: HTTPHandler {
 
     public func finished(_ exchange: Exchange) {
         let status = String(exchange.status)
-        requests.add([exchange.label, exchange.method, status])
+        // A request refused or broken before its method was read counts as method "none".
+        requests.add([exchange.label, exchange.method.isEmpty ? "none" : exchange.method, status])
         latency.observe([exchange.label], Double(exchange.durationNanos) / 1e9)
         guard exchange.status >= 400 || exchange.status == 0 else {
             logger.debug(

@@ -77,11 +77,11 @@ extension APIService {
             "gateway_aggregates_written_total", help: "Closed aggregate windows stored or revised.",
             live.aggregatesWritten)
         out.family(
-            "gateway_forecast_minutes_to_alarm", type: "gauge",
-            help: "Minutes until a rising gauge's trend reaches its alarm level (rising gauges only).")
+            "gateway_forecast_seconds_to_alarm", type: "gauge",
+            help: "Seconds until a rising gauge's trend reaches its alarm level (rising gauges only).")
         for (sensor, forecast) in (forecasts?.all ?? [:]).sorted(by: { $0.key < $1.key }) {
             guard forecast.status == .rising, let minutes = forecast.minutesToAlarm else { continue }
-            out.sample("gateway_forecast_minutes_to_alarm", [("sensor", sensor)], minutes)
+            out.sample("gateway_forecast_seconds_to_alarm", [("sensor", sensor)], (minutes * 60).rounded())
         }
         out.family(
             "gateway_advisories_total", type: "counter",
@@ -147,7 +147,14 @@ extension APIService {
         out.sample("gateway_http_series_cache_total", [("result", "hit")], cache.hits)
         out.sample("gateway_http_series_cache_total", [("result", "miss")], cache.misses)
 
+        out.family(
+            "gateway_build_info", type: "gauge", help: "Always 1; the labels say which gatewayd this is.")
+        out.sample("gateway_build_info", [("version", live.version), ("gateway_id", live.gatewayID)], Int64(1))
         let process = ProcessStats.read()
+        out.counter(
+            "process_cpu_seconds_total", help: "User and system CPU time spent in seconds.", process.cpuSeconds)
+        out.gauge(
+            "process_virtual_memory_bytes", help: "Virtual memory size in bytes.", Double(process.virtualBytes))
         out.gauge(
             "process_resident_memory_bytes", help: "Resident memory size in bytes.", Double(process.residentBytes))
         out.gauge("process_open_fds", help: "Open file descriptors.", Double(process.openFDs))
@@ -164,6 +171,8 @@ extension APIService {
 /// Memory and descriptors of this process, from /proc.
 struct ProcessStats {
     var residentBytes: Int64 = 0
+    var virtualBytes: Int64 = 0
+    var cpuSeconds: Double = 0
     var openFDs: Int64 = 0
     var maxFDs: Int64 = 0
 
@@ -171,9 +180,17 @@ struct ProcessStats {
         var stats = ProcessStats()
         if let statm = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) {
             let fields = statm.split(separator: " ")
-            if fields.count > 1, let pages = Int64(fields[1]) {
-                stats.residentBytes = pages * Int64(sysconf(Int32(_SC_PAGESIZE)))
+            let page = Int64(sysconf(Int32(_SC_PAGESIZE)))
+            if fields.count > 1, let size = Int64(fields[0]), let pages = Int64(fields[1]) {
+                stats.virtualBytes = size * page
+                stats.residentBytes = pages * page
             }
+        }
+        var usage = rusage()
+        if getrusage(RUSAGE_SELF.rawValue, &usage) == 0 {
+            stats.cpuSeconds =
+                Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6 + Double(usage.ru_stime.tv_sec)
+                + Double(usage.ru_stime.tv_usec) / 1e6
         }
         if let directory = opendir("/proc/self/fd") {
             while let entry = readdir(directory) {

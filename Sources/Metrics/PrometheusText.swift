@@ -41,6 +41,11 @@ public struct PrometheusText {
         sample(name, [], value)
     }
 
+    public mutating func counter(_ name: String, help: String, _ value: Double) {
+        family(name, type: "counter", help: help)
+        sample(name, [], value)
+    }
+
     /// The `_bucket`, `_sum` and `_count` samples of one histogram (the family line is the caller's).
     public mutating func histogram(_ name: String, _ labels: [(String, String)] = [], _ snapshot: Histogram.Snapshot) {
         var cumulative: Int64 = 0

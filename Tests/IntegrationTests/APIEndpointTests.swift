@@ -195,7 +195,10 @@ struct APIEndpointTests {
         let alerts = try Self.json(try Self.get(port, "/v1/alerts?state=all", token: token))
         #expect(alerts["alerts"]?.arrayValue != nil)
 
+        // A request broken before its method is known is counted under method "none".
+        #expect(try rawRequest(port: port, "\u{1}\u{2} nonsense\r\n\r\n")?.status == 400)
         let metrics = try Self.get(port, "/metrics", token: nil)
+        #expect(metrics.text.contains(#"method="none",status="400"}"#), "\(metrics.text)")
         #expect(metrics.headers["content-type"]?.hasPrefix("text/plain; version=0.0.4") == true)
         for line in [
             "gateway_readings_ingested_total{kind=\"water\"} 180", "gateway_rejects_total{reason=\"bad_ts\"} 1",
@@ -203,10 +206,15 @@ struct APIEndpointTests {
             "gateway_flush_duration_seconds_count",
             "gateway_http_requests_total{route=\"/v1/series\",method=\"GET\",status=\"200\"}",
             "gateway_http_request_duration_seconds_bucket{route=\"/v1/devices\"", "process_resident_memory_bytes",
-            "process_open_fds", "gateway_upstream_backlog_messages 0",
+            "process_open_fds", "gateway_upstream_backlog_messages 0", "process_cpu_seconds_total ",
+            "process_start_time_seconds ", "process_virtual_memory_bytes ", "process_max_fds ",
+            "gateway_build_info{version=\"",
         ] {
             #expect(metrics.text.contains(line), "metrics lack \(line)")
         }
+        // Base units only (seconds, not minutes), and no empty label values.
+        #expect(!metrics.text.contains("minutes"))
+        #expect(!metrics.text.contains("=\"\""), "an empty label value")
 
         // HEAD: the same headers, no body.
         let connection = try RawConnection(port: port)
