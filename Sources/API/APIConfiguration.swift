@@ -1,3 +1,5 @@
+public import Alerts
+
 /// What the REST API needs from gatewayd's `http` configuration section.
 public struct APIConfiguration: Sendable {
     public var listen = "127.0.0.1:8080"
@@ -23,6 +25,10 @@ public struct APIConfiguration: Sendable {
     public var seriesCacheMs = 1_000
     /// Readers of the store kept open for requests; more requests than this wait in line.
     public var storeReaders = 4
+    /// Flood thresholds (`alerts.water` and its per-sensor overrides), so a dashboard draws the
+    /// lines the gateway alerts on instead of numbers copied into it.
+    public var waterAlerts = WaterAlertSettings()
+    public var waterAlertOverrides: [String: WaterAlertSettings] = [:]
 
     public init() {}
 }

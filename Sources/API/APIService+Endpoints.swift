@@ -148,9 +148,18 @@ extension APIService {
             writer.endObject()
         }
         writer.endArray()
-        if device.kind == .water, let forecast = forecasts?.forecast(device.name) {
-            writer.key("forecast")
-            write(forecast, to: &writer)
+        if device.kind == .water {
+            let settings = configuration.waterAlertOverrides[device.name] ?? configuration.waterAlerts
+            writer.key("thresholds")
+            writer.beginObject()
+            writer.field("warning_cm", settings.warningCm)
+            writer.field("alarm_cm", settings.alarmCm)
+            writer.field("hysteresis_cm", settings.hysteresisCm)
+            writer.endObject()
+            if let forecast = forecasts?.forecast(device.name) {
+                writer.key("forecast")
+                write(forecast, to: &writer)
+            }
         }
         writer.endObject()
         return .json(bytes: writer.bytes)

@@ -20,9 +20,11 @@ enum TimeParsing {
         return rfc3339(text)
     }
 
-    /// `90` (seconds), `500ms`, `30s`, `5m`, `1h`, `1d`.
+    /// `90` (seconds), `500ms`, `30s`, `5m`, `1h`, `1d`, `1w` (what Grafana's `$__interval` gives).
     static func durationMs(_ text: String) -> Int64? {
-        let units: [(String, Int64)] = [("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000), ("d", 86_400_000)]
+        let units: [(String, Int64)] = [
+            ("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000), ("d", 86_400_000), ("w", 604_800_000),
+        ]
         for (suffix, factor) in units where text.hasSuffix(suffix) {
             let number = text.dropLast(suffix.count)
             guard !number.isEmpty, number.allSatisfy(\.isASCII), let value = Int64(number), value >= 0,

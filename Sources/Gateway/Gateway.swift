@@ -244,6 +244,8 @@ public final class Gateway: @unchecked Sendable {
         api.maxSeriesPoints = Int(settings.maxSeriesPoints)
         api.onlineAfterMs = settings.onlineAfterS * 1000
         api.seriesCacheMs = Int(settings.seriesCacheMs)
+        api.waterAlerts = configuration.alerts.water
+        api.waterAlertOverrides = configuration.alerts.waterSensors
         api.aggregationWindowMs = configuration.aggregation.enabled ? configuration.aggregation.windowS * 1000 : nil
         if settings.tokens.isEmpty {
             logger.warning(

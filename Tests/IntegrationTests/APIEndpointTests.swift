@@ -435,22 +435,39 @@ extension APIEndpointTests {
         #expect(urls.count >= 5)
         #expect(expressions.count >= 10)
 
-        let live = try LiveGateway(http: Self.tokens())
+        #expect(!text.contains("$step"), "the step comes from the panel, not a fixed list")
+        #expect(!text.contains("\"value\": 150") && !text.contains("\"value\": 250"), "thresholds come from the gateway")
+
+        let live = try LiveGateway(
+            extra: #""alerts": {"water": {"sensors": {"gauge-9": {"warning_cm": 80, "alarm_cm": 120}}}},"#,
+            http: Self.tokens())
         defer { withExtendedLifetime(live) {} }
         let now = Int64(Date().timeIntervalSince1970 * 1000)
         _ = try await Self.seed(live.publisher, nowMs: now)
         try waitFor("the readings") { try live.gateway.count("SELECT count(*) FROM readings") >= 181 }
         let port = live.gateway.httpPort
-        for url in urls {
-            let concrete = url.replacingOccurrences(of: "$sensor", with: "gauge-9")
-                .replacingOccurrences(of: "$vehicle", with: "1HGCM82633A004352")
-                .replacingOccurrences(of: "$signal", with: "speed_kmh")
-                .replacingOccurrences(of: "${__from}", with: String(now - 3 * 3_600_000))
-                .replacingOccurrences(of: "${__to}", with: String(now))
-                .replacingOccurrences(of: "$step", with: "5m")
-            let response = try Self.get(port, concrete, token: Self.viewerToken)
-            #expect(response.status == 200, "\(url): \(response.text)")
+        // Grafana's $__interval for each time picker range, as Grafana computes it from the
+        // panel's maxDataPoints and minimum interval: every range answers, from the aggregates.
+        let hour: Int64 = 3_600_000
+        for range in [hour, 6 * hour, 24 * hour, 7 * 24 * hour, 30 * 24 * hour, 90 * 24 * hour] {
+            let intervalMs = max(Grafana.roundInterval(range / 500), 60_000)
+            for url in urls {
+                let concrete = url.replacingOccurrences(of: "$sensor", with: "gauge-9")
+                    .replacingOccurrences(of: "$vehicle", with: "1HGCM82633A004352")
+                    .replacingOccurrences(of: "$signal", with: "speed_kmh")
+                    .replacingOccurrences(of: "${__from}", with: String(now - range))
+                    .replacingOccurrences(of: "${__to}", with: String(now))
+                    .replacingOccurrences(of: "${__interval}", with: Grafana.secondsToHms(intervalMs / 1000))
+                let response = try Self.get(port, concrete, token: Self.viewerToken)
+                #expect(response.status == 200, "\(url) over \(range / hour) h: \(response.text)")
+                if url.hasPrefix("/v1/series") {
+                    #expect(response.headers["x-series-source"] == "aggregates", "\(url) over \(range / hour) h")
+                }
+            }
         }
+        let thresholds = try Self.json(try Self.get(port, "/v1/devices/gauge-9", token: Self.viewerToken))["thresholds"]
+        #expect(thresholds?["warning_cm"]?.number == 80)
+        #expect(thresholds?["alarm_cm"]?.number == 120)
         let metrics = try Self.get(port, "/metrics", token: nil).text
         let pattern = try NSRegularExpression(pattern: "\\b(gateway|process)_[a-z_]+")
         for expr in expressions {
@@ -462,5 +479,28 @@ extension APIEndpointTests {
                 #expect(metrics.contains("# TYPE \(name) "), "the dashboard plots \(name), which /metrics lacks")
             }
         }
+    }
+}
+
+/// What Grafana does with a panel's interval (public/app/core/utils/kbn.ts and rangeutil.ts).
+enum Grafana {
+    static func roundInterval(_ ms: Int64) -> Int64 {
+        let table: [(below: Int64, value: Int64)] = [
+            (15, 10), (35, 20), (75, 50), (150, 100), (350, 200), (750, 500), (1_500, 1_000), (3_500, 2_000),
+            (7_500, 5_000), (12_500, 10_000), (17_500, 15_000), (25_000, 20_000), (45_000, 30_000),
+            (90_000, 60_000), (210_000, 120_000), (450_000, 300_000), (750_000, 600_000), (1_050_000, 900_000),
+            (1_500_000, 1_200_000), (2_700_000, 1_800_000), (5_400_000, 3_600_000), (9_000_000, 7_200_000),
+            (16_200_000, 10_800_000), (32_400_000, 21_600_000), (86_400_000, 43_200_000),
+            (604_800_000, 86_400_000), (1_814_400_000, 604_800_000), (3_628_800_000, 2_592_000_000),
+        ]
+        return table.first { ms < $0.below }?.value ?? 31_536_000_000
+    }
+
+    static func secondsToHms(_ seconds: Int64) -> String {
+        if seconds / 31_536_000 > 0 { return "\(seconds / 31_536_000)y" }
+        if seconds % 31_536_000 / 86_400 > 0 { return "\(seconds % 31_536_000 / 86_400)d" }
+        if seconds % 86_400 / 3_600 > 0 { return "\(seconds % 86_400 / 3_600)h" }
+        if seconds % 3_600 / 60 > 0 { return "\(seconds % 3_600 / 60)m" }
+        return "\(seconds % 60)s"
     }
 }
