@@ -97,7 +97,7 @@ public final class APIService: Sendable {
                         JSONObject([
                             ("type", .string("string")), ("enum", .array([.string("vehicle"), .string("water")])),
                         ]))),
-                QueryParameter(name: "limit", description: "1 to 1000, default 100", schema: Schemas.integer),
+                QueryParameter(name: "limit", description: "1 to 1000, default 100", schema: Schemas.limit(default: 100)),
                 QueryParameter(name: "cursor", description: "next_cursor of the previous page", schema: Schemas.string),
             ],
             responseSchema: Schemas.devicePage,
@@ -108,7 +108,7 @@ public final class APIService: Sendable {
             query: [
                 QueryParameter(
                     name: "kind", description: "needed only when a vehicle and a sensor share the id",
-                    schema: Schemas.string)
+                    schema: Schemas.enumeration(["vehicle", "water"]))
             ],
             responseSchema: Schemas.deviceDetail,
             handler: { service, request, parameters throws(APIError) in
@@ -118,7 +118,7 @@ public final class APIService: Sendable {
             method: "GET", pattern: ["v1", "series"], access: .viewer,
             summary: "Buckets of count/min/max/mean of one signal of one device",
             query: [
-                QueryParameter(name: "device", description: "device id", schema: Schemas.string, required: true),
+                QueryParameter(name: "device", description: "device id", schema: Schemas.deviceID, required: true),
                 QueryParameter(
                     name: "signal", description: "signal name, e.g. level_cm", schema: Schemas.string, required: true),
                 QueryParameter(
@@ -129,7 +129,7 @@ public final class APIService: Sendable {
                     name: "step", description: "seconds or 30s, 5m, 1h, 1d; default 60s", schema: Schemas.string),
                 QueryParameter(
                     name: "kind", description: "needed only when a vehicle and a sensor share the id",
-                    schema: Schemas.string),
+                    schema: Schemas.enumeration(["vehicle", "water"])),
             ],
             responseSchema: Schemas.series,
             handler: { service, request, _ throws(APIError) in try service.series(request) }),
@@ -144,14 +144,14 @@ public final class APIService: Sendable {
                             ("type", .string("string")), ("enum", .array([.string("active"), .string("all")])),
                         ]))),
                 QueryParameter(name: "since", description: "unix ms or RFC 3339", schema: Schemas.string),
-                QueryParameter(name: "limit", description: "1 to 1000, default 100", schema: Schemas.integer),
+                QueryParameter(name: "limit", description: "1 to 1000, default 100", schema: Schemas.limit(default: 100)),
             ],
             responseSchema: Schemas.alerts,
             handler: { service, request, _ throws(APIError) in try service.alerts(request) }),
         Route(
             method: "GET", pattern: ["v1", "rejects"], access: .viewer,
             summary: "Recent rejected messages with reasons, and counts per reason",
-            query: [QueryParameter(name: "limit", description: "1 to 1000, default 50", schema: Schemas.integer)],
+            query: [QueryParameter(name: "limit", description: "1 to 1000, default 50", schema: Schemas.limit(default: 50))],
             responseSchema: Schemas.rejects,
             handler: { service, request, _ throws(APIError) in try service.rejects(request) }),
         Route(

@@ -29,6 +29,49 @@ enum Schemas {
             ]))
     }
 
+    /// An object some of whose properties may be missing.
+    static func object(_ properties: [(String, JSONValue)], required: [String]) -> JSONValue {
+        .object(
+            JSONObject([
+                ("type", .string("object")),
+                ("properties", .object(JSONObject(properties.map { ($0.0, $0.1) }))),
+                ("required", .array(required.map { .string($0) })),
+            ]))
+    }
+
+    static func constant(_ value: String) -> JSONValue {
+        .object(JSONObject([("type", .string("string")), ("const", .string(value))]))
+    }
+
+    static func enumeration(_ values: [String]) -> JSONValue {
+        .object(JSONObject([("type", .string("string")), ("enum", .array(values.map { .string($0) }))]))
+    }
+
+    static func integer(minimum: Int64, maximum: Int64? = nil, default value: Int64? = nil) -> JSONValue {
+        var members: [(String, JSONValue)] = [("type", .string("integer")), ("minimum", .int(minimum))]
+        if let maximum { members.append(("maximum", .int(maximum))) }
+        if let value { members.append(("default", .int(value))) }
+        return .object(JSONObject(members))
+    }
+
+    static func pattern(_ pattern: String, maxLength: Int64) -> JSONValue {
+        .object(
+            JSONObject([
+                ("type", .string("string")), ("pattern", .string(pattern)), ("minLength", .int(1)),
+                ("maxLength", .int(maxLength)),
+            ]))
+    }
+
+    /// A vehicle's VIN or a sensor's id, as the server checks them (SensorID): 1 to 64 of
+    /// A-Z a-z 0-9 _ . -, not starting with . - or _, no "..".
+    static let deviceID = pattern("^(?!.*\\.\\.)[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", maxLength: 64)
+    static let sha256 = pattern("^[0-9a-f]{64}$", maxLength: 64)
+    static let campaignID = integer(minimum: 1, maximum: Int64(UInt32.max))
+    static func limit(default value: Int64) -> JSONValue { integer(minimum: 1, maximum: 1000, default: value) }
+    /// Counts keyed by a name (reject reasons).
+    static let counts = JSONValue.object(
+        JSONObject([("type", .string("object")), ("additionalProperties", integer(minimum: 0))]))
+
     static func array(_ items: JSONValue) -> JSONValue {
         .object(JSONObject([("type", .string("array")), ("items", items)]))
     }
@@ -71,6 +114,8 @@ enum Schemas {
         else { return device }
         properties.members.append(
             ("latest", array(object([("signal", string), ("unit", string), ("ts_ms", integer), ("value", number)]))))
+        properties.members.append(("thresholds", thresholds))
+        properties.members.append(("forecast", forecast))
         required.append(.string("latest"))
         schema.members = schema.members.map {
             $0.key == "properties"
@@ -78,6 +123,16 @@ enum Schemas {
         }
         return .object(schema)
     }()
+
+    /// A gauge's alert levels (water gauges only).
+    static let thresholds = object([("warning_cm", number), ("alarm_cm", number), ("hysteresis_cm", number)])
+
+    /// A gauge's trend (water gauges only); the numbers are null when the status gives none.
+    static let forecast = object([
+        ("status", enumeration(["rising", "steady", "falling", "insufficient", "noisy"])),
+        ("slope_cm_per_min", nullableNumber), ("minutes_to_warning", nullableNumber),
+        ("minutes_to_alarm", nullableNumber), ("points", integer(minimum: 0)), ("detail", string),
+    ])
 
     static let series = array(
         object([("time", integer), ("count", integer), ("min", number), ("max", number), ("mean", number)]))
@@ -94,7 +149,7 @@ enum Schemas {
     ])
 
     static let rejects = object([
-        ("counts_held", object), ("counts_since_start", object),
+        ("counts_held", counts), ("counts_since_start", counts),
         ("recent", array(object([("ts_ms", integer), ("topic", string), ("reason", string), ("detail", string)]))),
     ])
 
@@ -132,15 +187,36 @@ enum Schemas {
     ])
 
     static let site = object([("sensor", string), ("lat", number), ("lon", number), ("radius_m", number)])
+    static let point = object([
+        ("type", constant("Point")),
+        (
+            "coordinates",
+            .object(
+                JSONObject([
+                    ("type", .string("array")), ("items", number), ("minItems", .int(2)), ("maxItems", .int(2)),
+                    ("description", .string("[longitude, latitude] in degrees (WGS 84)")),
+                ]))
+        ),
+    ])
+    static let gaugeProperties = object(
+        [
+            ("kind", constant("gauge")), ("device", string), ("radius_m", number),
+            ("state", enumeration(["normal", "warning", "alarm"])), ("level_cm", number), ("level_ts_ms", integer),
+            ("forecast", forecast),
+        ], required: ["kind", "device", "radius_m", "state"])
+    static let vehicleProperties = object(
+        [
+            ("kind", constant("vehicle")), ("device", string), ("ts_ms", integer), ("age_s", integer(minimum: 0)),
+            ("speed_kmh", number), ("heading_deg", number),
+        ], required: ["kind", "device", "ts_ms", "age_s"])
     static let featureCollection = object([
-        ("type", string),
+        ("type", constant("FeatureCollection")),
         (
             "features",
             array(
                 object([
-                    ("type", string), ("id", string),
-                    ("geometry", object([("type", string), ("coordinates", array(number))])),
-                    ("properties", object),
+                    ("type", constant("Feature")), ("id", string), ("geometry", point),
+                    ("properties", .object(JSONObject([("oneOf", .array([gaugeProperties, vehicleProperties]))]))),
                 ]))
         ),
     ])
@@ -171,19 +247,54 @@ extension APIService {
                         ]))
                 )
             ]
-            for (code, text) in [
+            if route.access == .health {
+                // The same body with status `down`: a load balancer takes the gateway out.
+                responses.append(
+                    (
+                        "503",
+                        .object(
+                            JSONObject([
+                                ("description", .string("The local broker is down (status down)")),
+                                (
+                                    "content",
+                                    .object(
+                                        JSONObject([
+                                            ("application/json", .object(JSONObject([("schema", route.responseSchema)])))
+                                        ]))
+                                ),
+                            ]))
+                    ))
+            }
+            var failures = [
                 ("400", "Invalid parameters"), ("401", "No or unknown token"), ("403", "Role too low"),
-            ] {
+                ("408", "The request's headers or body did not arrive in time (http.header_timeout_ms)"),
+                ("500", "The store could not be read; the message says why"),
+            ]
+            if route.access != .health {
+                failures.append(("503", "Too many connections (http.max_connections); retry later"))
+            }
+            if route.maxBodyBytes > 0 {
+                failures += [("411", "No Content-Length"), ("413", "Body larger than this route takes")]
+            }
+            for (code, text) in failures.sorted(by: { $0.0 < $1.0 }) {
                 responses.append((code, errorResponse(text)))
             }
             if route.pattern.contains(where: { $0.hasPrefix("{") }) {
                 responses.append(("404", errorResponse("Not found")))
             }
             var parameters: [JSONValue] = route.pattern.filter { $0.hasPrefix("{") }.map {
-                .object(
+                let name = String($0.dropFirst().dropLast())
+                let schema =
+                    switch (name, route.pattern.dropLast().last) {
+                    case ("sha256", _): Schemas.sha256
+                    case ("id", "campaigns"): Schemas.campaignID
+                    case ("id", _): Schemas.deviceID
+                    default: Schemas.string
+                    }
+                return .object(
                     JSONObject([
-                        ("name", .string(String($0.dropFirst().dropLast()))), ("in", .string("path")),
-                        ("required", .bool(true)), ("schema", Schemas.string),
+                        ("name", .string(name)), ("in", .string("path")), ("required", .bool(true)),
+                        ("schema", schema),
                     ]))
             }
             parameters += route.query.map {

@@ -504,3 +504,94 @@ enum Grafana {
         return "\(seconds % 60)s"
     }
 }
+
+extension APIEndpointTests {
+    /// Paths in a schema to objects that say nothing of their members (what a generated
+    /// client can only hand over as a dictionary).
+    static func untypedObjects(_ schema: JSONValue, at path: String = "$") -> [String] {
+        guard case .object(let members) = schema else { return [] }
+        var found: [String] = []
+        if members["type"] == .string("object"), members["properties"] == nil, members["additionalProperties"] == nil {
+            found.append(path)
+        }
+        for (key, value) in members.members {
+            if case .array(let items) = value {
+                for (index, item) in items.enumerated() { found += untypedObjects(item, at: "\(path).\(key)[\(index)]") }
+            } else {
+                found += untypedObjects(value, at: "\(path).\(key)")
+            }
+        }
+        return found
+    }
+
+    /// The OpenAPI document is complete: real responses (health when the broker is down
+    /// included) conform to the schemas documented for their status, every documented bound
+    /// and pattern is what the server enforces, and nothing the server sends is undocumented.
+    @Test func responsesConformToTheDocumentedSchemas() async throws {
+        let live = try LiveGateway(http: Self.tokens())
+        defer { withExtendedLifetime(live) {} }
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        _ = try await Self.seed(live.publisher, nowMs: now)
+        try await live.publisher.send(
+            "v1/obd/1HGCM82633A004352/gps", #"{"ts":\#(now),"seq":2,"lat":3.14,"lon":101.69,"speed_kmh":20}"#)
+        try await live.publisher.send("v1/water/gauge-9/level", #"{"ts":"yesterday","seq":999,"level_cm":1}"#)
+        try waitFor("the readings") { try live.gateway.count("SELECT count(*) FROM readings") >= 184 }
+        let port = live.gateway.httpPort
+        #expect(
+            try Self.send(
+                port, "PUT", "/v1/sensors/gauge-9/site", token: Self.operatorToken,
+                body: #"{"lat": 3.1390, "lon": 101.6869, "radius_m": 500}"#
+            ).status == 200)
+        let document = try Self.json(try Self.get(port, "/v1/openapi.json", token: Self.viewerToken))
+        let check = SchemaCheck(document: document)
+        func schema(_ path: String, _ method: String = "get", _ status: String = "200") throws -> JSONValue {
+            let content = try #require(document["paths"]?[path]?[method]?["responses"]?[status]?["content"])
+            return try #require(content.object?.members.first?.value["schema"], "\(path) \(status)")
+        }
+        func expectConforms(_ target: String, _ path: String, status: Int = 200) throws {
+            let response = try Self.get(port, target, token: Self.viewerToken)
+            #expect(response.status == status, "\(target): \(response.text)")
+            let problems = check.problems(
+                try JSONParser.parse(Array(response.text.utf8)), try schema(path, "get", String(status)))
+            #expect(problems.isEmpty, "\(target): \(problems.joined(separator: "; "))")
+            #expect(Self.untypedObjects(try schema(path, "get", String(status))).isEmpty, "\(path): untyped objects")
+        }
+        try expectConforms("/v1/health", "/v1/health")
+        try expectConforms("/v1/devices", "/v1/devices")
+        try expectConforms("/v1/devices/gauge-9", "/v1/devices/{id}")
+        try expectConforms("/v1/devices/1HGCM82633A004352", "/v1/devices/{id}")
+        try expectConforms("/v1/series?device=gauge-9&signal=level_cm&from=now-3h", "/v1/series")
+        try expectConforms("/v1/alerts?state=all", "/v1/alerts")
+        try expectConforms("/v1/rejects", "/v1/rejects")
+        try expectConforms("/v1/map", "/v1/map")
+        try expectConforms("/v1/devices/nobody", "/v1/devices/{id}", status: 404)
+
+        // Documented bounds and patterns are the server's: the edge is taken, one past refused.
+        for (path, item) in document["paths"]?.object?.members ?? [] {
+            guard let get = item["get"] else { continue }
+            for parameter in get["parameters"]?.arrayValue ?? [] where parameter["in"] == .string("query") {
+                guard let name = parameter["name"]?.string, let maximum = parameter["schema"]?["maximum"]?.number,
+                    let minimum = parameter["schema"]?["minimum"]?.number
+                else { continue }
+                let base = path == "/v1/series" ? "\(path)?device=gauge-9&signal=level_cm&" : "\(path)?"
+                for (value, status) in [(maximum, 200), (maximum + 1, 400), (minimum, 200), (minimum - 1, 400)] {
+                    let target = base + "\(name)=\(Int64(value))"
+                    #expect(try Self.get(port, target, token: Self.viewerToken).status == status, "\(target)")
+                }
+            }
+        }
+        let idSchema = try #require(document["paths"]?["/v1/devices/{id}"]?["get"]?["parameters"]?.arrayValue?.first)
+        for id in ["gauge-9", "a..b", "-lead", String(repeating: "x", count: 65)] {
+            let documented = check.problems(.string(id), idSchema["schema"] ?? .null).isEmpty
+            let status = try Self.get(port, "/v1/devices/\(id)", token: Self.viewerToken).status
+            #expect(documented == (status != 400), "\(id): documented \(documented), served \(status)")
+        }
+
+        // The broker goes away: health answers 503 with the documented body.
+        #expect(live.broker.child.stop() == 0)
+        try waitFor("health to say down") {
+            try Self.get(port, "/v1/health", token: nil).status == 503
+        }
+        try expectConforms("/v1/health", "/v1/health", status: 503)
+    }
+}
