@@ -63,7 +63,7 @@ let package = Package(
             name: "Gateway",
             dependencies: [
                 "MQTT", "RingStore", "Telemetry", "Alerts", "Crypto", "JSON", "Logging", "API", "Metrics", "Suggest",
-                "Advisories", "Geo", "Campaigns", "Systemd", "Threads",
+                "Advisories", "Geo", "Campaigns", "Systemd", "Threads", "Version",
             ],
             swiftSettings: swiftSettings),
 
@@ -77,7 +77,8 @@ let package = Package(
             swiftSettings: swiftSettings),
 
         // Thin executables.
-        .executableTarget(name: "gatewayd", dependencies: ["Gateway", "Logging"], swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "gatewayd", dependencies: ["Gateway", "Logging", "Version"], swiftSettings: swiftSettings),
         .executableTarget(
             name: "gwsim", dependencies: ["MQTT", "Telemetry", "Logging", "OTA", "Delta", "Crypto", "JSON"],
             swiftSettings: swiftSettings),
@@ -87,9 +88,12 @@ let package = Package(
             swiftSettings: swiftSettings),
         .executableTarget(
             name: "gwctl",
-            dependencies: ["RingStore", "API", "Arguments", "JSON", "HTTP", "Crypto", "OTA", "Delta", "Telemetry"],
+            dependencies: [
+                "RingStore", "API", "Arguments", "JSON", "HTTP", "Crypto", "OTA", "Delta", "Telemetry", "Version",
+            ],
             swiftSettings: swiftSettings),
         .target(name: "Systemd", swiftSettings: swiftSettings),
+        .target(name: "Version", swiftSettings: swiftSettings),
         .target(
             name: "FuzzTargets", dependencies: ["Telemetry", "HTTP", "OTA", "Delta", "Crypto", "JSON", "Gateway"],
             swiftSettings: swiftSettings),
@@ -127,7 +131,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "MQTT", "SQLite", "Gateway", "Telemetry", "JSON", "Logging", "TestSupport", "Crypto", "OTA",
+                "MQTT", "SQLite", "Gateway", "Telemetry", "JSON", "Logging", "TestSupport", "Crypto", "OTA", "Version",
             ],
             swiftSettings: swiftSettings),
     ],

@@ -41,8 +41,8 @@ for tool in dpkg-deb dpkg-shlibdeps fakeroot; do
     command -v "$tool" >/dev/null || { say "needs $tool: apt-get install dpkg-dev fakeroot"; exit 69; }
 done
 
-version=$(sed -n 's/.*static let current = "\(.*\)".*/\1/p' "$top/Sources/Gateway/GatewayVersion.swift")
-[ -n "$version" ] || { say "cannot read the version from Sources/Gateway/GatewayVersion.swift"; exit 65; }
+version=$(sed -n 's/.*static let current = "\(.*\)".*/\1/p' "$top/Sources/Version/GatewayVersion.swift")
+[ -n "$version" ] || { say "cannot read the version from Sources/Version/GatewayVersion.swift"; exit 65; }
 arch=$(dpkg --print-architecture)
 package=telemetry-gateway
 full_version=$version-$revision

@@ -1,3 +1,4 @@
+import Version
 import API
 import Advisories
 import Alerts

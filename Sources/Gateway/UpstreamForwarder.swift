@@ -1,3 +1,4 @@
+import Version
 import Crypto
 import Dispatch
 import JSON

@@ -24,7 +24,10 @@ public final class StoreReader {
         public var readingsEvicted: Int64 = 0
         public var readingsDroppedForSpace: Int64 = 0
         public var events: Int64 = 0
+        /// Reject reasons of the rejects the ring holds (the newest, up to its capacity).
         public var rejectsByReason: [String: Int64] = [:]
+        /// Every reject since the store was created (the ring's row counter).
+        public var rejectsTotal: Int64 = 0
         public var seqGaps: Int64 = 0
         public var duplicates: Int64 = 0
         public var fileBytes: Int64 = 0
@@ -67,6 +70,7 @@ public final class StoreReader {
             summary.readingsDroppedForSpace = ring.droppedForSpace
         }
         try rows("SELECT count(*) FROM events") { summary.events = $0.int64(0) }
+        try rows("SELECT next_seqno FROM rings WHERE name = 'rejects'") { summary.rejectsTotal = $0.int64(0) }
         try rows("SELECT reason, count(*) FROM rejects GROUP BY reason") {
             summary.rejectsByReason[$0.text(0) ?? "?"] = $0.int64(1)
         }

@@ -1,3 +1,4 @@
+import Version
 import Gateway
 import JSON
 import Logging

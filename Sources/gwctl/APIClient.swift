@@ -10,6 +10,8 @@ import JSON
 /// Why a request to the gateway failed, worded for the operator at the terminal.
 enum ClientError: Error, CustomStringConvertible {
     case unreachable(url: String, reason: String)
+    /// `--gateway` (or GWCTL_GATEWAY) is not a URL gwctl can use.
+    case malformedURL(String, reason: String)
     case unauthorized(String)
     case forbidden(String)
     case failed(status: Int, code: String, message: String)
@@ -22,6 +24,9 @@ enum ClientError: Error, CustomStringConvertible {
         case .unreachable(let url, let reason):
             return "cannot reach the gateway at \(url): \(reason); is gatewayd running, and is --gateway "
                 + "(or GWCTL_GATEWAY) its http.listen address?"
+        case .malformedURL(let url, let reason):
+            return "--gateway \"\(url)\" is not a usable URL: \(reason); give it as http://HOST:PORT or "
+                + "https://HOST:PORT (or set GWCTL_GATEWAY)"
         case .unauthorized(let message):
             return "the gateway refused the request (401): \(message). Pass --token or set GWCTL_TOKEN; "
                 + "gwctl token new makes a token and the line for http.tokens"
@@ -40,6 +45,7 @@ enum ClientError: Error, CustomStringConvertible {
     var exitCode: Int32 {
         switch self {
         case .unreachable: return 69
+        case .malformedURL: return 64
         case .unauthorized, .forbidden: return 77
         case .failed(let status, _, _): return status >= 500 ? 69 : 65
         case .badResponse: return 76
@@ -62,21 +68,30 @@ struct APIClient {
         var body: Data
     }
 
-    func get(_ path: String, query: [(String, String?)] = []) throws(ClientError) -> Response {
-        try send("GET", path, query: query)
+    func get(_ path: String, query: [(String, String?)] = [], accepting: Set<Int> = []) throws(ClientError) -> Response
+    {
+        try send("GET", path, query: query, accepting: accepting)
     }
 
     func send(
         _ method: String, _ path: String, query: [(String, String?)] = [], json body: Data? = nil,
-        contentType: String = "application/json", timeout: Double = 15
+        contentType: String = "application/json", timeout: Double = 15, accepting: Set<Int> = []
     ) throws(ClientError) -> Response {
+        guard let baseComponents = URLComponents(string: base) else { throw .malformedURL(base, reason: "it does not parse") }
+        guard baseComponents.scheme == "http" || baseComponents.scheme == "https" else {
+            throw .malformedURL(base, reason: "it does not start with http:// or https://")
+        }
+        guard let host = baseComponents.host, !host.isEmpty else { throw .malformedURL(base, reason: "it names no host") }
+        guard baseComponents.query == nil, baseComponents.fragment == nil else {
+            throw .malformedURL(base, reason: "a base URL takes no ?query or #fragment")
+        }
         var components = URLComponents(string: base.hasSuffix("/") ? String(base.dropLast()) + path : base + path)
         let items = query.compactMap { name, value in value.map { URLQueryItem(name: name, value: $0) } }
         if !items.isEmpty { components?.queryItems = items }
-        guard let url = components?.url, url.scheme == "http" || url.scheme == "https" else {
-            throw .unreachable(url: base, reason: "not an http:// or https:// URL")
+        guard let url = components?.url else { throw .malformedURL(base, reason: "it does not parse with \(path)") }
+        if let caFile {
+            return try sendInHouse(method, url, caFile: caFile, body: body, contentType: contentType, accepting: accepting)
         }
-        if let caFile { return try sendInHouse(method, url, caFile: caFile, body: body, contentType: contentType) }
         var request = URLRequest(url: url, timeoutInterval: timeout)
         if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
         request.httpMethod = method
@@ -99,12 +114,14 @@ struct APIClient {
         for (name, value) in response.allHeaderFields {
             if let name = name as? String, let value = value as? String { headers[name.lowercased()] = value }
         }
-        return try Self.accepted(Response(status: response.statusCode, headers: headers, body: data ?? Data()))
+        return try Self.accepted(
+            Response(status: response.statusCode, headers: headers, body: data ?? Data()), also: accepting)
     }
 
     /// The same request through the project's own client, trusting `caFile`.
-    private func sendInHouse(_ method: String, _ url: URL, caFile: String, body: Data?, contentType: String)
-        throws(ClientError) -> Response
+    private func sendInHouse(
+        _ method: String, _ url: URL, caFile: String, body: Data?, contentType: String, accepting: Set<Int>
+    ) throws(ClientError) -> Response
     {
         let context: TLSClientContext
         do {
@@ -124,12 +141,14 @@ struct APIClient {
         }
         var headerTable: [String: String] = [:]
         for (name, value) in response.headers { headerTable[name] = value }
-        return try Self.accepted(Response(status: response.status, headers: headerTable, body: Data(response.body)))
+        return try Self.accepted(
+            Response(status: response.status, headers: headerTable, body: Data(response.body)), also: accepting)
     }
 
-    /// The response if it is a success, else the error its status and JSON error body say.
-    static func accepted(_ response: Response) throws(ClientError) -> Response {
-        guard (200..<300).contains(response.status) else {
+    /// The response if it is a success (or a status in `also`), else the error its status and
+    /// JSON error body say.
+    static func accepted(_ response: Response, also: Set<Int> = []) throws(ClientError) -> Response {
+        guard (200..<300).contains(response.status) || also.contains(response.status) else {
             let (code, message) = errorBody(response.body)
             switch response.status {
             case 401: throw .unauthorized(message)
@@ -140,8 +159,10 @@ struct APIClient {
         return response
     }
 
-    func json(_ path: String, query: [(String, String?)] = []) throws(ClientError) -> (JSONValue, Response) {
-        let response = try get(path, query: query)
+    func json(_ path: String, query: [(String, String?)] = [], accepting: Set<Int> = []) throws(ClientError) -> (
+        JSONValue, Response
+    ) {
+        let response = try get(path, query: query, accepting: accepting)
         do {
             return (try JSONParser.parse(Array(response.body)), response)
         } catch {

@@ -8,16 +8,45 @@ enum Commands {
         print(String(decoding: response.body, as: UTF8.self))
     }
 
+    /// What `health` exits with, so a monitoring check can act on it: 0 ok, 1 degraded, 2 down
+    /// (as Nagios plugins do); failures to ask keep their own codes (69, 77, ...).
+    static func healthExitCode(_ status: String?) -> Int32 {
+        switch status {
+        case "ok": 0
+        case "degraded": 1
+        default: 2
+        }
+    }
+
+    /// Why a gateway is not `ok`, in words, from its health body.
+    static func healthReasons(_ body: JSONValue) -> [String] {
+        var reasons: [String] = []
+        if body["broker"]?["connected"] != .bool(true) {
+            reasons.append("gatewayd cannot reach its MQTT broker and keeps retrying (systemctl status mosquitto)")
+        }
+        if body["upstream"]?["configured"] == .bool(true), body["upstream"]?["connected"] != .bool(true) {
+            reasons.append("the city link (upstream) is down; messages wait in the outbox")
+        }
+        if body["store"]?["full"] == .bool(true) {
+            reasons.append("the disk (or store.max_file_bytes) is full; the oldest readings make room")
+        }
+        return reasons
+    }
+
     static func health() throws(ClientError) {
-        let (body, response) = try client.json("/v1/health")
+        // 503 is the answer of a gateway whose broker is down: a status to show, not an error.
+        let (body, response) = try client.json("/v1/health", accepting: [503])
+        defer { exit(healthExitCode(body["status"]?.string)) }
         if wantsJSON { return emit(response) }
         let store = body["store"]
         let upstream = body["upstream"]
         let headroom = body["headroom"]
+        let status = text(body["status"])
         var lines = [
-            "status       \(text(body["status"])) (version \(text(body["version"])), gateway \(text(body["gateway_id"])), up \(number(body["uptime_s"]))s)",
-            "broker       " + (body["broker"]?["connected"] == .bool(true) ? "connected" : "DISCONNECTED"),
+            "status       \(status == "ok" ? status : status.uppercased()) (version \(text(body["version"])), gateway \(text(body["gateway_id"])), up \(number(body["uptime_s"]))s)"
         ]
+        lines += healthReasons(body).map { "  why        " + $0 }
+        lines.append("broker       " + (body["broker"]?["connected"] == .bool(true) ? "connected" : "DISCONNECTED"))
         if upstream?["configured"] == .bool(true) {
             lines.append(
                 "upstream     " + (upstream?["connected"] == .bool(true) ? "connected" : "DISCONNECTED")

@@ -133,12 +133,7 @@ enum DeviceCommands {
             print("[" + rows.joined(separator: ",") + "]")
             return
         }
-        print("DEVICE".padding(toLength: 20, withPad: " ", startingAt: 0) + "KIND")
-        for device in devices {
-            print(
-                device.id.padding(toLength: 20, withPad: " ", startingAt: 0)
-                    + (kind(of: device.id, forced: nil)?.rawValue ?? "unknown"))
-        }
+        print(table(["DEVICE", "KIND"], devices.map { [$0.id, kind(of: $0.id, forced: nil)?.rawValue ?? "unknown"] }))
         print("\(devices.count) device(s)")
     }
 

@@ -21,7 +21,7 @@ enum Offline {
             let object: [String: Any] = [
                 "readings": summary.readingsByKind, "devices": summary.devicesByKind,
                 "capacity_readings": summary.capacityReadings, "readings_evicted": summary.readingsEvicted,
-                "readings_dropped_for_space": summary.readingsDroppedForSpace,
+                "readings_dropped_for_space": summary.readingsDroppedForSpace, "rejects_total": summary.rejectsTotal,
                 "events": summary.events, "rejects": summary.rejectsByReason, "seq_gaps": summary.seqGaps,
                 "duplicates": summary.duplicates, "file_bytes": summary.fileBytes, "aggregates": summary.aggregates,
                 "alerts_active": summary.alertsActive, "outbox_messages": summary.outboxMessages,
@@ -35,9 +35,8 @@ enum Offline {
         print(
             "readings     \(summary.readings) of \(summary.capacityReadings) (\(String(format: "%.1f", fill))%), "
                 + "\(summary.readingsEvicted) overwritten, \(summary.readingsDroppedForSpace) dropped for disk space")
-        for (kind, count) in summary.readingsByKind.sorted(by: { $0.key < $1.key }) {
-            print("  \(kind.padding(toLength: 10, withPad: " ", startingAt: 0)) \(count)")
-        }
+        let kinds = summary.readingsByKind.sorted { $0.key < $1.key }.map { ["  " + $0.key, String($0.value)] }
+        if !kinds.isEmpty { print(table(["  KIND", "HELD"], kinds)) }
         print(
             "devices      "
                 + summary.devicesByKind.sorted(by: { $0.key < $1.key }).map { "\($0.value) \($0.key)" }.joined(
@@ -46,10 +45,12 @@ enum Offline {
         print("events       \(summary.events) trouble codes")
         print("aggregates   \(summary.aggregates) windows stored, \(summary.alertsActive) alerts active")
         print("outbox       \(summary.outboxMessages) messages waiting for upstream")
-        print("rejects      \(summary.rejectsByReason.values.reduce(0, +))")
-        for (reason, count) in summary.rejectsByReason.sorted(by: { $0.value > $1.value }) {
-            print("  \(reason.padding(toLength: 18, withPad: " ", startingAt: 0)) \(count)")
-        }
+        let held = summary.rejectsByReason.values.reduce(0, +)
+        print(
+            "rejects      \(summary.rejectsTotal) since the store was created"
+                + (held < summary.rejectsTotal ? "; the newest \(held) held, by reason:" : ", by reason:"))
+        let reasons = summary.rejectsByReason.sorted { $0.value > $1.value }.map { ["  " + $0.key, String($0.value)] }
+        if !reasons.isEmpty { print(table(["  REASON", "HELD"], reasons)) }
     }
 
     static func watch(path: String, interval: Double) -> Never {

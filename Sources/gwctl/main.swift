@@ -3,6 +3,7 @@ import Arguments
 import Foundation
 import JSON
 import RingStore
+import Version
 
 /// gwctl: the operator's tool. Read commands go to gatewayd's REST API; `stats` and `watch`
 /// read a store file directly (read-only, safe beside a running gatewayd) for use on the box.
@@ -146,8 +147,11 @@ do {
 } catch .helpRequested(let command) {
     print(parser.help(for: command))
     exit(0)
+} catch .versionRequested {
+    print("gwctl \(GatewayVersion.current)")
+    exit(0)
 } catch {
-    fail("\(error)\n\n\(parser.help(for: nil))", code: 64)
+    fail("\(error)\n\n\(parser.help(for: error.command))", code: 64)
 }
 
 let client = APIClient(

@@ -44,6 +44,16 @@ import Testing
             ["health", "--token", "given"], ["GWCTL_TOKEN": "env"],
             ParsedArguments(command: "health", arguments: [], values: ["--token": "given"], flags: [])
         ),
+        // Options before the command, as people type them.
+        (["--json", "health"], [:], ParsedArguments(command: "health", arguments: [], values: [:], flags: ["--json"])),
+        (
+            ["--token", "t1", "--json", "devices", "--limit", "3"], [:],
+            ParsedArguments(command: "devices", arguments: [], values: ["--token": "t1", "--limit": "3"], flags: ["--json"])
+        ),
+        (
+            ["--limit=4", "devices"], [:],
+            ParsedArguments(command: "devices", arguments: [], values: ["--limit": "4"], flags: [])
+        ),
     ]
 
     @Test(arguments: good)
@@ -56,18 +66,30 @@ import Testing
         (["devcies"], .unknownCommand("devcies", suggestion: "devices")),
         (["frobnicate"], .unknownCommand("frobnicate", suggestion: nil)),
         (["devices", "--limt", "3"], .unknownOption("--limt", command: "devices", suggestion: "--limit")),
-        (["devices", "--limit"], .missingValue(option: "--limit")),
-        (["devices", "--all=yes"], .unexpectedValue(option: "--all")),
+        (["devices", "--limit"], .missingValue(option: "--limit", command: "devices")),
+        (["devices", "--all=yes"], .unexpectedValue(option: "--all", command: "devices")),
         (["series", "bus-1"], .wrongArgumentCount(command: "series", expected: ["DEVICE", "SIGNAL"], got: 1)),
         (["health", "extra"], .wrongArgumentCount(command: "health", expected: [], got: 1)),
         (["--help"], .helpRequested(command: nil)),
         (["help", "series"], .helpRequested(command: "series")),
         (["series", "-h"], .helpRequested(command: "series")),
+        (["--json", "--help"], .helpRequested(command: nil)),
+        (["--version"], .versionRequested),
+        (["--token"], .missingValue(option: "--token", command: "gwctl")),
+        (["--limit", "3", "health"], .unknownOption("--limit", command: "health", suggestion: nil)),
     ]
 
     @Test(arguments: bad)
     func refuses(_ argv: [String], _ expected: ArgumentError) {
         #expect(throws: expected) { _ = try parser.parse(argv) }
+    }
+
+    /// A usage error names its command, so the caller prints that command's usage.
+    @Test func errorsNameTheirCommand() {
+        #expect(ArgumentError.wrongArgumentCount(command: "series", expected: [], got: 1).command == "series")
+        #expect(ArgumentError.unknownOption("--x", command: "devices", suggestion: nil).command == "devices")
+        #expect(ArgumentError.unknownCommand("ota pus", suggestion: nil).command == "ota")
+        #expect(ArgumentError.unknownCommand("devcies", suggestion: nil).command == nil)
     }
 
     @Test func helpListsCommandsAndOptions() {
@@ -102,8 +124,17 @@ import Testing
         #expect(throws: ArgumentError.self) { try parser.parse(["ota", "push"]) }
     }
 
-    @Test func aGroupAloneOrATypoSuggestsASubcommand() {
-        #expect(throws: ArgumentError.unknownCommand("ota", suggestion: "ota push")) { try parser.parse(["ota"]) }
+    @Test func aGroupAloneOrATypoSuggestsASubcommand() throws {
+        // The group alone, or with --help: its own usage (exit 0), not an error.
+        #expect(throws: ArgumentError.helpRequested(command: "ota")) { try parser.parse(["ota"]) }
+        #expect(throws: ArgumentError.helpRequested(command: "ota")) { try parser.parse(["ota", "--help"]) }
+        #expect(throws: ArgumentError.helpRequested(command: "ota")) { try parser.parse(["help", "ota"]) }
+        let group = parser.help(for: "ota")
+        #expect(group.hasPrefix("usage: gwctl ota COMMAND [options]"))
+        #expect(group.contains("  ota push    p") && group.contains("  ota status  s") && !group.contains("health"))
+        // --version is the release option of ota push, after the command; first, the tool's.
+        #expect(try parser.parse(["ota", "push", "fw.bin", "--version", "2.0.0"]).values["--version"] == "2.0.0")
+        #expect(throws: ArgumentError.versionRequested) { try parser.parse(["--version"]) }
         #expect(throws: ArgumentError.unknownCommand("ota pus", suggestion: "ota push")) {
             try parser.parse(["ota", "pus", "x"])
         }

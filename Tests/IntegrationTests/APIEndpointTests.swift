@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import JSON
 import Testing
+import Version
 
 #if canImport(FoundationNetworking)
     import FoundationNetworking
@@ -593,5 +594,83 @@ extension APIEndpointTests {
             try Self.get(port, "/v1/health", token: nil).status == 503
         }
         try expectConforms("/v1/health", "/v1/health", status: 503)
+    }
+}
+
+extension APIEndpointTests {
+    /// gwctl as people use it: options on either side of the command, --version, every
+    /// command's --help, usage errors that show that command's usage, health while the broker
+    /// is down, columns that never touch, a malformed URL called that, rejects since creation.
+    @Test func gwctlAsPeopleTypeIt() async throws {
+        let live = try LiveGateway(store: #", "capacity_rejects": 100"#, http: Self.tokens())
+        defer { withExtendedLifetime(live) {} }
+        let gwctl = try binary("gwctl")
+        let scratch = live.scratch
+        let environment = [
+            "GWCTL_GATEWAY": "http://127.0.0.1:\(live.gateway.httpPort)", "GWCTL_TOKEN": Self.viewerToken,
+        ]
+        func run(_ arguments: [String]) throws -> (status: Int32, output: String) {
+            try runTool(gwctl, arguments, in: scratch, environment: environment)
+        }
+        let before = try run(["--json", "health"])
+        #expect(before.status == 0, "\(before.output)")
+        #expect(try JSONParser.parse(Array(before.output.utf8))["status"] == .string("ok"))
+        #expect(try run(["--token", Self.viewerToken, "devices", "--json"]).status == 0)
+        let version = try run(["--version"])
+        #expect(version.status == 0 && version.output == "gwctl \(GatewayVersion.current)\n", "\(version.output)")
+        let daemon = try runTool(try binary("gatewayd"), ["--version"], in: scratch)
+        #expect(daemon.status == 0 && daemon.output.hasPrefix("gatewayd \(GatewayVersion.current)"))
+
+        for command in [
+            "health", "devices", "device", "series", "alerts", "rejects", "map", "token", "sensor", "ota keygen",
+            "ota sign", "ota push", "ota status", "ota list", "ota pause", "ota resume", "ota cancel", "ota vehicles",
+            "device add", "device remove", "device list", "stats", "watch",
+        ] {
+            let help = try run(command.split(separator: " ").map(String.init) + ["--help"])
+            #expect(help.status == 0, "\(command) --help: \(help.output)")
+            #expect(help.output.hasPrefix("usage: gwctl \(command)"), "\(command) --help: \(help.output)")
+        }
+        for group in [["ota"], ["ota", "--help"], ["help", "ota"]] {
+            let help = try run(group)
+            #expect(help.status == 0, "\(group): \(help.output)")
+            #expect(help.output.hasPrefix("usage: gwctl ota COMMAND") && help.output.contains("ota push"))
+        }
+        let usage = try run(["series", "gauge-9"])
+        #expect(usage.status == 64)
+        #expect(usage.output.contains("usage: gwctl series DEVICE SIGNAL"), "\(usage.output)")
+        #expect(!usage.output.contains("commands:"), "the whole list instead of the command's usage")
+
+        let malformed = try runTool(gwctl, ["health", "--gateway", "localhost:8080"], in: scratch)
+        #expect(malformed.status == 64)
+        #expect(malformed.output.contains("is not a usable URL"), "\(malformed.output)")
+        #expect(!malformed.output.contains("is gatewayd running"))
+
+        // Long ids keep a gap before the next column.
+        let passwd = scratch.file("devices.passwd")
+        let longID = "drain-sensor-with-a-long-name-0042"
+        try "\(longID):$7$x\n1HGCM82633A004352:$7$y\n".write(toFile: passwd, atomically: true, encoding: .utf8)
+        let listed = try run(["device", "list", "--passwd", passwd, "--acl", passwd + ".acl", "--broker-pid", "none"])
+        #expect(listed.status == 0, "\(listed.output)")
+        #expect(listed.output.contains("\(longID)  water"), "\(listed.output)")
+
+        // Rejects since the store was created, not the ring's capacity (100 here).
+        try live.publisher.stream(count: 130) { index in
+            ("v1/water/gauge-\(index % 7)/level", #"{"ts":"late","seq":\#(index + 1),"level_cm":1}"#)
+        }
+        try waitFor("the rejects") {
+            try live.gateway.count("SELECT next_seqno FROM rings WHERE name = 'rejects'") == 130
+        }
+        let stats = try run(["stats", "--db", live.gateway.databasePath])
+        #expect(stats.output.contains("rejects      130 since the store was created; the newest 100 held"), "\(stats.output)")
+
+        // The broker goes away: health shows the table with why, and exits 2 (down).
+        #expect(live.broker.child.stop() == 0)
+        try waitFor("health to say down") { try Self.get(live.gateway.httpPort, "/v1/health", token: nil).status == 503 }
+        let down = try run(["health"])
+        #expect(down.status == 2, "\(down.output)")
+        #expect(down.output.contains("status       DOWN"), "\(down.output)")
+        #expect(down.output.contains("cannot reach its MQTT broker"))
+        #expect(down.output.contains("broker       DISCONNECTED"))
+        #expect(!down.output.contains("503"), "\(down.output)")
     }
 }
