@@ -137,10 +137,70 @@ check_vectors.append({
     "manifest_text": json.dumps(good).replace('"release_counter": 2', '"release_counter": 2.0'),
     "result": "malformed_manifest"})
 
+
+def without(signed, member):
+    return {k: v for k, v in signed.items() if k != member}
+
+
+MAX_INTEGER = 2 ** 53 - 1
+for name, document in [
+    ("deltas missing (every member is required; no deltas is [])", sign(without(base, "deltas"), [OPERATOR])),
+    ("an extra member beside signed and signatures", dict(good, comment="hi")),
+    ("release_counter above 2^53 - 1 (doubles would change it)",
+     sign(manifest(counter=MAX_INTEGER + 1), [OPERATOR])),
+    ("targets {\"all\": false}", sign(manifest(targets={"all": False}), [OPERATOR])),
+    ("targets with both all and vins",
+     sign(manifest(targets={"all": True, "vins": ["1TGSV000000000001"]}), [OPERATOR])),
+    ("an unknown member in a delta", sign(dict(base, deltas=[dict(base["deltas"][0], note="x")]), [OPERATOR])),
+]:
+    check_vectors.append({"name": name, "threshold": 1, "manifest": document, "result": "malformed_manifest"})
+check_vectors.append({
+    "name": "release_counter 2^53 - 1: the largest allowed",
+    "threshold": 1,
+    "manifest": sign(manifest(counter=MAX_INTEGER), [OPERATOR]),
+    "result": "ok"})
+
 offer = {"campaign": 7, "manifest": good, "file": {"kind": "delta", "sha256": hashlib.sha256(PATCH).hexdigest(),
          "length": len(PATCH), "block_size": 1024}}
 
 header = struct.pack(">BBHIII", 1, 1, 0, 7, 0, len(PATCH))
+
+
+def offer_with(**changes):
+    changed = json.loads(json.dumps(offer))
+    for path, value in changes.items():
+        target = changed
+        keys = path.split("__")
+        for k in keys[:-1]:
+            target = target[k]
+        if value is None:
+            del target[keys[-1]]
+        else:
+            target[keys[-1]] = value
+    return json.dumps(changed, separators=(",", ":"))
+
+
+# What a vehicle answers to offers it cannot work on (ota.md section 5): `rejected` with a reason
+# when the campaign can be read, nothing (a log line) when it cannot.
+offers_invalid = [
+    ("an unknown member in signed", offer_with(manifest=sign(dict(base, note="hi"), [OPERATOR])), "malformed_manifest"),
+    ("release_counter 11.0", offer_with().replace('"release_counter":2', '"release_counter":11.0'), "malformed_manifest"),
+    ("deltas missing", offer_with(manifest=sign(without(base, "deltas"), [OPERATOR])), "malformed_manifest"),
+    ("an extra member beside signed and signatures", offer_with(manifest=dict(good, extra=1)), "malformed_manifest"),
+    ("manifest missing", offer_with(manifest=None), "malformed_manifest"),
+    ("block_size below 1024", offer_with(file__block_size=512), "malformed_offer"),
+    ("block_size above 262144", offer_with(file__block_size=262145), "malformed_offer"),
+    ("file.kind neither full nor delta", offer_with(file__kind="image"), "malformed_offer"),
+    ("file.sha256 in upper case", offer_with(file__sha256=hashlib.sha256(PATCH).hexdigest().upper()), "malformed_offer"),
+    ("file missing", offer_with(file=None), "malformed_offer"),
+    ("campaign 0", offer_with(campaign=0), None),
+    ("campaign above 2^32 - 1", offer_with(campaign=2 ** 32), None),
+    ("not JSON", "{\"campaign\":7,", None),
+]
+offers_ignoring = [
+    ("an unknown member of the offer (ignored: the offer is unsigned transport)", offer_with(priority="high")),
+    ("an unknown member of file", offer_with(file__chunking="none")),
+]
 
 vectors = {
     "now": NOW,
@@ -161,6 +221,11 @@ vectors = {
     "images": {"old_hex": OLD_IMAGE.hex(), "new_hex": NEW_IMAGE.hex(), "patch_hex": PATCH.hex()},
     "messages": {
         "offer": {"topic": "v1/ota/1TGSV000000000001/offer", "payload": json.dumps(offer, separators=(",", ":"))},
+        "offers_invalid": [
+            {"name": name, "payload": payload,
+             "status": {"campaign": 7, "state": "rejected", "reason": reason} if reason else None}
+            for name, payload, reason in offers_invalid],
+        "offers_accepted": [{"name": name, "payload": payload} for name, payload in offers_ignoring],
         "get": [
             {"payload": '{"campaign":7,"file":"delta","first":0,"count":32}', "blocks": list(range(32))},
             {"payload": '{"campaign":7,"file":"full","first":64,"mask":5}', "blocks": [64, 66]},

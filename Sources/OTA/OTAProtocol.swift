@@ -58,6 +58,24 @@ public struct ProtocolError: Error, Equatable, Sendable, CustomStringConvertible
     public var description: String { message }
 }
 
+/// Why an offer cannot be worked on. With a readable `campaign` the vehicle answers
+/// `rejected` with `code` (`malformed_manifest` when the manifest is at fault, `malformed_offer`
+/// when the offer's own fields are); without one it cannot address an answer, and only logs.
+public struct OfferError: Error, Equatable, Sendable, CustomStringConvertible {
+    public static let malformedOffer = "malformed_offer"
+    public let campaign: UInt32?
+    public let code: String
+    public let message: String
+
+    public init(campaign: UInt32?, code: String, _ message: String) {
+        self.campaign = campaign
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { message }
+}
+
 /// The file a vehicle is to fetch for a campaign.
 public struct OfferedFile: Sendable, Equatable {
     public var kind: FileKind
@@ -112,26 +130,42 @@ public struct Offer: Sendable, Equatable {
     }
 
     /// Parses the structure only; the vehicle then runs `VehicleCheck` and matches the file
-    /// against the manifest (`matchesManifest`).
-    public init(bytes: [UInt8]) throws(ProtocolError) {
+    /// against the manifest (`matchesManifest`). Unknown members of the offer and of `file` are
+    /// ignored: the offer is unsigned transport, nothing in it is trusted, so a member a newer
+    /// gateway adds cannot weaken a check (the signed manifest, which is trusted, refuses them).
+    public init(bytes: [UInt8]) throws(OfferError) {
         let value: JSONValue
-        do { value = try JSONParser.parse(bytes) } catch { throw ProtocolError("offer is not JSON: \(error)") }
-        guard case .int(let campaign)? = value["campaign"], (1...Int64(UInt32.max)).contains(campaign) else {
-            throw ProtocolError("offer.campaign must be an integer 1...4294967295")
+        do { value = try JSONParser.parse(bytes) } catch {
+            throw OfferError(campaign: nil, code: OfferError.malformedOffer, "the offer is not JSON: \(error)")
         }
-        guard let manifestValue = value["manifest"] else { throw ProtocolError("offer.manifest is missing") }
-        do { manifest = try SignedManifest(json: manifestValue) } catch { throw ProtocolError("offer.manifest: \(error)") }
+        guard case .int(let number)? = value["campaign"], (1...Int64(UInt32.max)).contains(number) else {
+            throw OfferError(
+                campaign: nil, code: OfferError.malformedOffer, "offer.campaign must be an integer 1...4294967295")
+        }
+        let campaign = UInt32(number)
+        guard let manifestValue = value["manifest"] else {
+            throw OfferError(campaign: campaign, code: "malformed_manifest", "offer.manifest is missing")
+        }
+        do { manifest = try SignedManifest(json: manifestValue) } catch {
+            throw OfferError(campaign: campaign, code: error.code, "offer.manifest: \(error)")
+        }
         guard let file = value["file"]?.object, let kind = file["kind"]?.string.flatMap(FileKind.init(name:)),
-            let sha = file["sha256"]?.string, sha.utf8.count == 64, case .int(let length)? = file["length"],
-            length > 0, case .int(let blockSize)? = file["block_size"],
+            let sha = file["sha256"]?.string, sha.utf8.count == 64,
+            sha.utf8.allSatisfy({ (48...57).contains($0) || (97...102).contains($0) }),
+            case .int(let length)? = file["length"], (1...ReleaseManifest.maxInteger).contains(length),
+            case .int(let blockSize)? = file["block_size"],
             (Int64(Self.minBlockSize)...Int64(Self.maxBlockSize)).contains(blockSize)
         else {
-            throw ProtocolError(
-                "offer.file must be {kind: full|delta, sha256, length > 0, block_size \(Self.minBlockSize)...\(Self.maxBlockSize)}")
+            throw OfferError(
+                campaign: campaign, code: OfferError.malformedOffer,
+                "offer.file must be {kind: full|delta, sha256: 64 lowercase hex, length: 1...2^53-1, block_size: \(Self.minBlockSize)...\(Self.maxBlockSize)}"
+            )
         }
-        self.campaign = UInt32(campaign)
+        self.campaign = campaign
         self.file = OfferedFile(kind: kind, sha256: sha, length: UInt64(length), blockSize: Int(blockSize))
-        guard self.file.blockCount <= Int(UInt32.max) else { throw ProtocolError("offer.file has too many blocks") }
+        guard self.file.blockCount <= Int(UInt32.max) else {
+            throw OfferError(campaign: campaign, code: OfferError.malformedOffer, "offer.file has too many blocks")
+        }
     }
 
     /// The offered file is the signed image, or one of its signed deltas, with the signed

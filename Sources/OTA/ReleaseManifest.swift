@@ -149,8 +149,12 @@ public struct ReleaseManifest: Sendable, Equatable {
         } else {
             throw .malformed("signed.targets must be {\"all\": true} or {\"vins\": [...]} with 1 to 100000 VINs")
         }
-        guard case .int(let created)? = object["created"] else { throw .malformed("signed.created must be unix seconds") }
-        guard case .int(let expires)? = object["expires"] else { throw .malformed("signed.expires must be unix seconds") }
+        guard case .int(let created)? = object["created"], (0...Self.maxInteger).contains(created) else {
+            throw .malformed("signed.created must be unix seconds, 0...2^53-1")
+        }
+        guard case .int(let expires)? = object["expires"], (0...Self.maxInteger).contains(expires) else {
+            throw .malformed("signed.expires must be unix seconds, 0...2^53-1")
+        }
         guard expires > created else { throw .malformed("signed.expires must be after signed.created") }
         self.created = created
         self.expires = expires
@@ -167,9 +171,13 @@ public struct ReleaseManifest: Sendable, Equatable {
         return value
     }
 
+    /// The largest integer a manifest may hold, 2^53 - 1: above it, JSON writers that use
+    /// doubles (JavaScript, many canonicalisers) change the number, and with it the signed bytes.
+    public static let maxInteger: Int64 = (1 << 53) - 1
+
     private static func unsigned(_ object: JSONObject, _ key: String) throws(ManifestError) -> UInt64 {
-        guard case .int(let value)? = object[key], value >= 0 else {
-            throw .malformed("\(key) must be a non-negative integer")
+        guard case .int(let value)? = object[key], (0...maxInteger).contains(value) else {
+            throw .malformed("\(key) must be an integer 0...9007199254740991 (2^53 - 1)")
         }
         return UInt64(value)
     }

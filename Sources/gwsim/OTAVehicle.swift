@@ -243,7 +243,19 @@ final class OTAVehicle: @unchecked Sendable {
             offer = try Offer(bytes: payload)
         } catch {
             stats.add(.malformedOffers)
-            logger.warning("ota_offer_malformed", [("error", error.description)])
+            logger.warning(
+                "ota_offer_malformed",
+                [("campaign", error.campaign.map(String.init) ?? "unreadable"), ("reason", error.code),
+                 ("error", error.description)])
+            // ota.md §5: answer `rejected` when the campaign can be read; a new offer replaces
+            // whatever was being downloaded, even a broken one.
+            guard let campaign = error.campaign else { return }
+            closeDownload(deletePart: false)
+            stats.add(.rejected)
+            publishStatus(
+                VehicleReport(
+                    campaign: campaign, state: .rejected, installed: installed, reason: error.code,
+                    detail: String(error.description.prefix(512))))
             return
         }
         if let current = download, current.offer == offer { return }

@@ -3,6 +3,7 @@ import Foundation
 import JSON
 import OTA
 import SQLite
+import TestSupport
 import Testing
 
 /// OTA end to end: a real mosquitto, gatewayd, gwctl uploading and gwsim vehicles doing every
@@ -192,6 +193,38 @@ struct OTATests {
         #expect(status.output.contains("completed") && status.output.contains("installed 50"), "\(status.output)")
         let metrics = try APIEndpointTests.get(fixture.gateway.httpPort, "/metrics", token: nil).text
         #expect(metrics.contains("gateway_ota_campaigns{state=\"completed\"} 1"))
+    }
+
+    /// The reference vehicle answers the offers of `vectors/ota.json` it cannot work on as
+    /// ota.md says: `rejected` with the vector's reason when the campaign can be read, nothing
+    /// when it cannot (shown by the next offer's answer arriving alone).
+    @Test func theReferenceVehicleAnswersMalformedOffersAsTheVectorsSay() async throws {
+        let fixture = try Fixture()
+        let (v1, _, _) = try Self.images(in: fixture, size: 4096)
+        let vin = Self.vin(1)
+        let watcher = try Subscriber(port: fixture.broker.port, filter: "v1/ota/\(vin)/status")
+        try fixture.fleet(1, firmware: v1)
+        _ = try watcher.waitForMessage(topic: "v1/ota/\(vin)/status", containing: #""state":"idle""#)
+        let publisher = try Publisher(port: fixture.broker.port)
+        let data = try Data(contentsOf: VectorFile.directory.appendingPathComponent("ota.json"))
+        let vectors = try JSONParser.parse(Array(data))["messages"]?["offers_invalid"]?.arrayValue ?? []
+        #expect(vectors.count >= 10)
+        var answered = 1
+        for vector in vectors {
+            let name = vector["name"]?.string ?? ""
+            try await publisher.send("v1/ota/\(vin)/offer", vector["payload"]?.string ?? "")
+            guard let reason = vector["status"]?["reason"]?.string else { continue }
+            answered += 1
+            try waitFor("the answer to \(name)") { watcher.messages().count >= answered }
+            let status = try JSONParser.parse(watcher.messages()[answered - 1].payload)
+            #expect(status["campaign"] == .int(7), "\(name)")
+            #expect(status["state"] == .string("rejected"), "\(name)")
+            #expect(status["reason"] == .string(reason), "\(name): \(status)")
+        }
+        // The unreadable ones last: one more answerable offer, and it is the only answer since.
+        try await publisher.send("v1/ota/\(vin)/offer", vectors.first?["payload"]?.string ?? "")
+        try waitFor("the marker's answer") { watcher.messages().count >= answered + 1 }
+        #expect(watcher.messages().count == answered + 1)
     }
 
     @Test func hostileGatewayCannotInstallAnything() throws {

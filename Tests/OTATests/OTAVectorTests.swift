@@ -95,6 +95,19 @@ import Testing
         try offer.matchesManifest(installedSHA256: Self.document["vehicle"]?["installed_sha256"]?.string ?? "")
         #expect(throws: ManifestError.self) { try offer.matchesManifest(installedSHA256: String(repeating: "0", count: 64)) }
         #expect(OTATopic.parse(messages["offer"]?["topic"]?.string ?? "")?.kind == .offer)
+        for invalid in messages["offers_invalid"]?.arrayValue ?? [] {
+            let name = invalid["name"]?.string ?? ""
+            #expect(throws: OfferError.self, "\(name)") { try Offer(bytes: Array((invalid["payload"]?.string ?? "").utf8)) }
+            do {
+                _ = try Offer(bytes: Array((invalid["payload"]?.string ?? "").utf8))
+            } catch {
+                #expect(error.campaign.map { Int64($0) } == invalid["status"]?["campaign"].flatMap(\.number).map { Int64($0) }, "\(name)")
+                #expect(invalid["status"] == .null || error.code == invalid["status"]?["reason"]?.string, "\(name): \(error)")
+            }
+        }
+        for accepted in messages["offers_accepted"]?.arrayValue ?? [] {
+            #expect(try Offer(bytes: Array((accepted["payload"]?.string ?? "").utf8)).campaign == 7)
+        }
 
         for get in messages["get"]?.arrayValue ?? [] {
             let payload = Array((get["payload"]?.string ?? "").utf8)
