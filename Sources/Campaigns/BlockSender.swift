@@ -114,8 +114,6 @@ final class BlockSender: @unchecked Sendable {
     private func serve(_ job: BlockJob, buffer: inout [UInt8], bucket: inout TokenBucket) {
         let count = job.file.blockCount
         for block in job.blocks {
-            // Paused, canceled, aborted or withdrawn since the request was queued: stop here.
-            guard gate.allows(vin: job.vin, campaign: job.campaign) else { return }
             guard Int(block) < count, job.file.blockSize + DataHeader.length <= buffer.count else {
                 OTAMetrics.add(metrics.requestsRefused)
                 continue
@@ -124,6 +122,9 @@ final class BlockSender: @unchecked Sendable {
             let waited = bucket.take(length + DataHeader.length)
             if waited > 0 { OTAMetrics.add(metrics.throttledNanos, waited) }
             waitForRoom()
+            // Paused, canceled, aborted or withdrawn since the request was queued, or during the
+            // bandwidth wait just above: stop here, so no block leaves after the operator's call.
+            guard gate.allows(vin: job.vin, campaign: job.campaign) else { return }
             let ok = buffer.withUnsafeMutableBytes { raw in
                 DataHeader(file: job.file.kind, campaign: job.campaign, block: block, payloadLength: UInt32(length))
                     .write(into: raw)

@@ -323,7 +323,7 @@ struct OTATests {
 
     /// gwctl pause stops the transfer (vehicles told, nothing more served), resume carries on,
     /// cancel ends it: vehicles drop their partial files and keep their firmware.
-    @Test func operatorPausesResumesAndCancels() throws {
+    @Test func operatorPausesResumesAndCancels() async throws {
         let fixture = try Fixture(ota: #", "max_bytes_per_second": 262144"#)
         let (v1, v2, _) = try Self.images(in: fixture, size: 2 * 1024 * 1024)
         try fixture.fleet(3, firmware: v1)
@@ -341,10 +341,23 @@ struct OTATests {
         try waitFor("the transfer to start") { try served() > 10 }
         let paused = try fixture.gwctl(["ota", "pause", "1"])
         #expect(paused.output.contains("campaign 1: paused"), "\(paused.output)")
-        // What was already queued drains; then nothing more is served.
-        usleep(1_500_000)
+        // Nothing is served once the pause has answered. A marker shows it: a block request of
+        // the paused campaign, sent as a vehicle through the same path, is refused; blocks
+        // served stay where they were across two such markers.
+        func refused() throws -> Int {
+            let metrics = try APIEndpointTests.get(fixture.gateway.httpPort, "/metrics", token: nil).text
+            return metrics.split(separator: "\n").first { $0.hasPrefix("gateway_ota_requests_refused_total ") }
+                .flatMap { Int($0.split(separator: " ")[1]) } ?? -1
+        }
+        let marker = try Publisher(port: fixture.broker.port)
+        func sendMarker() async throws {
+            let before = try refused()
+            try await marker.send("v1/ota/\(Self.vin(1))/get", #"{"campaign":1,"file":"delta","first":0,"count":1}"#)
+            try waitFor("the marker request to be refused") { try refused() > before }
+        }
+        try await sendMarker()
         let atPause = try served()
-        usleep(2_000_000)
+        try await sendMarker()
         #expect(try served() == atPause, "no blocks while paused")
         #expect(try fixture.gwctl(["ota", "pause", "1"]).status == 65, "pausing twice is a conflict")
         #expect(try fixture.gwctl(["ota", "resume", "1"]).output.contains("campaign 1: running"))
