@@ -97,7 +97,8 @@ public final class APIService: Sendable {
                         JSONObject([
                             ("type", .string("string")), ("enum", .array([.string("vehicle"), .string("water")])),
                         ]))),
-                QueryParameter(name: "limit", description: "1 to 1000, default 100", schema: Schemas.limit(default: 100)),
+                QueryParameter(
+                    name: "limit", description: "1 to 1000, default 100", schema: Schemas.limit(default: 100)),
                 QueryParameter(name: "cursor", description: "next_cursor of the previous page", schema: Schemas.string),
             ],
             responseSchema: Schemas.devicePage,
@@ -144,14 +145,17 @@ public final class APIService: Sendable {
                             ("type", .string("string")), ("enum", .array([.string("active"), .string("all")])),
                         ]))),
                 QueryParameter(name: "since", description: "unix ms or RFC 3339", schema: Schemas.string),
-                QueryParameter(name: "limit", description: "1 to 1000, default 100", schema: Schemas.limit(default: 100)),
+                QueryParameter(
+                    name: "limit", description: "1 to 1000, default 100", schema: Schemas.limit(default: 100)),
             ],
             responseSchema: Schemas.alerts,
             handler: { service, request, _ throws(APIError) in try service.alerts(request) }),
         Route(
             method: "GET", pattern: ["v1", "rejects"], access: .viewer,
             summary: "Recent rejected messages with reasons, and counts per reason",
-            query: [QueryParameter(name: "limit", description: "1 to 1000, default 50", schema: Schemas.limit(default: 50))],
+            query: [
+                QueryParameter(name: "limit", description: "1 to 1000, default 50", schema: Schemas.limit(default: 50))
+            ],
             responseSchema: Schemas.rejects,
             handler: { service, request, _ throws(APIError) in try service.rejects(request) }),
         Route(

@@ -259,7 +259,10 @@ extension APIService {
                                     "content",
                                     .object(
                                         JSONObject([
-                                            ("application/json", .object(JSONObject([("schema", route.responseSchema)])))
+                                            (
+                                                "application/json",
+                                                .object(JSONObject([("schema", route.responseSchema)]))
+                                            )
                                         ]))
                                 ),
                             ]))

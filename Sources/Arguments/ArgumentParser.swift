@@ -140,14 +140,18 @@ public struct ArgumentParser: Sendable {
             let words = rest.prefix(2).joined(separator: " ")
             throw .helpRequested(
                 command: commands.first { $0.name == words }?.name
-                    ?? rest.first.flatMap { name in commands.contains { $0.name == name } || isGroup(name) ? name : nil })
+                    ?? rest.first.flatMap { name in
+                        commands.contains { $0.name == name } || isGroup(name) ? name : nil
+                    })
         }
         // Two-word commands ("ota push") are named with a space.
         if let second = rest.first, commands.contains(where: { $0.name == first + " " + second }) {
             first += " " + second
             rest = rest.dropFirst()
         } else if isGroup(first), !commands.contains(where: { $0.name == first }) {
-            if rest.first == nil || rest.first == "--help" || rest.first == "-h" { throw .helpRequested(command: first) }
+            if rest.first == nil || rest.first == "--help" || rest.first == "-h" {
+                throw .helpRequested(command: first)
+            }
             let group = commands.map(\.name).filter { $0.hasPrefix(first + " ") }
             throw .unknownCommand(
                 rest.first.map { first + " " + $0 } ?? first,
@@ -181,7 +185,9 @@ public struct ArgumentParser: Sendable {
                     name, command: spec.name, suggestion: Suggestion.closest(to: name, in: options.map(\.name)))
             }
             if option.takesValue {
-                guard let value = inline ?? rest.popFirst() else { throw .missingValue(option: name, command: spec.name) }
+                guard let value = inline ?? rest.popFirst() else {
+                    throw .missingValue(option: name, command: spec.name)
+                }
                 parsed.values[name] = value
             } else {
                 guard inline == nil else { throw .unexpectedValue(option: name, command: spec.name) }
@@ -218,7 +224,9 @@ public struct ArgumentParser: Sendable {
             ]
             if !spec.options.isEmpty { lines += ["", "options:"] + optionLines(spec.options) }
             lines += ["", "global options:"] + optionLines(globalOptions)
-            if !group.isEmpty { lines += ["", "see also: " + group.map { "\(tool) \($0.name)" }.joined(separator: ", ")] }
+            if !group.isEmpty {
+                lines += ["", "see also: " + group.map { "\(tool) \($0.name)" }.joined(separator: ", ")]
+            }
             return lines.joined(separator: "\n")
         }
         if let command, !group.isEmpty {

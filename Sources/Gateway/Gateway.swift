@@ -1,4 +1,3 @@
-import Version
 import API
 import Advisories
 import Alerts
@@ -11,6 +10,7 @@ import RingStore
 import Synchronization
 import Systemd
 import Telemetry
+import Version
 
 #if canImport(FoundationEssentials)
     import FoundationEssentials

@@ -1,4 +1,3 @@
-import Version
 import Crypto
 import Dispatch
 import JSON
@@ -7,6 +6,7 @@ import MQTT
 import RingStore
 import Synchronization
 import Threads
+import Version
 
 #if canImport(FoundationEssentials)
     import FoundationEssentials

@@ -158,8 +158,8 @@ public struct Offer: Sendable, Equatable {
         else {
             throw OfferError(
                 campaign: campaign, code: OfferError.malformedOffer,
-                "offer.file must be {kind: full|delta, sha256: 64 lowercase hex, length: 1...2^53-1, block_size: \(Self.minBlockSize)...\(Self.maxBlockSize)}"
-            )
+                "offer.file must be {kind: full|delta, sha256: 64 lowercase hex, length: 1...2^53-1, "
+                    + "block_size: \(Self.minBlockSize)...\(Self.maxBlockSize)}")
         }
         self.campaign = campaign
         self.file = OfferedFile(kind: kind, sha256: sha, length: UInt64(length), blockSize: Int(blockSize))

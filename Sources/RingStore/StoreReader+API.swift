@@ -36,7 +36,8 @@ extension StoreReader {
             let count = max(0, min(capacity, next - floor))
             switch $0.text(0) {
             case "readings":
-                let ring = RingCursor(capacity: max(1, capacity), next: next, floor: floor, droppedForSpace: $0.int64(4))
+                let ring = RingCursor(
+                    capacity: max(1, capacity), next: next, floor: floor, droppedForSpace: $0.int64(4))
                 fill.readings = count
                 fill.capacityReadings = capacity
                 fill.readingsWritten = next

@@ -1,7 +1,7 @@
-import Version
 import Gateway
 import JSON
 import Logging
+import Version
 
 #if canImport(FoundationEssentials)
     import FoundationEssentials

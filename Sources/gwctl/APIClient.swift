@@ -77,11 +77,15 @@ struct APIClient {
         _ method: String, _ path: String, query: [(String, String?)] = [], json body: Data? = nil,
         contentType: String = "application/json", timeout: Double = 15, accepting: Set<Int> = []
     ) throws(ClientError) -> Response {
-        guard let baseComponents = URLComponents(string: base) else { throw .malformedURL(base, reason: "it does not parse") }
+        guard let baseComponents = URLComponents(string: base) else {
+            throw .malformedURL(base, reason: "it does not parse")
+        }
         guard baseComponents.scheme == "http" || baseComponents.scheme == "https" else {
             throw .malformedURL(base, reason: "it does not start with http:// or https://")
         }
-        guard let host = baseComponents.host, !host.isEmpty else { throw .malformedURL(base, reason: "it names no host") }
+        guard let host = baseComponents.host, !host.isEmpty else {
+            throw .malformedURL(base, reason: "it names no host")
+        }
         guard baseComponents.query == nil, baseComponents.fragment == nil else {
             throw .malformedURL(base, reason: "a base URL takes no ?query or #fragment")
         }
@@ -90,7 +94,8 @@ struct APIClient {
         if !items.isEmpty { components?.queryItems = items }
         guard let url = components?.url else { throw .malformedURL(base, reason: "it does not parse with \(path)") }
         if let caFile {
-            return try sendInHouse(method, url, caFile: caFile, body: body, contentType: contentType, accepting: accepting)
+            return try sendInHouse(
+                method, url, caFile: caFile, body: body, contentType: contentType, accepting: accepting)
         }
         var request = URLRequest(url: url, timeoutInterval: timeout)
         if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
@@ -121,8 +126,7 @@ struct APIClient {
     /// The same request through the project's own client, trusting `caFile`.
     private func sendInHouse(
         _ method: String, _ url: URL, caFile: String, body: Data?, contentType: String, accepting: Set<Int>
-    ) throws(ClientError) -> Response
-    {
+    ) throws(ClientError) -> Response {
         let context: TLSClientContext
         do {
             context = try TLSClientContext(caFile: caFile)

@@ -43,7 +43,8 @@ enum Commands {
         let headroom = body["headroom"]
         let status = text(body["status"])
         var lines = [
-            "status       \(status == "ok" ? status : status.uppercased()) (version \(text(body["version"])), gateway \(text(body["gateway_id"])), up \(number(body["uptime_s"]))s)"
+            "status       \(status == "ok" ? status : status.uppercased()) (version \(text(body["version"])), "
+                + "gateway \(text(body["gateway_id"])), up \(number(body["uptime_s"]))s)"
         ]
         lines += healthReasons(body).map { "  why        " + $0 }
         lines.append("broker       " + (body["broker"]?["connected"] == .bool(true) ? "connected" : "DISCONNECTED"))

@@ -245,8 +245,10 @@ final class OTAVehicle: @unchecked Sendable {
             stats.add(.malformedOffers)
             logger.warning(
                 "ota_offer_malformed",
-                [("campaign", error.campaign.map(String.init) ?? "unreadable"), ("reason", error.code),
-                 ("error", error.description)])
+                [
+                    ("campaign", error.campaign.map(String.init) ?? "unreadable"), ("reason", error.code),
+                    ("error", error.description),
+                ])
             // ota.md §5: answer `rejected` when the campaign can be read; a new offer replaces
             // whatever was being downloaded, even a broken one.
             guard let campaign = error.campaign else { return }

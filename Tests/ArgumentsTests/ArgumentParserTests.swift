@@ -48,7 +48,8 @@ import Testing
         (["--json", "health"], [:], ParsedArguments(command: "health", arguments: [], values: [:], flags: ["--json"])),
         (
             ["--token", "t1", "--json", "devices", "--limit", "3"], [:],
-            ParsedArguments(command: "devices", arguments: [], values: ["--token": "t1", "--limit": "3"], flags: ["--json"])
+            ParsedArguments(
+                command: "devices", arguments: [], values: ["--token": "t1", "--limit": "3"], flags: ["--json"])
         ),
         (
             ["--limit=4", "devices"], [:],

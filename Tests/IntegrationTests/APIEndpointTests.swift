@@ -437,7 +437,8 @@ extension APIEndpointTests {
         #expect(expressions.count >= 10)
 
         #expect(!text.contains("$step"), "the step comes from the panel, not a fixed list")
-        #expect(!text.contains("\"value\": 150") && !text.contains("\"value\": 250"), "thresholds come from the gateway")
+        #expect(
+            !text.contains("\"value\": 150") && !text.contains("\"value\": 250"), "thresholds come from the gateway")
 
         let live = try LiveGateway(
             extra: #""alerts": {"water": {"sensors": {"gauge-9": {"warning_cm": 80, "alarm_cm": 120}}}},"#,
@@ -517,7 +518,9 @@ extension APIEndpointTests {
         }
         for (key, value) in members.members {
             if case .array(let items) = value {
-                for (index, item) in items.enumerated() { found += untypedObjects(item, at: "\(path).\(key)[\(index)]") }
+                for (index, item) in items.enumerated() {
+                    found += untypedObjects(item, at: "\(path).\(key)[\(index)]")
+                }
             } else {
                 found += untypedObjects(value, at: "\(path).\(key)")
             }
@@ -661,11 +664,15 @@ extension APIEndpointTests {
             try live.gateway.count("SELECT next_seqno FROM rings WHERE name = 'rejects'") == 130
         }
         let stats = try run(["stats", "--db", live.gateway.databasePath])
-        #expect(stats.output.contains("rejects      130 since the store was created; the newest 100 held"), "\(stats.output)")
+        #expect(
+            stats.output.contains("rejects      130 since the store was created; the newest 100 held"),
+            "\(stats.output)")
 
         // The broker goes away: health shows the table with why, and exits 2 (down).
         #expect(live.broker.child.stop() == 0)
-        try waitFor("health to say down") { try Self.get(live.gateway.httpPort, "/v1/health", token: nil).status == 503 }
+        try waitFor("health to say down") {
+            try Self.get(live.gateway.httpPort, "/v1/health", token: nil).status == 503
+        }
         let down = try run(["health"])
         #expect(down.status == 2, "\(down.output)")
         #expect(down.output.contains("status       DOWN"), "\(down.output)")

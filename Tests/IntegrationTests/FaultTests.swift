@@ -285,7 +285,9 @@ struct FaultTests {
             try waitFor("gatewayd's clock at \(hours) h", seconds: 20) {
                 probes += 1
                 let probe = "probe-\(probes)"
-                try publisher.stream(count: 1) { _ in ("v1/water/\(probe)/level", #"{"ts":\#(now),"seq":1,"level_cm":1}"#) }
+                try publisher.stream(count: 1) { _ in
+                    ("v1/water/\(probe)/level", #"{"ts":\#(now),"seq":1,"level_cm":1}"#)
+                }
                 sent += 1
                 try waitFor("\(probe) stored") {
                     try gateway.count("SELECT count(*) FROM devices_v WHERE device = '\(probe)'") == 1

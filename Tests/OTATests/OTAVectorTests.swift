@@ -97,12 +97,15 @@ import Testing
         #expect(OTATopic.parse(messages["offer"]?["topic"]?.string ?? "")?.kind == .offer)
         for invalid in messages["offers_invalid"]?.arrayValue ?? [] {
             let name = invalid["name"]?.string ?? ""
-            #expect(throws: OfferError.self, "\(name)") { try Offer(bytes: Array((invalid["payload"]?.string ?? "").utf8)) }
+            let payload = Array((invalid["payload"]?.string ?? "").utf8)
+            #expect(throws: OfferError.self, "\(name)") { try Offer(bytes: payload) }
             do {
-                _ = try Offer(bytes: Array((invalid["payload"]?.string ?? "").utf8))
+                _ = try Offer(bytes: payload)
             } catch {
-                #expect(error.campaign.map { Int64($0) } == invalid["status"]?["campaign"].flatMap(\.number).map { Int64($0) }, "\(name)")
-                #expect(invalid["status"] == .null || error.code == invalid["status"]?["reason"]?.string, "\(name): \(error)")
+                let campaign = invalid["status"]?["campaign"].flatMap(\.number).map { Int64($0) }
+                #expect(error.campaign.map { Int64($0) } == campaign, "\(name)")
+                let reason = invalid["status"]?["reason"]?.string
+                #expect(invalid["status"] == .null || error.code == reason, "\(name): \(error)")
             }
         }
         for accepted in messages["offers_accepted"]?.arrayValue ?? [] {
