@@ -84,7 +84,9 @@ let package = Package(
             swiftSettings: swiftSettings),
         .executableTarget(
             name: "gwbench",
-            dependencies: ["MQTT", "SQLite", "JSON", "Logging", "RingStore", "Telemetry", "Advisories", "Geo"],
+            dependencies: [
+                "MQTT", "SQLite", "JSON", "Logging", "RingStore", "Telemetry", "Advisories", "Alerts", "Geo",
+            ],
             swiftSettings: swiftSettings),
         .executableTarget(
             name: "gwctl",

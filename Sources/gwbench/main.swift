@@ -1,4 +1,5 @@
 import Advisories
+import Alerts
 import Foundation
 import Geo
 import JSON
@@ -37,10 +38,15 @@ import Telemetry
 ///       writes, through the ring store itself (so aggregates are computed as in production),
 ///       one gauge `bench-gauge` with a reading every second for the last N hours and N devices
 ///       with one reading each: the data set of the REST API benchmark.
+///   gwbench restart-warm --db FILE [--capacity 1000000]
+///       what a restart costs before ingest resumes: opening the store (migrations, devices, one
+///       pass for the newest values) and rebuilding the gauges' trends from the levels written in
+///       the last 30 minutes; prints each in milliseconds.
 let usage = """
     usage: gwbench alert-latency --local-port P --upstream-port U --certs DIR --gateway-id ID [--count N] [--interval-ms 10]
            gwbench fill-outbox --db FILE --rows N [--batch 500] [--gateway-id ID]
            gwbench seed-api --db FILE [--devices 10000] [--hours 24] [--capacity 1000000]
+           gwbench restart-warm --db FILE [--capacity 1000000]
            gwbench advisory-latency --port P [--count 200]
            gwbench advisory-cpu [--vehicles 10000] [--gauges 1000] [--updates 1000000]
            gwbench ota-baseline --port P [--vehicles 200] [--bytes 8388608] [--block-size 16384]
@@ -323,6 +329,26 @@ case "seed-api":
         String(
             format: "readings=%d devices=%d seconds=%.1f", Int(seq) - 1 + devices, devices + 1,
             Date().timeIntervalSince(began)))
+case "restart-warm":
+    var configuration = RingStore.Configuration(path: option("db"))
+    configuration.capacityReadings = Int64(number("capacity", default: 1_000_000))
+    configuration.maxDevices = 1_000_000
+    let opening = Date()
+    let store = try RingStore(configuration: configuration, logger: Logger(level: .warning))
+    let opened = Date().timeIntervalSince(opening)
+    var alerts = AlertEngine(waterDefaults: WaterAlertSettings(), waterOverrides: [:], coolantLimitC: 110)
+    let warming = Date()
+    let nowMs = Int64(Date().timeIntervalSince1970 * 1000)
+    let levels = try store.recentWaterLevels(sinceMs: nowMs - alerts.warmWindowMs)
+    let read = Date().timeIntervalSince(warming)
+    alerts.warm(levels, nowMs: nowMs)
+    let warmed = Date().timeIntervalSince(warming)
+    let points = levels.values.reduce(0) { $0 + $1.count }
+    let rising = alerts.waterSensors.filter { alerts.forecast(sensor: $0).status != .insufficient }.count
+    print(
+        String(
+            format: "open_ms=%.1f levels_read_ms=%.1f warm_ms=%.1f sensors=%d points=%d with_forecast=%d",
+            opened * 1000, read * 1000, warmed * 1000, levels.count, points, rising))
 case "ota-baseline":
     let port = number("port", default: 1883)
     let vehicles = number("vehicles", default: 200)
