@@ -5,6 +5,14 @@ cd "$(dirname "$0")/.."
 # faketime: the clock-jump test; dpkg-dev, fakeroot: the package the deploy tests install into
 # a throwaway root; lintian and libcurl4-openssl-dev (gwctl's static link): the release package.
 EXTRA_PACKAGES="faketime dpkg-dev fakeroot lintian libcurl4-openssl-dev" source .ci/deps.sh
+# promtool, Prometheus's own checker, for the metrics test: taken out of Debian's package, not
+# installed (installing it would start a Prometheus server).
+if ! command -v promtool >/dev/null 2>&1 && [ ! -x .build/tools/promtool/usr/bin/promtool ]; then
+    mkdir -p .build/tools
+    (cd .build/tools && { apt-get download prometheus >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get download prometheus >/dev/null 2>&1; }; } &&
+        dpkg-deb -x prometheus_*.deb promtool && rm -f prometheus_*.deb) ||
+        echo "test: cannot fetch Debian's prometheus package; the promtool check will be skipped" >&2
+fi
 swift build --build-tests
 swift test
 # Every parser that takes bytes from outside, under libFuzzer and AddressSanitizer.

@@ -681,3 +681,43 @@ extension APIEndpointTests {
         #expect(!down.output.contains("503"), "\(down.output)")
     }
 }
+
+extension APIEndpointTests {
+    /// promtool, from Debian's prometheus package: on PATH, or unpacked by `.ci/test.sh`.
+    static let promtool: String? = {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        let candidates: [String?] = [
+            ProcessInfo.processInfo.environment["PROMTOOL"], "/usr/bin/promtool",
+            root.appendingPathComponent(".build/tools/promtool/usr/bin/promtool").path,
+        ]
+        return candidates.compactMap { $0 }.first { FileManager.default.isExecutableFile(atPath: $0) }
+    }()
+
+    /// Prometheus's own linter passes the whole exposition (names, units, suffixes, help), with
+    /// every family present: forecasts, HTTP requests (a broken one too), OTA, process.
+    @Test(.enabled(if: promtool != nil || ProcessInfo.processInfo.environment["CI"] != nil, "needs promtool"))
+    func metricsPassPromtool() async throws {
+        let promtool = try #require(Self.promtool, "CI runs this check: .ci/test.sh unpacks promtool")
+        let live = try LiveGateway(http: Self.tokens())
+        defer { withExtendedLifetime(live) {} }
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        _ = try await Self.seed(live.publisher, nowMs: now)
+        for minute in 0..<12 {
+            try await live.publisher.send(
+                "v1/water/rising-1/level",
+                #"{"ts":\#(now - Int64(11 - minute) * 60_000),"seq":\#(minute + 1),"level_cm":\#(20 + 5 * minute)}"#)
+        }
+        let port = live.gateway.httpPort
+        try waitFor("a rising forecast") {
+            try Self.get(port, "/metrics", token: nil).text.contains("gateway_forecast_seconds_to_alarm{sensor=\"rising-1\"}")
+        }
+        _ = try rawRequest(port: port, "\u{1} nonsense\r\n\r\n")
+        _ = try Self.get(port, "/v1/devices", token: Self.viewerToken)
+        let file = live.scratch.file("metrics.txt")
+        try Self.get(port, "/metrics", token: nil).text.write(toFile: file, atomically: true, encoding: .utf8)
+        let check = try runTool("/bin/sh", ["-c", "\"$0\" check metrics < \"$1\"", promtool, file], in: live.scratch)
+        #expect(check.status == 0, "promtool check metrics:\n\(check.output)")
+        #expect(check.output.isEmpty, "promtool check metrics:\n\(check.output)")
+    }
+}
