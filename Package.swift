@@ -72,7 +72,7 @@ let package = Package(
             dependencies: [
                 "HTTP", "RingStore", "Telemetry", "Metrics", "Crypto", "JSON", "Logging", "Suggest", "Advisories",
                 "Geo",
-                "Alerts", "Campaigns", "Threads",
+                "Alerts", "Campaigns", "OTA", "Threads",
             ],
             swiftSettings: swiftSettings),
 

@@ -132,7 +132,7 @@ public final class APIService: Sendable {
                     name: "kind", description: "needed only when a vehicle and a sensor share the id",
                     schema: Schemas.enumeration(["vehicle", "water"])),
             ],
-            responseSchema: Schemas.series,
+            responseSchema: Schemas.series, failures: [("404", "No such device has been heard")],
             handler: { service, request, _ throws(APIError) in try service.series(request) }),
         Route(
             method: "GET", pattern: ["v1", "alerts"], access: .viewer,
@@ -173,7 +173,7 @@ public final class APIService: Sendable {
         Route(
             method: "GET", pattern: ["v1", "config"], access: .operator,
             summary: "The running configuration, token hashes left out",
-            responseSchema: Schemas.object,
+            responseSchema: Schemas.configuration,
             handler: { service, _, _ throws(APIError) in .json(service.configurationDocument) }),
         Route(
             method: "GET", pattern: ["metrics"], access: .metrics,
@@ -183,7 +183,7 @@ public final class APIService: Sendable {
         Route(
             method: "GET", pattern: ["v1", "openapi.json"], access: .viewer,
             summary: "This document",
-            responseSchema: Schemas.object,
+            responseSchema: Schemas.openAPI,
             handler: { service, _, _ throws(APIError) in .json(service.openAPIDocument()) }),
     ]
 }

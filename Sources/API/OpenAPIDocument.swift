@@ -1,4 +1,6 @@
+import Campaigns
 import JSON
+import OTA
 
 #if canImport(FoundationEssentials)
     import FoundationEssentials
@@ -105,6 +107,112 @@ enum Schemas {
             ),
             ("required", .array([.string("manifest")])),
         ]))
+
+    static let manifestList = object([("manifests", array(manifest))])
+
+    static let nullableInteger = JSONValue.object(
+        JSONObject([("type", .array([.string("integer"), .string("null")]))]))
+
+    /// The signed release manifest as uploaded (Firmware-Protocols/ota.md §2). The server checks
+    /// every field itself; this says the shape, for clients that build one.
+    static let signedManifest = object([
+        (
+            "signed",
+            object([
+                ("type", constant("tg-release-v1")), ("name", pattern("^[A-Za-z0-9._-]+$", maxLength: 64)),
+                ("version", pattern("^[A-Za-z0-9.+_-]+$", maxLength: 64)),
+                ("release_counter", integer(minimum: 1, maximum: (1 << 53) - 1)),
+                ("hardware_id", pattern("^[A-Za-z0-9._-]+$", maxLength: 64)),
+                ("length", integer(minimum: 1, maximum: (1 << 53) - 1)), ("sha256", sha256),
+                (
+                    "deltas",
+                    array(
+                        object([
+                            ("from_sha256", sha256), ("patch_sha256", sha256),
+                            ("patch_length", integer(minimum: 0, maximum: (1 << 53) - 1)), ("format", string),
+                        ]))
+                ),
+                (
+                    "targets",
+                    .object(
+                        JSONObject([
+                            (
+                                "oneOf",
+                                .array([
+                                    object([("all", .object(JSONObject([("const", .bool(true))])))]),
+                                    object([("vins", array(pattern("^[A-HJ-NPR-Z0-9]{17}$", maxLength: 17)))]),
+                                ])
+                            )
+                        ]))
+                ),
+                ("created", integer(minimum: 0, maximum: (1 << 53) - 1)),
+                ("expires", integer(minimum: 0, maximum: (1 << 53) - 1)),
+            ])
+        ),
+        (
+            "signatures",
+            array(
+                object([
+                    ("key_id", pattern("^[0-9a-f]{32}$", maxLength: 32)),
+                    ("sig", pattern("^[0-9a-f]{128}$", maxLength: 128)),
+                ])
+            )
+        ),
+    ])
+
+    static let campaignSettings = object([
+        ("waves", array(integer(minimum: 1, maximum: 100))), ("success_pct", integer(minimum: 0, maximum: 100)),
+        ("abort_failure_pct", integer(minimum: 0, maximum: 100)), ("abort_min_finished", integer(minimum: 0)),
+        ("vehicle_timeout_s", integer(minimum: 1)), ("retries", integer(minimum: 0)), ("window", nullableString),
+    ])
+
+    static func campaignObject(vehicles: Bool) -> JSONValue {
+        var properties: [(String, JSONValue)] = [
+            ("id", campaignID), ("state", enumeration(CampaignState.allCases.map(\.rawValue))),
+            ("reason", nullableString), ("manifest_id", integer), ("release", string), ("release_counter", integer),
+            ("hardware_id", string), ("wave", integer(minimum: 1)), ("settings", campaignSettings),
+            ("targets", integer(minimum: 0)),
+            ("counts", object(VehicleState.allCases.map { ($0.rawValue, integer(minimum: 0)) })),
+            ("created_ms", integer), ("updated_ms", integer),
+        ]
+        if vehicles {
+            properties.append(
+                (
+                    "vehicles",
+                    array(
+                        object([
+                            ("vin", string), ("state", enumeration(VehicleState.allCases.map(\.rawValue))),
+                            ("wave", integer(minimum: 1)),
+                            (
+                                "file",
+                                .object(
+                                    JSONObject([
+                                        ("type", .array([.string("string"), .string("null")])),
+                                        ("enum", .array([.string("full"), .string("delta"), .null])),
+                                    ]))
+                            ),
+                            ("blocks_done", integer(minimum: 0)), ("blocks_total", integer(minimum: 0)),
+                            ("fetched_blocks", integer(minimum: 0)), ("attempts", integer(minimum: 0)),
+                            ("reason", nullableString), ("detail", nullableString), ("updated_ms", integer),
+                        ]))
+                ))
+        }
+        return object(properties)
+    }
+
+    static let campaign = campaignObject(vehicles: false)
+    static let campaignDetail = campaignObject(vehicles: true)
+    static let campaignList = object([("campaigns", array(campaign))])
+    static let vehicleInventory = object([
+        (
+            "vehicles",
+            array(
+                object([
+                    ("vin", string), ("hardware_id", string), ("version", string), ("counter", integer(minimum: 0)),
+                    ("sha256", sha256),
+                ]))
+        )
+    ])
 
     static let devicePage = object([("devices", array(device)), ("next_cursor", nullableString)])
 
@@ -221,6 +329,23 @@ enum Schemas {
         ),
     ])
 
+    /// Free-form on purpose, and said so: the running configuration (the keys of README's
+    /// configuration tables, as `gatewayd --print-default-config` prints them).
+    static let configuration = JSONValue.object(
+        JSONObject([
+            ("type", .string("object")), ("additionalProperties", .bool(true)),
+            (
+                "description",
+                .string(
+                    "The running configuration, as gatewayd --print-default-config prints it; token hashes left out")
+            ),
+        ]))
+    static let openAPI = JSONValue.object(
+        JSONObject([
+            ("type", .string("object")), ("additionalProperties", .bool(true)),
+            ("description", .string("This OpenAPI 3.1 document")),
+        ]))
+
     static let siteInput = object([("lat", number), ("lon", number), ("radius_m", number)])
 
     static let error = object([("error", object([("code", string), ("message", string)]))])
@@ -231,12 +356,12 @@ extension APIService {
     func openAPIDocument() -> JSONValue {
         var paths: [(key: String, value: JSONValue)] = []
         for route in routes {
-            var responses: [(key: String, value: JSONValue)] = [
+            var responses: [(key: String, value: JSONValue)] = route.successes.map { success in
                 (
-                    "200",
+                    success.code,
                     .object(
                         JSONObject([
-                            ("description", .string("OK")),
+                            ("description", .string(success.description)),
                             (
                                 "content",
                                 .object(
@@ -246,7 +371,7 @@ extension APIService {
                             ),
                         ]))
                 )
-            ]
+            }
             if route.access == .health {
                 // The same body with status `down`: a load balancer takes the gateway out.
                 responses.append(
@@ -274,16 +399,25 @@ extension APIService {
                 ("500", "The store could not be read; the message says why"),
             ]
             if route.access != .health {
-                failures.append(("503", "Too many connections (http.max_connections); retry later"))
+                failures.append(
+                    ("503", "Too many connections (http.max_connections), or the store is busy; retry later"))
             }
             if route.maxBodyBytes > 0 {
                 failures += [("411", "No Content-Length"), ("413", "Body larger than this route takes")]
             }
+            for failure in route.failures where !failures.contains(where: { $0.0 == failure.code }) {
+                failures.append((failure.code, failure.description))
+            }
+            if route.pattern.contains(where: { $0.hasPrefix("{") }) || route.pattern.starts(with: ["v1", "ota"]) {
+                failures.append(
+                    (
+                        "404",
+                        route.pattern.starts(with: ["v1", "ota"])
+                            ? "Not found, or OTA turned off (ota.enabled)" : "Not found"
+                    ))
+            }
             for (code, text) in failures.sorted(by: { $0.0 < $1.0 }) {
                 responses.append((code, errorResponse(text)))
-            }
-            if route.pattern.contains(where: { $0.hasPrefix("{") }) {
-                responses.append(("404", errorResponse("Not found")))
             }
             var parameters: [JSONValue] = route.pattern.filter { $0.hasPrefix("{") }.map {
                 let name = String($0.dropFirst().dropLast())

@@ -34,6 +34,10 @@ struct Route: Sendable {
     var requestSchema: JSONValue? = nil
     var requestType = "application/json"
     var maxBodyBytes = 0
+    /// The statuses a success answers with, for the document (a POST that stores answers 201).
+    var successes: [(code: String, description: String)] = [("200", "OK")]
+    /// Failures of this route beyond those every route has, for the document.
+    var failures: [(code: String, description: String)] = []
     var handler: @Sendable (APIService, HTTPRequest, [String: String]) throws(APIError) -> HTTPResponse
 
     var label: String { "/" + pattern.joined(separator: "/") }

@@ -508,6 +508,30 @@ enum Grafana {
 }
 
 extension APIEndpointTests {
+    /// The response schema the document gives `path` for `method` and `status`.
+    static func documentedSchema(
+        _ document: JSONValue, _ path: String, _ method: String = "get", _ status: String = "200"
+    )
+        throws -> JSONValue
+    {
+        let content = try #require(document["paths"]?[path]?[method]?["responses"]?[status]?["content"])
+        return try #require(content.object?.members.first?.value["schema"], "\(path) \(status)")
+    }
+
+    /// A real response of `target` conforms to what the document says of `path`, and the
+    /// schema leaves no object untyped.
+    static func expectConforms(
+        port: Int, document: JSONValue, _ target: String, _ path: String, method: String = "GET", status: Int = 200,
+        token: String = viewerToken, body: String = ""
+    ) throws {
+        let response = try send(port, method, target, token: token, body: body)
+        #expect(response.status == status, "\(target): \(response.text)")
+        let schema = try documentedSchema(document, path, method.lowercased(), String(status))
+        let problems = SchemaCheck(document: document).problems(try JSONParser.parse(Array(response.text.utf8)), schema)
+        #expect(problems.isEmpty, "\(target): \(problems.joined(separator: "; "))")
+        #expect(untypedObjects(schema).isEmpty, "\(path): untyped objects \(untypedObjects(schema))")
+    }
+
     /// Paths in a schema to objects that say nothing of their members (what a generated
     /// client can only hand over as a dictionary).
     static func untypedObjects(_ schema: JSONValue, at path: String = "$") -> [String] {
@@ -548,17 +572,8 @@ extension APIEndpointTests {
             ).status == 200)
         let document = try Self.json(try Self.get(port, "/v1/openapi.json", token: Self.viewerToken))
         let check = SchemaCheck(document: document)
-        func schema(_ path: String, _ method: String = "get", _ status: String = "200") throws -> JSONValue {
-            let content = try #require(document["paths"]?[path]?[method]?["responses"]?[status]?["content"])
-            return try #require(content.object?.members.first?.value["schema"], "\(path) \(status)")
-        }
         func expectConforms(_ target: String, _ path: String, status: Int = 200) throws {
-            let response = try Self.get(port, target, token: Self.viewerToken)
-            #expect(response.status == status, "\(target): \(response.text)")
-            let problems = check.problems(
-                try JSONParser.parse(Array(response.text.utf8)), try schema(path, "get", String(status)))
-            #expect(problems.isEmpty, "\(target): \(problems.joined(separator: "; "))")
-            #expect(Self.untypedObjects(try schema(path, "get", String(status))).isEmpty, "\(path): untyped objects")
+            try Self.expectConforms(port: port, document: document, target, path, status: status)
         }
         try expectConforms("/v1/health", "/v1/health")
         try expectConforms("/v1/devices", "/v1/devices")
@@ -569,6 +584,10 @@ extension APIEndpointTests {
         try expectConforms("/v1/rejects", "/v1/rejects")
         try expectConforms("/v1/map", "/v1/map")
         try expectConforms("/v1/devices/nobody", "/v1/devices/{id}", status: 404)
+        try Self.expectConforms(
+            port: port, document: document, "/v1/sensors/gauge-9/site", "/v1/sensors/{id}/site", method: "PUT",
+            token: Self.operatorToken, body: #"{"lat": 3.1390, "lon": 101.6869, "radius_m": 400}"#)
+        try Self.expectConforms(port: port, document: document, "/v1/config", "/v1/config", token: Self.operatorToken)
 
         // Documented bounds and patterns are the server's: the edge is taken, one past refused.
         for (path, item) in document["paths"]?.object?.members ?? [] {
@@ -710,7 +729,8 @@ extension APIEndpointTests {
         }
         let port = live.gateway.httpPort
         try waitFor("a rising forecast") {
-            try Self.get(port, "/metrics", token: nil).text.contains("gateway_forecast_seconds_to_alarm{sensor=\"rising-1\"}")
+            try Self.get(port, "/metrics", token: nil).text.contains(
+                "gateway_forecast_seconds_to_alarm{sensor=\"rising-1\"}")
         }
         _ = try rawRequest(port: port, "\u{1} nonsense\r\n\r\n")
         _ = try Self.get(port, "/v1/devices", token: Self.viewerToken)
@@ -719,5 +739,37 @@ extension APIEndpointTests {
         let check = try runTool("/bin/sh", ["-c", "\"$0\" check metrics < \"$1\"", promtool, file], in: live.scratch)
         #expect(check.status == 0, "promtool check metrics:\n\(check.output)")
         #expect(check.output.isEmpty, "promtool check metrics:\n\(check.output)")
+    }
+}
+
+extension APIEndpointTests {
+    /// Whether python3 has openapi-spec-validator (pip's; Debian 12 does not package it).
+    static let hasSpecValidator: Bool = {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "-c", "import openapi_spec_validator"]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        guard (try? process.run()) != nil else { return false }
+        process.waitUntilExit()
+        return process.terminationStatus == 0
+    }()
+
+    /// The served document is valid OpenAPI 3.1 by an independent validator, where one is installed.
+    @Test(.enabled(if: hasSpecValidator, "needs python3 -m pip install openapi-spec-validator"))
+    func documentPassesAnIndependentOpenAPIValidator() throws {
+        let live = try LiveGateway(http: Self.tokens())
+        defer { withExtendedLifetime(live) {} }
+        let file = live.scratch.file("openapi.json")
+        try Self.get(live.gateway.httpPort, "/v1/openapi.json", token: Self.viewerToken).text
+            .write(toFile: file, atomically: true, encoding: .utf8)
+        let check = try runTool(
+            "/usr/bin/env",
+            [
+                "python3", "-c",
+                "import json, sys; from openapi_spec_validator import validate; validate(json.load(open(sys.argv[1])))",
+                file,
+            ], in: live.scratch)
+        #expect(check.status == 0, "\(check.output)")
     }
 }

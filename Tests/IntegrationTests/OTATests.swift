@@ -193,6 +193,19 @@ struct OTATests {
         #expect(status.output.contains("completed") && status.output.contains("installed 50"), "\(status.output)")
         let metrics = try APIEndpointTests.get(fixture.gateway.httpPort, "/metrics", token: nil).text
         #expect(metrics.contains("gateway_ota_campaigns{state=\"completed\"} 1"))
+        // Every OTA answer is what the OpenAPI document says it is.
+        let port = fixture.gateway.httpPort
+        let document = try fixture.get("/v1/openapi.json")
+        for (target, path) in [
+            ("/v1/ota/manifests", "/v1/ota/manifests"), ("/v1/ota/campaigns", "/v1/ota/campaigns"),
+            ("/v1/ota/campaigns/1", "/v1/ota/campaigns/{id}"), ("/v1/ota/vehicles", "/v1/ota/vehicles"),
+        ] {
+            try APIEndpointTests.expectConforms(port: port, document: document, target, path, token: OTATests.operatorToken)
+        }
+        try APIEndpointTests.expectConforms(
+            port: port, document: document, "/v1/ota/campaigns/1/pause", "/v1/ota/campaigns/{id}/pause", method: "POST",
+            status: 409, token: OTATests.operatorToken)
+
     }
 
     /// The reference vehicle answers the offers of `vectors/ota.json` it cannot work on as
