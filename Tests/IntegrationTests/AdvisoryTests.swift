@@ -152,4 +152,35 @@ struct AdvisoryTests {
         #expect(states == ["warning", "cleared"])
         #expect(try live.gateway.count("SELECT count(*) FROM advisories_told") == 0)
     }
+
+    /// Defect: a late seq 1 at 100 m (ts 30 s older) after seq 2 at 600 m got an advisory with
+    /// the late fix's distance. The newest position decides: none for it. A marker vehicle
+    /// driving in afterwards shows the late fix was handled.
+    @Test func aLateOlderPositionDecidesNoAdvisory() async throws {
+        let live = try LiveGateway(extra: Self.settings)
+        defer { withExtendedLifetime(live) {} }
+        let watcher = try Subscriber(port: live.broker.port, filter: "v1/advisory/+")
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        try await live.publisher.send("v1/water/drain-7/level", #"{"ts":\#(now),"seq":1,"level_cm":260}"#)
+        try waitFor("the alarm") {
+            try live.gateway.count("SELECT count(*) FROM alerts_active_v WHERE device = 'drain-7' AND state = 'alarm'")
+                == 1
+        }
+        let vin = "1HGCM82633A000011"
+        let (farLat, farLon) = Self.north(600)
+        let (nearLat, nearLon) = Self.north(100)
+        try await live.publisher.send(
+            "v1/obd/\(vin)/gps", #"{"ts":\#(now + 30_000),"seq":2,"lat":\#(farLat),"lon":\#(farLon)}"#)
+        try await live.publisher.send(
+            "v1/obd/\(vin)/gps", #"{"ts":\#(now),"seq":1,"lat":\#(nearLat),"lon":\#(nearLon)}"#)
+        let marker = "1HGCM82633A000012"
+        try await live.publisher.send(
+            "v1/obd/\(marker)/gps", #"{"ts":\#(now + 1000),"seq":1,"lat":\#(nearLat),"lon":\#(nearLon)}"#)
+        _ = try watcher.waitForMessage(topic: "v1/advisory/\(marker)", containing: #""state":"alarm""#)
+        #expect(!watcher.messages().contains { $0.topic == "v1/advisory/\(vin)" }, "the late fix decided an advisory")
+        // Both fixes are stored (late data is kept); the map shows the newest.
+        #expect(
+            try live.gateway.count("SELECT count(*) FROM readings_v WHERE device = '\(vin)' AND signal = 'lat_deg'")
+                == 2)
+    }
 }
