@@ -63,7 +63,7 @@ let package = Package(
             name: "Gateway",
             dependencies: [
                 "MQTT", "RingStore", "Telemetry", "Alerts", "Crypto", "JSON", "Logging", "API", "Metrics", "Suggest",
-                "Advisories", "Geo", "Campaigns", "Systemd", "Threads", "Version",
+                "Advisories", "Geo", "Campaigns", "Systemd", "Threads", "Version", "Ingest", "Upstream",
             ],
             swiftSettings: swiftSettings),
 
@@ -95,6 +95,17 @@ let package = Package(
             ],
             swiftSettings: swiftSettings),
         .target(name: "Systemd", swiftSettings: swiftSettings),
+        // The data path: messages in, batches committed (Ingest); the outbox out to the city (Upstream).
+        .target(
+            name: "Ingest",
+            dependencies: [
+                "MQTT", "RingStore", "Telemetry", "Alerts", "Advisories", "Geo", "JSON", "Logging", "Metrics", "Threads",
+            ],
+            swiftSettings: swiftSettings),
+        .target(
+            name: "Upstream",
+            dependencies: ["MQTT", "RingStore", "Telemetry", "Crypto", "JSON", "Logging", "Threads", "Version"],
+            swiftSettings: swiftSettings),
         .target(name: "Version", swiftSettings: swiftSettings),
         .target(
             name: "FuzzTargets", dependencies: ["Telemetry", "HTTP", "OTA", "Delta", "Crypto", "JSON", "Gateway"],
@@ -115,6 +126,15 @@ let package = Package(
         .testTarget(name: "MQTTTests", dependencies: ["MQTT"], swiftSettings: swiftSettings),
         .testTarget(
             name: "GatewayTests", dependencies: ["Gateway", "JSON", "Advisories", "RingStore", "Telemetry"],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "IngestTests",
+            dependencies: [
+                "Ingest", "Advisories", "Alerts", "Geo", "JSON", "Logging", "MQTT", "RingStore", "SQLite", "Telemetry",
+            ],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "UpstreamTests", dependencies: ["Upstream", "JSON", "Advisories", "RingStore", "Telemetry"],
             swiftSettings: swiftSettings),
         .testTarget(name: "AggregationTests", dependencies: ["Aggregation"], swiftSettings: swiftSettings),
         .testTarget(name: "AlertsTests", dependencies: ["Alerts"], swiftSettings: swiftSettings),

@@ -4,12 +4,14 @@ import Alerts
 import Campaigns
 import Crypto
 import Dispatch
+public import Ingest
 public import Logging
 import MQTT
 import RingStore
 import Synchronization
 import Systemd
 import Telemetry
+import Upstream
 import Version
 
 #if canImport(FoundationEssentials)
@@ -109,9 +111,6 @@ public final class Gateway: @unchecked Sendable {
             outboxGauge = gauge
             storeConfiguration.outboxGauge = gauge
             storeConfiguration.outboxLimitBytes = configuration.upstream.maxBacklogBytes
-            storeConfiguration.outboxEncoder = { summary, batch in
-                UpstreamMessages.encode(summary: summary, batch: batch, gatewayID: gatewayID)
-            }
         } else {
             outboxGauge = nil
         }
@@ -204,7 +203,13 @@ public final class Gateway: @unchecked Sendable {
                     publishLogger.warning("advisory_publish_failed", [("mqtt.topic", topic), ("error", "\(error)")])
                 }
             },
-            onOutbox: { upstream?.notify() },
+            outbox: upstream.map { forwarder in
+                OutboxRoute(
+                    encode: { summary, batch in
+                        UpstreamMessages.encode(summary: summary, batch: batch, gatewayID: gatewayID)
+                    },
+                    notify: { forwarder.notify() })
+            },
             metrics: metrics, logger: self.logger)
         ota = try Self.makeOTA(configuration, broker: mqtt, logger: self.logger)
         api = try Self.makeAPI(

@@ -39,9 +39,6 @@ public final class RingStore {
         /// The upstream outbox: nil when there is no upstream link (nothing is queued).
         public var outboxGauge: OutboxGauge?
         public var outboxLimitBytes: Int64 = 256 * 1024 * 1024
-        /// Turns what a commit stored (alerts, closed windows, events) into upstream messages,
-        /// inside the same transaction, so nothing stored can miss the outbox.
-        public var outboxEncoder: (@Sendable (CommitSummary, IngestBatch) -> [OutboxMessage])?
         /// Edge aggregation of every accepted reading; nil turns it off.
         public var aggregation: AggregationSettings? = AggregationSettings()
         /// A hard cap on the database file (SQLite's `max_page_count`), below the free space of
@@ -339,8 +336,14 @@ public final class RingStore {
 
     /// Writes a whole batch in one transaction. On failure nothing of the batch is kept,
     /// in the file or in memory, so the caller can retry the same batch.
+    ///
+    /// `outbox` turns what the commit stored (alerts with their ids, closed windows, events)
+    /// into upstream messages, queued in the same transaction so nothing stored can miss the
+    /// outbox; nil (or a store without `outboxGauge`) queues nothing.
     @discardableResult
-    public func commit(_ batch: IngestBatch, nowMs: Int64) throws(StoreError) -> CommitSummary {
+    public func commit(
+        _ batch: IngestBatch, nowMs: Int64, outbox: ((CommitSummary, IngestBatch) -> [OutboxMessage])? = nil
+    ) throws(StoreError) -> CommitSummary {
         var summary = CommitSummary()
         var touched: [DeviceID: DeviceState] = [:]
         var readings = readingsRing
@@ -516,8 +519,8 @@ public final class RingStore {
                 }
                 pendingOutbox = (0, 0)
                 pendingDrops = 0
-                if let encoder = configuration.outboxEncoder {
-                    try enqueue(encoder(summary, batch), nowMs: nowMs)
+                if let outbox, configuration.outboxGauge != nil {
+                    try enqueue(outbox(summary, batch), nowMs: nowMs)
                 }
                 let updateRing = try database.statement("UPDATE rings SET next_seqno = ? WHERE name = ?")
                 for (name, ring) in [

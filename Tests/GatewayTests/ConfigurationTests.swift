@@ -98,17 +98,6 @@ import Testing
     }
 }
 
-@Suite struct RejectLogLimiterTests {
-    @Test func logsTheFirstThenOncePerIntervalWithTheSuppressedCount() {
-        var limiter = RejectLogLimiter(intervalNanos: 1_000)
-        #expect(limiter.shouldLog(reason: "not_json", nowNanos: 10) == (true, 0))
-        #expect(limiter.shouldLog(reason: "not_json", nowNanos: 20) == (false, 0))
-        #expect(limiter.shouldLog(reason: "not_json", nowNanos: 30) == (false, 0))
-        #expect(limiter.shouldLog(reason: "bad_ts", nowNanos: 40) == (true, 0))
-        #expect(limiter.shouldLog(reason: "not_json", nowNanos: 1_100) == (true, 2))
-    }
-}
-
 @Suite struct HTTPConfigurationTests {
     @Test func readsTheHTTPSection() throws {
         let hash = String(repeating: "ab", count: 32)

@@ -1,10 +1,10 @@
 import Crypto
 import Dispatch
-import JSON
-import Logging
-import MQTT
-import RingStore
-import Synchronization
+public import JSON
+public import Logging
+public import MQTT
+public import RingStore
+public import Synchronization
 import Threads
 import Version
 
@@ -24,16 +24,30 @@ import Version
 /// Delivery is at least once: a message acknowledged upstream but not yet deleted when
 /// gatewayd dies is sent again after the restart; `batch_id` and `alert_id` let the receiver
 /// drop the copy.
-final class UpstreamForwarder: @unchecked Sendable {
-    struct Configuration {
-        var prefix: String
-        var gatewayID: String
-        var window = 64
-        var maxRatePerSecond: Double
-        var statusIntervalMs: Int64
-        var caFile: String?
-        var certFile: String?
-        var keyFile: String?
+public final class UpstreamForwarder: @unchecked Sendable {
+    public struct Configuration: Sendable {
+        public var prefix: String
+        public var gatewayID: String
+        public var window = 64
+        public var maxRatePerSecond: Double
+        public var statusIntervalMs: Int64
+        public var caFile: String?
+        public var certFile: String?
+        public var keyFile: String?
+
+        public init(
+            prefix: String, gatewayID: String, window: Int = 64, maxRatePerSecond: Double, statusIntervalMs: Int64,
+            caFile: String? = nil, certFile: String? = nil, keyFile: String? = nil
+        ) {
+            self.prefix = prefix
+            self.gatewayID = gatewayID
+            self.window = window
+            self.maxRatePerSecond = maxRatePerSecond
+            self.statusIntervalMs = statusIntervalMs
+            self.caFile = caFile
+            self.certFile = certFile
+            self.keyFile = keyFile
+        }
     }
 
     private let configuration: Configuration
@@ -46,10 +60,10 @@ final class UpstreamForwarder: @unchecked Sendable {
     private let finished = DispatchSemaphore(value: 0)
     private let running = Atomic<Bool>(true)
     private let acked = Mutex<[(id: Int64, bytes: Int64)]>([])
-    let secondsToCertificateExpiry = Atomic<Int64>(Int64.min)
-    let sent = Atomic<Int64>(0)
+    public let secondsToCertificateExpiry = Atomic<Int64>(Int64.min)
+    public let sent = Atomic<Int64>(0)
 
-    init(
+    public init(
         configuration: Configuration, client: MQTTClient, outbox: OutboxReader, gauge: OutboxGauge, logger: Logger,
         health: @escaping @Sendable () -> [(String, JSONValue)]
     ) {
@@ -61,15 +75,15 @@ final class UpstreamForwarder: @unchecked Sendable {
         self.healthJSON = health
     }
 
-    var isConnected: Bool { client.isConnected }
+    public var isConnected: Bool { client.isConnected }
 
     /// Seconds until the client certificate expires, as of the last check; nil before one.
-    var certificateExpirySeconds: Int64? {
+    public var certificateExpirySeconds: Int64? {
         let seconds = secondsToCertificateExpiry.load(ordering: .relaxed)
         return seconds == Int64.min ? nil : seconds
     }
 
-    func start() {
+    public func start() {
         client.start()
         let started = DetachedThread.start(name: "upstream") { [self] in
             run()
@@ -79,11 +93,11 @@ final class UpstreamForwarder: @unchecked Sendable {
     }
 
     /// New messages are in the outbox: send now rather than at the next poll.
-    func notify() {
+    public func notify() {
         wake.signal()
     }
 
-    func stop() {
+    public func stop() {
         running.store(false, ordering: .relaxed)
         wake.signal()
         finished.wait()
@@ -195,7 +209,7 @@ final class UpstreamForwarder: @unchecked Sendable {
     }
 
     /// The hourly security check of the TLS material; findings are logged with what to do.
-    func checkCertificates() {
+    public func checkCertificates() {
         guard let caFile = configuration.caFile else { return }
         let result = CertificateCheck.run(
             caFile: caFile, certFile: configuration.certFile, keyFile: configuration.keyFile)

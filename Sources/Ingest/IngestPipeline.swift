@@ -1,13 +1,13 @@
-import Advisories
-import Alerts
+public import Advisories
+public import Alerts
 import Dispatch
 import Geo
 import JSON
-import Logging
-import MQTT
-import RingStore
-import Synchronization
-import Telemetry
+public import Logging
+public import MQTT
+public import RingStore
+public import Synchronization
+public import Telemetry
 import Threads
 
 #if canImport(FoundationEssentials)
@@ -26,14 +26,26 @@ import Threads
 /// has waited `flushInterval`, whichever comes first. That interval bounds what a kill -9 can
 /// lose: libmosquitto acknowledged those messages (PUBACK) before handing them over, so the
 /// devices will not resend them; the loss shows up later as per-device seq gaps.
-final class IngestPipeline: @unchecked Sendable {
-    struct Configuration {
-        var flushIntervalNanos: UInt64
-        var flushMaxReadings: Int
-        var maxPayloadBytes: Int
-        var statsIntervalNanos: UInt64
-        var deviceRatePerSecond: Double = 20
-        var deviceBurst: Int64 = 200
+public final class IngestPipeline: @unchecked Sendable {
+    public struct Configuration: Sendable {
+        public var flushIntervalNanos: UInt64
+        public var flushMaxReadings: Int
+        public var maxPayloadBytes: Int
+        public var statsIntervalNanos: UInt64
+        public var deviceRatePerSecond: Double = 20
+        public var deviceBurst: Int64 = 200
+
+        public init(
+            flushIntervalNanos: UInt64, flushMaxReadings: Int, maxPayloadBytes: Int, statsIntervalNanos: UInt64,
+            deviceRatePerSecond: Double = 20, deviceBurst: Int64 = 200
+        ) {
+            self.flushIntervalNanos = flushIntervalNanos
+            self.flushMaxReadings = flushMaxReadings
+            self.maxPayloadBytes = maxPayloadBytes
+            self.statsIntervalNanos = statsIntervalNanos
+            self.deviceRatePerSecond = deviceRatePerSecond
+            self.deviceBurst = deviceBurst
+        }
     }
 
     private let inbound: InboundBuffer
@@ -45,7 +57,7 @@ final class IngestPipeline: @unchecked Sendable {
     private let finished = DispatchSemaphore(value: 0)
     /// When the loop last went round (monotonic ns): stale while a commit keeps failing or the
     /// thread is stuck, which is what the systemd watchdog must notice.
-    let heartbeat = Atomic<UInt64>(0)
+    public let heartbeat = Atomic<UInt64>(0)
     private var rejectLog = RejectLogLimiter()
     private var alerts: AlertEngine
     /// Level states to publish (retained) once the batch that decided them is committed.
@@ -56,7 +68,7 @@ final class IngestPipeline: @unchecked Sendable {
     private var advisories: AdvisoryEngine
     private let forecasts: ForecastBoard
     private let siteMailbox: SiteMailbox
-    private let onOutbox: @Sendable () -> Void
+    private let outbox: OutboxRoute?
     private var nextTick: UInt64 = 0
     /// Devices first seen in the current batch, not yet known to the store.
     private var newInBatch = Set<DeviceID>()
@@ -64,18 +76,18 @@ final class IngestPipeline: @unchecked Sendable {
     /// Full-disk events since the last `store_full` line.
     private var fullSinceLog: (events: Int64, dropped: Int64, nextLogNanos: UInt64) = (0, 0, 0)
 
-    init(
+    public init(
         inbound: InboundBuffer, store: RingStore, decoder: Decoder, configuration: Configuration,
         alerts: AlertEngine, forecasts: ForecastBoard, advisories: AdvisoryEngine, siteMailbox: SiteMailbox,
         publishRetained: @escaping @Sendable (String, [UInt8]) -> Void,
         publish: @escaping @Sendable (String, [UInt8]) -> Void,
-        onOutbox: @escaping @Sendable () -> Void, metrics: IngestMetrics, logger: Logger
+        outbox: OutboxRoute?, metrics: IngestMetrics, logger: Logger
     ) {
         self.advisories = advisories
         self.forecasts = forecasts
         self.siteMailbox = siteMailbox
         self.publish = publish
-        self.onOutbox = onOutbox
+        self.outbox = outbox
         self.alerts = alerts
         self.publishRetained = publishRetained
         self.inbound = inbound
@@ -88,7 +100,7 @@ final class IngestPipeline: @unchecked Sendable {
         self.logger = logger.with("component", "ingest")
     }
 
-    func start() {
+    public func start() {
         let started = DetachedThread.start(name: "ingest") { [self] in
             run()
             finished.signal()
@@ -97,7 +109,7 @@ final class IngestPipeline: @unchecked Sendable {
     }
 
     /// Blocks until the inbound buffer is closed and everything in it has been committed.
-    func waitUntilFinished() {
+    public func waitUntilFinished() {
         finished.wait()
     }
 
@@ -363,7 +375,7 @@ final class IngestPipeline: @unchecked Sendable {
         while true {
             let started = monotonicNanos()
             do {
-                let summary = try store.commit(batch, nowMs: wallClockMs())
+                let summary = try store.commit(batch, nowMs: wallClockMs(), outbox: outbox?.encode)
                 let micros = Int64((monotonicNanos() - started) / 1000)
                 metrics.flushBatchReadings.observe(Double(summary.readingsStored))
                 metrics.flushSeconds.observe(Double(micros) / 1e6)
@@ -400,7 +412,7 @@ final class IngestPipeline: @unchecked Sendable {
                 }
                 publishLevels()
                 publishAdvisories(batch.advisories)
-                if summary.outboxMessages > 0 { onOutbox() }
+                if summary.outboxMessages > 0 { outbox?.notify() }
                 if summary.outboxDropped > 0 {
                     logger.warning(
                         "outbox_full_dropped",
@@ -511,9 +523,3 @@ final class IngestPipeline: @unchecked Sendable {
     }
 }
 
-/// Milliseconds since the Unix epoch, on the wall clock.
-func wallClockMs() -> Int64 {
-    var now = timespec()
-    clock_gettime(CLOCK_REALTIME, &now)
-    return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
-}

@@ -1,5 +1,6 @@
 import JSON
-import RingStore
+import Logging
+public import RingStore
 import Telemetry
 
 #if canImport(FoundationEssentials)
@@ -17,10 +18,10 @@ import Telemetry
 /// receiver de-duplicates); each item carries `revision`, so the receiver upserts by
 /// (gateway, device, signal, window_s, start_ms) and keeps the highest. Alerts go one per
 /// message with an `alert_id` that never repeats.
-enum UpstreamMessages {
+public enum UpstreamMessages {
     static let maxItemsPerBatch = 500
 
-    static func encode(summary: CommitSummary, batch: IngestBatch, gatewayID: String) -> [OutboxMessage] {
+    public static func encode(summary: CommitSummary, batch: IngestBatch, gatewayID: String) -> [OutboxMessage] {
         var messages: [OutboxMessage] = []
         for stored in summary.alerts {
             let event = stored.event

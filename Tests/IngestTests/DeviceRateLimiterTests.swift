@@ -1,7 +1,7 @@
 import Telemetry
 import Testing
 
-@testable import Gateway
+@testable import Ingest
 
 @Suite struct DeviceRateLimiterTests {
     let flooder = DeviceID(sensor: SensorID("flood-1")!)
@@ -32,5 +32,16 @@ import Testing
         var limiter = DeviceRateLimiter(ratePerSecond: 100, burst: 1)
         let answers = [limiter.admit(flooder, nowNanos: 10), limiter.admit(flooder, nowNanos: 10), limiter.admit(flooder, nowNanos: 5)]
         #expect(answers == [true, false, false])
+    }
+}
+
+@Suite struct RejectLogLimiterTests {
+    @Test func logsTheFirstThenOncePerIntervalWithTheSuppressedCount() {
+        var limiter = RejectLogLimiter(intervalNanos: 1_000)
+        #expect(limiter.shouldLog(reason: "not_json", nowNanos: 10) == (true, 0))
+        #expect(limiter.shouldLog(reason: "not_json", nowNanos: 20) == (false, 0))
+        #expect(limiter.shouldLog(reason: "not_json", nowNanos: 30) == (false, 0))
+        #expect(limiter.shouldLog(reason: "bad_ts", nowNanos: 40) == (true, 0))
+        #expect(limiter.shouldLog(reason: "not_json", nowNanos: 1_100) == (true, 2))
     }
 }

@@ -1,11 +1,11 @@
-import Advisories
+public import Advisories
 import Logging
 import Threads
 
 #if canImport(FoundationEssentials)
-    import FoundationEssentials
+    public import FoundationEssentials
 #else
-    import Foundation
+    public import Foundation
 #endif
 #if canImport(Glibc)
     import Glibc
@@ -14,15 +14,17 @@ import Threads
 /// Gauge sites set through the API, on their way to the ingest thread (which owns the
 /// advisory engine and the store's writer). `submit` waits until the ingest thread has
 /// applied and stored the site, so the API can answer 200 only for what took effect.
-final class SiteMailbox: @unchecked Sendable {
+public final class SiteMailbox: @unchecked Sendable {
     private let condition = ConditionLock()
     private var pending: [(site: GaugeSite, ticket: Int)] = []
     private var nextTicket = 1
     private var appliedThrough = 0
     private var failed: Set<Int> = []
 
+    public init() {}
+
     /// False when the ingest thread did not apply it within `timeout` seconds, or could not store it.
-    func submit(_ site: GaugeSite, timeout: TimeInterval = 5) -> Bool {
+    public func submit(_ site: GaugeSite, timeout: TimeInterval = 5) -> Bool {
         condition.lock()
         defer { condition.unlock() }
         let ticket = nextTicket
