@@ -99,7 +99,8 @@ let package = Package(
         .target(
             name: "Ingest",
             dependencies: [
-                "MQTT", "RingStore", "Telemetry", "Alerts", "Advisories", "Geo", "JSON", "Logging", "Metrics", "Threads",
+                "MQTT", "RingStore", "Telemetry", "Alerts", "Advisories", "Geo", "JSON", "Logging", "Metrics",
+                "Threads",
             ],
             swiftSettings: swiftSettings),
         .target(

@@ -522,4 +522,3 @@ public final class IngestPipeline: @unchecked Sendable {
             ])
     }
 }
-

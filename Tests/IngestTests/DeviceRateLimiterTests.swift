@@ -30,7 +30,10 @@ import Testing
 
     @Test func aClockThatDoesNotAdvanceGivesNothingBack() {
         var limiter = DeviceRateLimiter(ratePerSecond: 100, burst: 1)
-        let answers = [limiter.admit(flooder, nowNanos: 10), limiter.admit(flooder, nowNanos: 10), limiter.admit(flooder, nowNanos: 5)]
+        let answers = [
+            limiter.admit(flooder, nowNanos: 10), limiter.admit(flooder, nowNanos: 10),
+            limiter.admit(flooder, nowNanos: 5),
+        ]
         #expect(answers == [true, false, false])
     }
 }

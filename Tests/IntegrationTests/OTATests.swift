@@ -200,7 +200,8 @@ struct OTATests {
             ("/v1/ota/manifests", "/v1/ota/manifests"), ("/v1/ota/campaigns", "/v1/ota/campaigns"),
             ("/v1/ota/campaigns/1", "/v1/ota/campaigns/{id}"), ("/v1/ota/vehicles", "/v1/ota/vehicles"),
         ] {
-            try APIEndpointTests.expectConforms(port: port, document: document, target, path, token: OTATests.operatorToken)
+            try APIEndpointTests.expectConforms(
+                port: port, document: document, target, path, token: OTATests.operatorToken)
         }
         try APIEndpointTests.expectConforms(
             port: port, document: document, "/v1/ota/campaigns/1/pause", "/v1/ota/campaigns/{id}/pause", method: "POST",
