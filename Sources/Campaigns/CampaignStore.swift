@@ -73,15 +73,9 @@ public final class CampaignStore {
             INSERT INTO manifests(digest, name, version, release_counter, hardware_id, sha256, length, json, created_ms)
             VALUES (?,?,?,?,?,?,?,?,?)
             """)
-        insert.bind(1, signed.digest)
-        insert.bind(2, release.name)
-        insert.bind(3, release.version)
-        insert.bind(4, Int64(release.releaseCounter))
-        insert.bind(5, release.hardwareID)
-        insert.bind(6, release.sha256)
-        insert.bind(7, Int64(release.length))
-        insert.bind(8, text)
-        insert.bind(9, nowMs)
+        insert.bind(
+            arguments: signed.digest, release.name, release.version, Int64(release.releaseCounter), release.hardwareID,
+            release.sha256, Int64(release.length), text, nowMs)
         try insert.run()
         return (try manifest(id: db.lastInsertRowID)!, true)
     }
@@ -98,21 +92,21 @@ public final class CampaignStore {
 
     public func manifest(id: Int64) throws -> ManifestRecord? {
         let query = try db.statement("SELECT \(Self.manifestColumns) FROM manifests WHERE id = ?")
-        query.bind(1, id)
+        query.bind(arguments: id)
         defer { query.reset() }
         return try query.step() ? readManifest(query) : nil
     }
 
     public func manifest(digest: String) throws -> ManifestRecord? {
         let query = try db.statement("SELECT \(Self.manifestColumns) FROM manifests WHERE digest = ?")
-        query.bind(1, digest)
+        query.bind(arguments: digest)
         defer { query.reset() }
         return try query.step() ? readManifest(query) : nil
     }
 
     public func manifests(limit: Int) throws -> [ManifestRecord] {
         let query = try db.statement("SELECT \(Self.manifestColumns) FROM manifests ORDER BY id DESC LIMIT ?")
-        query.bind(1, limit)
+        query.bind(arguments: limit)
         defer { query.reset() }
         var rows: [ManifestRecord] = []
         while try query.step() { rows.append(readManifest(query)) }
@@ -127,8 +121,7 @@ public final class CampaignStore {
             SELECT max(m.release_counter) FROM campaigns c JOIN manifests m ON m.id = c.manifest_id
             WHERE m.hardware_id = ? AND m.id != ?
             """)
-        query.bind(1, hardwareID)
-        query.bind(2, manifestID)
+        query.bind(arguments: hardwareID, manifestID)
         defer { query.reset() }
         guard try query.step(), !query.isNull(0) else { return nil }
         return UInt64(max(0, query.int64(0)))
@@ -145,13 +138,9 @@ public final class CampaignStore {
                 INSERT INTO campaigns(manifest_id, hardware_id, targets_all, state, wave, reason, settings, created_ms, updated_ms)
                 VALUES (?,?,?,?,0,NULL,?,?,?)
                 """)
-            insert.bind(1, manifestID)
-            insert.bind(2, hardwareID)
-            insert.bind(3, targetsAll ? 1 : 0)
-            insert.bind(4, CampaignState.scheduled.rawValue)
-            insert.bind(5, settings.json.serialized())
-            insert.bind(6, nowMs)
-            insert.bind(7, nowMs)
+            insert.bind(
+                arguments: manifestID, hardwareID, targetsAll ? 1 : 0, CampaignState.scheduled.rawValue,
+                settings.json.serialized(), nowMs, nowMs)
             try insert.run()
             let id = db.lastInsertRowID
             guard id > 0, id <= Int64(UInt32.max) else { throw StoreFailure("campaign ids are exhausted") }
@@ -197,30 +186,17 @@ public final class CampaignStore {
                 fetched_blocks = excluded.fetched_blocks, reason = excluded.reason, detail = excluded.detail,
                 progress_ms = excluded.progress_ms, updated_ms = excluded.updated_ms
             """)
-        upsert.bind(1, Int64(campaign))
-        upsert.bind(2, run.vin.value)
-        upsert.bind(3, run.order)
-        upsert.bind(4, run.state.rawValue)
-        upsert.bind(5, run.attempts)
-        upsert.bind(6, run.file?.name)
-        upsert.bind(7, run.blocksDone)
-        upsert.bind(8, run.blocksTotal)
-        upsert.bind(9, run.fetchedBlocks)
-        upsert.bind(10, run.reason)
-        upsert.bind(11, run.detail)
-        upsert.bind(12, run.progressMs)
-        upsert.bind(13, run.updatedMs)
+        upsert.bind(
+            arguments: Int64(campaign), run.vin.value, run.order, run.state.rawValue, run.attempts, run.file?.name,
+            run.blocksDone, run.blocksTotal, run.fetchedBlocks, run.reason, run.detail, run.progressMs, run.updatedMs)
         try upsert.run()
     }
 
     private func save(campaign: Campaign) throws {
         let update = try db.statement(
             "UPDATE campaigns SET state = ?, wave = ?, reason = ?, updated_ms = ? WHERE id = ?")
-        update.bind(1, campaign.state.rawValue)
-        update.bind(2, campaign.wave)
-        update.bind(3, campaign.reason)
-        update.bind(4, campaign.updatedMs)
-        update.bind(5, Int64(campaign.id))
+        update.bind(
+            arguments: campaign.state.rawValue, campaign.wave, campaign.reason, campaign.updatedMs, Int64(campaign.id))
         try update.run()
     }
 
@@ -232,11 +208,8 @@ public final class CampaignStore {
             ON CONFLICT(vin) DO UPDATE SET hardware_id = excluded.hardware_id, version = excluded.version,
                 counter = excluded.counter, sha256 = excluded.sha256, updated_ms = excluded.updated_ms
             """)
-        upsert.bind(1, vin.value)
-        upsert.bind(2, firmware.hardwareID)
-        upsert.bind(3, firmware.version)
-        upsert.bind(4, Int64(firmware.counter))
-        upsert.bind(5, firmware.sha256)
+        upsert.bind(
+            arguments: vin.value, firmware.hardwareID, firmware.version, Int64(firmware.counter), firmware.sha256)
         try upsert.run()
     }
 
@@ -282,7 +255,7 @@ public final class CampaignStore {
             SELECT vin, ord, state, attempts, file, blocks_done, blocks_total, fetched_blocks, reason, detail,
                 progress_ms, updated_ms FROM campaign_vehicles WHERE campaign_id = ? ORDER BY ord
             """)
-        query.bind(1, Int64(campaign))
+        query.bind(arguments: Int64(campaign))
         defer { query.reset() }
         var runs: [VehicleRun] = []
         while try query.step() {

@@ -49,10 +49,7 @@ extension RingStore {
             "INSERT INTO outbox(priority, topic, payload, created_ms) VALUES (?, ?, ?, ?)")
         var added: Int64 = 0
         for message in messages {
-            insert.bind(1, message.priority.rawValue)
-            insert.bind(2, message.topic)
-            insert.bind(3, blob: message.payload)
-            insert.bind(4, nowMs)
+            insert.bind(arguments: message.priority.rawValue, message.topic, message.payload, nowMs)
             try insert.run()
             added += Int64(message.payload.count)
         }
@@ -65,13 +62,13 @@ extension RingStore {
             let delete = try database.statement("DELETE FROM outbox WHERE id = ?")
             while over > 0 {
                 oldest.reset()
-                oldest.bind(1, priority.rawValue)
+                oldest.bind(arguments: priority.rawValue)
                 var victims: [(Int64, Int64)] = []
                 while try oldest.step() { victims.append((oldest.int64(0), oldest.int64(1))) }
                 oldest.reset()
                 if victims.isEmpty { break }
                 for (id, size) in victims where over > 0 {
-                    delete.bind(1, id)
+                    delete.bind(arguments: id)
                     try delete.run()
                     over -= size
                     pendingOutbox = (pendingOutbox.messages - 1, pendingOutbox.bytes - size)
@@ -110,7 +107,7 @@ public final class OutboxReader {
         do {
             let select = try database.statement(
                 "SELECT id, priority, topic, payload, created_ms FROM outbox ORDER BY priority, id LIMIT ?")
-            select.bind(1, limit + inFlight.count)
+            select.bind(arguments: limit + inFlight.count)
             var rows: [Row] = []
             while try select.step() {
                 let id = select.int64(0)
@@ -135,7 +132,7 @@ public final class OutboxReader {
             try database.transaction {
                 let delete = try database.statement("DELETE FROM outbox WHERE id = ?")
                 for row in rows {
-                    delete.bind(1, row.id)
+                    delete.bind(arguments: row.id)
                     try delete.run()
                 }
             }

@@ -69,8 +69,7 @@ extension RingStore {
             UPDATE aggregates SET revision = 1 WHERE revision = 0 AND window_s = ? AND start_ms <= ?
             RETURNING device_id, signal_id, start_ms, count, sum, min, max, first_ts, last_ts, last
             """)
-        closeHours.bind(1, hourS)
-        closeHours.bind(2, nowMs - settings.latenessMs - AggregationSettings.rollupMs)
+        closeHours.bind(arguments: hourS, nowMs - settings.latenessMs - AggregationSettings.rollupMs)
         while try closeHours.step() {
             changed.append(
                 AggregateRow(
@@ -84,7 +83,7 @@ extension RingStore {
         let saveBoundary = try database.statement(
             "INSERT INTO meta(key, value) VALUES ('aggregates_closed_through_ms', ?) "
                 + "ON CONFLICT(key) DO UPDATE SET value = excluded.value")
-        saveBoundary.bind(1, String(closedThrough))
+        saveBoundary.bind(arguments: String(closedThrough))
         try saveBoundary.run()
     }
 
@@ -102,12 +101,9 @@ extension RingStore {
             WHERE device_id = ?9 AND signal_id = ?10 AND window_s = ?11 AND start_ms = ?12
             RETURNING revision, count, sum, min, max, first_ts, last_ts, last
             """)
-        Self.bind(stats, to: update, from: 1)
-        update.bind(8, closed ? 1 : 0)
-        update.bind(9, series.device)
-        update.bind(10, series.signal)
-        update.bind(11, windowS)
-        update.bind(12, startMs)
+        update.bind(
+            arguments: stats.count, stats.sum, stats.min, stats.max, stats.firstTs, stats.lastTs, stats.last, closed,
+            series.device, series.signal, windowS, startMs)
         var row = AggregateRow(
             device: deviceName(series.device), signal: signalName(series.signal), windowS: windowS, startMs: startMs,
             stats: stats, revision: closed ? 1 : 0)
@@ -128,13 +124,9 @@ extension RingStore {
                 sum = excluded.sum, min = excluded.min, max = excluded.max, first_ts = excluded.first_ts,
                 last_ts = excluded.last_ts, last = excluded.last, revision = excluded.revision
             """)
-        Self.bind(stats, to: insert, from: 1)
-        insert.bind(8, row.revision)
-        insert.bind(9, series.device)
-        insert.bind(10, series.signal)
-        insert.bind(11, windowS)
-        insert.bind(12, startMs)
-        insert.bind(13, ring.advance().slot)
+        insert.bind(
+            arguments: stats.count, stats.sum, stats.min, stats.max, stats.firstTs, stats.lastTs, stats.last,
+            row.revision, series.device, series.signal, windowS, startMs, ring.advance().slot)
         try insert.run()
         return row
     }
@@ -163,17 +155,6 @@ extension RingStore {
         return result
     }
 
-    /// Binds count, sum, min, max, first_ts, last_ts, last to parameters `first` … `first + 6`.
-    private static func bind(_ stats: WindowStats, to statement: Statement, from first: Int32) {
-        statement.bind(first, stats.count)
-        statement.bind(first + 1, stats.sum)
-        statement.bind(first + 2, stats.min)
-        statement.bind(first + 3, stats.max)
-        statement.bind(first + 4, stats.firstTs)
-        statement.bind(first + 5, stats.lastTs)
-        statement.bind(first + 6, stats.last)
-    }
-
     /// Reads count, sum, min, max, first_ts, last_ts, last from columns `first` … `first + 6`.
     static func stats(_ statement: Statement, from first: Int32) -> WindowStats {
         WindowStats(
@@ -194,7 +175,7 @@ extension RingStore {
             ).flatMap { Int64($0) } ?? .min
         let select = try database.statement(
             "SELECT device_id, signal_id, ts_ms, value FROM readings WHERE ts_ms >= ?")
-        select.bind(1, boundary)
+        select.bind(arguments: boundary)
         // `nowMs: .min` keeps every window open here; the next commit closes what is due.
         while try select.step() {
             windows.add(
@@ -209,7 +190,7 @@ extension RingStore {
     func expireAggregates(nowMs: Int64) throws {
         guard let settings = configuration.aggregation else { return }
         let delete = try database.statement("DELETE FROM aggregates WHERE start_ms < ?")
-        delete.bind(1, nowMs - settings.retentionMs)
+        delete.bind(arguments: nowMs - settings.retentionMs)
         try delete.run()
     }
 

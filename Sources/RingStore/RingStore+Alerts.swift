@@ -22,28 +22,17 @@ extension RingStore {
         for event in events {
             let (seqno, slot, _) = ring.advance()
             let alertID = "\(configuration.alertIDPrefix)-\(seqno + 1)"
-            insert.bind(1, slot)
-            insert.bind(2, alertID)
-            insert.bind(3, event.device)
-            insert.bind(4, event.type.rawValue)
-            insert.bind(5, event.subject)
-            insert.bind(6, event.state.rawValue)
-            insert.bind(7, event.value)
-            insert.bind(8, event.tsMs)
+            insert.bind(
+                arguments: slot, alertID, event.device, event.type.rawValue, event.subject, event.state.rawValue,
+                event.value, event.tsMs)
             try insert.run()
             if event.state == .cleared {
-                clear.bind(1, event.device)
-                clear.bind(2, event.type.rawValue)
-                clear.bind(3, event.subject)
+                clear.bind(arguments: event.device, event.type.rawValue, event.subject)
                 try clear.run()
             } else {
-                raise.bind(1, event.device)
-                raise.bind(2, event.type.rawValue)
-                raise.bind(3, event.subject)
-                raise.bind(4, event.state.rawValue)
-                raise.bind(5, event.value)
-                raise.bind(6, event.tsMs)
-                raise.bind(7, alertID)
+                raise.bind(
+                    arguments: event.device, event.type.rawValue, event.subject, event.state.rawValue, event.value,
+                    event.tsMs, alertID)
                 try raise.run()
             }
             stored.append(StoredAlert(alertID: alertID, event: event))
@@ -115,8 +104,7 @@ extension RingStore {
         do {
             let delete = try database.statement("DELETE FROM advisories_told WHERE sensor = ? AND vin = ?")
             for row in told where !running.contains(row.sensor) {
-                delete.bind(1, row.sensor)
-                delete.bind(2, row.vin)
+                delete.bind(arguments: row.sensor, row.vin)
                 try delete.run()
             }
         } catch {

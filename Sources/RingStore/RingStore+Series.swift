@@ -11,15 +11,14 @@ extension RingStore {
     /// before the ring's oldest row (all but the newest of those, which still bounds a scan).
     func mark(minute: Int64, readings: RingCursor) throws {
         let insert = try database.statement("INSERT OR IGNORE INTO reading_marks(minute_ms, seqno) VALUES (?, ?)")
-        insert.bind(1, minute)
-        insert.bind(2, readings.next)
+        insert.bind(arguments: minute, readings.next)
         try insert.run()
         let prune = try database.statement(
             """
             DELETE FROM reading_marks
             WHERE minute_ms < (SELECT max(minute_ms) FROM reading_marks WHERE seqno <= ?)
             """)
-        prune.bind(1, readings.oldest)
+        prune.bind(arguments: readings.oldest)
         try prune.run()
     }
 
@@ -58,7 +57,7 @@ extension RingStore {
         do {
             let mark = try database.statement(
                 "SELECT seqno FROM reading_marks WHERE minute_ms <= ? ORDER BY minute_ms DESC LIMIT 1")
-            mark.bind(1, sinceMs)
+            mark.bind(arguments: sinceMs)
             if try mark.step() { start = max(ring.oldest, mark.int64(0)) }
             mark.reset()
             guard start < ring.next else { return [:] }
@@ -71,9 +70,7 @@ extension RingStore {
             let select = try database.statement(
                 "SELECT device_id, ts_ms, value FROM readings WHERE slot BETWEEN ? AND ? AND signal_id = ?")
             for (from, to) in ranges {
-                select.bind(1, from)
-                select.bind(2, to)
-                select.bind(3, Signal.waterLevel.id)
+                select.bind(arguments: from, to, Signal.waterLevel.id)
                 while try select.step() {
                     levels[deviceName(select.int64(0)), default: []].append((select.int64(1), select.double(2)))
                 }
@@ -115,12 +112,8 @@ extension RingStore {
                         radius_m = excluded.radius_m, source = excluded.source, updated_ms = excluded.updated_ms
                     """)
                 for site in sites {
-                    upsert.bind(1, site.sensor)
-                    upsert.bind(2, site.position.lat)
-                    upsert.bind(3, site.position.lon)
-                    upsert.bind(4, site.radiusM)
-                    upsert.bind(5, source)
-                    upsert.bind(6, nowMs)
+                    upsert.bind(
+                        arguments: site.sensor, site.position.lat, site.position.lon, site.radiusM, source, nowMs)
                     try upsert.run()
                 }
             }

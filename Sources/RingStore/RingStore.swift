@@ -170,9 +170,7 @@ public final class RingStore {
             try database.transaction {
                 let insert = try database.statement("INSERT OR IGNORE INTO signals(id, name, unit) VALUES (?, ?, ?)")
                 for signal in Signal.catalogue {
-                    insert.bind(1, signal.id)
-                    insert.bind(2, signal.name)
-                    insert.bind(3, signal.unit)
+                    insert.bind(arguments: signal.id, signal.name, signal.unit)
                     try insert.run()
                 }
             }
@@ -239,12 +237,11 @@ public final class RingStore {
         try step("opening ring \(name)") {
             let select = try database.statement(
                 "SELECT capacity, next_seqno, floor_seqno, dropped_for_space FROM rings WHERE name = ?")
-            select.bind(1, name)
+            select.bind(arguments: name)
             guard try select.step() else {
                 select.reset()
                 let insert = try database.statement("INSERT INTO rings(name, capacity, next_seqno) VALUES (?, ?, 0)")
-                insert.bind(1, name)
-                insert.bind(2, capacity)
+                insert.bind(arguments: name, capacity)
                 try insert.run()
                 return RingCursor(capacity: capacity)
             }
@@ -385,13 +382,16 @@ public final class RingStore {
                         for reading in values {
                             let (_, slot, evicts) = readings.advance()
                             // Both statements take slot, device, signal, ts, value, seq as ?1…?6.
+                            // The one statement run per reading: bound value by value, not through
+                            // `bind(arguments:)`, whose per-value protocol dispatch cost +320
+                            // instructions per reading under callgrind (12 460 -> 12 780).
                             func write(_ statement: Statement) throws {
-                                statement.bind(1, slot)
-                                statement.bind(2, state.id)
-                                statement.bind(3, reading.signal.id)
-                                statement.bind(4, ts)
-                                statement.bind(5, reading.value)
-                                statement.bind(6, Int64(seq))
+                                statement.bindInt64(slot, at: 1)
+                                statement.bindInt64(state.id, at: 2)
+                                statement.bindInt64(Int64(reading.signal.id), at: 3)
+                                statement.bindInt64(ts, at: 4)
+                                statement.bindDouble(reading.value, at: 5)
+                                statement.bindInt64(Int64(seq), at: 6)
                                 try statement.run()
                             }
                             var written = false
@@ -446,14 +446,14 @@ public final class RingStore {
                         """)
                     let cleared = try database.statement("DELETE FROM advisories_told WHERE sensor = ? AND vin = ?")
                     for advisory in batch.advisories {
-                        let statement = advisory.state == .cleared ? cleared : told
-                        statement.bind(1, advisory.sensor)
-                        statement.bind(2, advisory.vin)
-                        if advisory.state != .cleared {
-                            statement.bind(3, advisory.incidentStartMs)
-                            statement.bind(4, advisory.distanceM)
+                        if advisory.state == .cleared {
+                            cleared.bind(arguments: advisory.sensor, advisory.vin)
+                            try cleared.run()
+                        } else {
+                            told.bind(
+                                arguments: advisory.sensor, advisory.vin, advisory.incidentStartMs, advisory.distanceM)
+                            try told.run()
                         }
-                        try statement.run()
                     }
                 }
                 for advisory in batch.advisories {
@@ -476,12 +476,9 @@ public final class RingStore {
                         """)
                     for reject in batch.rejects {
                         let (_, slot, _) = rejects.advance()
-                        insertReject.bind(1, slot)
-                        insertReject.bind(2, reject.tsMs)
-                        insertReject.bind(3, String(reject.topic.prefix(256)))
-                        insertReject.bind(4, reject.reason.rawValue)
-                        insertReject.bind(5, reject.detail)
-                        insertReject.bind(6, blob: Array(reject.payloadHead.prefix(256)))
+                        insertReject.bind(
+                            arguments: slot, reject.tsMs, String(reject.topic.prefix(256)), reject.reason.rawValue,
+                            reject.detail, Array(reject.payloadHead.prefix(256)))
                         try insertReject.run()
                     }
                     summary.rejectsStored = batch.rejects.count
@@ -492,22 +489,20 @@ public final class RingStore {
                         seq_gaps = ?, duplicates = ?, seq_resets = ?, readings = ?, seq_latest_ts = ? WHERE id = ?
                     """)
                 for (_, state) in touched {
-                    updateDevice.bind(1, state.lastSeenMs)
-                    updateDevice.bind(2, state.firmware)
-                    updateDevice.bind(3, state.hardware)
-                    updateDevice.bind(4, state.model)
-                    if let highest = state.tracker.highest {
-                        updateDevice.bind(5, Int64(highest))
-                    } else {
-                        updateDevice.bindNull(5)
-                    }
-                    updateDevice.bind(6, blob: Self.encodeWindow(state.tracker.window))
-                    updateDevice.bind(7, state.tracker.gaps)
-                    updateDevice.bind(8, state.tracker.duplicates)
-                    updateDevice.bind(9, state.tracker.resets)
-                    updateDevice.bind(10, state.readings)
-                    updateDevice.bind(11, state.tracker.latestTs)
-                    updateDevice.bind(12, state.id)
+                    // Once per device per commit (about once per message): bound value by value,
+                    // statically dispatched, as the per-reading insert is.
+                    updateDevice.bindInt64(state.lastSeenMs, at: 1)
+                    state.firmware.bind(to: updateDevice, at: 2)
+                    state.hardware.bind(to: updateDevice, at: 3)
+                    state.model.bind(to: updateDevice, at: 4)
+                    state.tracker.highest.map { Int64($0) }.bind(to: updateDevice, at: 5)
+                    updateDevice.bindBlob(Self.encodeWindow(state.tracker.window), at: 6)
+                    updateDevice.bindInt64(state.tracker.gaps, at: 7)
+                    updateDevice.bindInt64(state.tracker.duplicates, at: 8)
+                    updateDevice.bindInt64(state.tracker.resets, at: 9)
+                    updateDevice.bindInt64(state.readings, at: 10)
+                    state.tracker.latestTs.bind(to: updateDevice, at: 11)
+                    updateDevice.bindInt64(state.id, at: 12)
                     try updateDevice.run()
                 }
                 if !batch.alerts.isEmpty {
@@ -527,8 +522,7 @@ public final class RingStore {
                     ("readings", readings), ("events", events), ("rejects", rejects), ("aggregates", aggregates),
                     ("alerts", alerts),
                 ] {
-                    updateRing.bind(1, ring.next)
-                    updateRing.bind(2, name)
+                    updateRing.bind(arguments: ring.next, name)
                     try updateRing.run()
                 }
             }
@@ -578,11 +572,7 @@ public final class RingStore {
                 ts_ms = excluded.ts_ms, type = excluded.type, detail = excluded.detail
             """)
         let (_, slot, _) = ring.advance()
-        insert.bind(1, slot)
-        insert.bind(2, deviceID)
-        insert.bind(3, ts)
-        insert.bind(4, type)
-        insert.bind(5, detail)
+        insert.bind(arguments: slot, deviceID, ts, type, detail)
         try insert.run()
     }
 
@@ -596,10 +586,7 @@ public final class RingStore {
         }
         let insert = try database.statement(
             "INSERT INTO devices(name, kind, first_seen_ms, last_seen_ms) VALUES (?, ?, ?, ?)")
-        insert.bind(1, device.name)
-        insert.bind(2, device.kind.rawValue)
-        insert.bind(3, nowMs)
-        insert.bind(4, nowMs)
+        insert.bind(arguments: device.name, device.kind.rawValue, nowMs, nowMs)
         try insert.run()
         summary.newDevices += 1
         deviceNamesByID[database.lastInsertRowID] = device.name

@@ -97,10 +97,7 @@ extension StoreReader {
         do {
             let statement = try database.statement(sql)
             defer { statement.reset() }
-            if let kind { statement.bind(1, kind.rawValue) } else { statement.bindNull(1) }
-            statement.bind(2, after?.kind.rawValue ?? 0)
-            statement.bind(3, after?.name ?? "")
-            statement.bind(4, max(1, limit))
+            statement.bind(arguments: kind?.rawValue, after?.kind.rawValue ?? 0, after?.name ?? "", max(1, limit))
             while try statement.step() { result.append(Self.device(statement)) }
         } catch {
             throw .sqlite(error, doing: "listing devices in \(path)")
@@ -117,7 +114,7 @@ extension StoreReader {
                 // scanning every device for the name.
                 "SELECT \(Self.deviceColumns) FROM devices WHERE kind IN (1, 2) AND name = ?1 ORDER BY kind")
             defer { statement.reset() }
-            statement.bind(1, name)
+            statement.bind(arguments: name)
             while try statement.step() { result.append(Self.device(statement)) }
         } catch {
             throw .sqlite(error, doing: "looking up device \(name) in \(path)")
@@ -216,11 +213,7 @@ extension StoreReader {
             ORDER BY start_ms
             """)
         defer { statement.reset() }
-        statement.bind(1, device)
-        statement.bind(2, signal)
-        statement.bind(3, windowMs / 1000)
-        statement.bind(4, fromMs)
-        statement.bind(5, toMs)
+        statement.bind(arguments: device, signal, windowMs / 1000, fromMs, toMs)
         var end = fromMs
         while try statement.step() {
             let start = statement.int64(0)
@@ -247,13 +240,7 @@ extension StoreReader {
                 GROUP BY t ORDER BY t
                 """)
             defer { statement.reset() }
-            statement.bind(1, stepMs)
-            statement.bind(2, low)
-            statement.bind(3, high)
-            statement.bind(4, device)
-            statement.bind(5, signal)
-            statement.bind(6, fromMs)
-            statement.bind(7, toMs)
+            statement.bind(arguments: stepMs, low, high, device, signal, fromMs, toMs)
             var part: [Bucket] = []
             while try statement.step() {
                 part.append(
@@ -289,7 +276,7 @@ extension StoreReader {
         var start = oldest
         let mark = try database.statement(
             "SELECT seqno FROM reading_marks WHERE minute_ms <= ? ORDER BY minute_ms DESC LIMIT 1")
-        mark.bind(1, sinceMs - Self.rawScanSlackMs)
+        mark.bind(arguments: sinceMs - Self.rawScanSlackMs)
         if try mark.step() { start = max(oldest, mark.int64(0)) }
         mark.reset()
         guard start < next else { return [] }
@@ -343,8 +330,7 @@ extension StoreReader {
         do {
             let statement = try database.statement(sql)
             defer { statement.reset() }
-            statement.bind(1, sinceMs)
-            statement.bind(2, max(1, limit))
+            statement.bind(arguments: sinceMs, max(1, limit))
             while try statement.step() {
                 result.append(
                     Alert(

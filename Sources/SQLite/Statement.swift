@@ -23,23 +23,18 @@ public final class Statement {
         sqlite3_clear_bindings(handle)
     }
 
-    public func bind(_ index: Int32, _ value: Int64) {
+    // One parameter each, for the per-reading hot path; elsewhere call sites bind a whole list
+    // with `bind(arguments:)` (SQLiteBindable.swift).
+
+    public func bindInt64(_ value: Int64, at index: Int32) {
         sqlite3_bind_int64(handle, index, value)
     }
 
-    public func bind(_ index: Int32, _ value: Int) {
-        sqlite3_bind_int64(handle, index, Int64(value))
-    }
-
-    public func bind(_ index: Int32, _ value: Double) {
+    public func bindDouble(_ value: Double, at index: Int32) {
         sqlite3_bind_double(handle, index, value)
     }
 
-    public func bind(_ index: Int32, _ value: String?) {
-        guard let value else {
-            sqlite3_bind_null(handle, index)
-            return
-        }
+    public func bindText(_ value: String, at index: Int32) {
         var copy = value
         copy.withUTF8 { bytes in
             _ = sqlite3_bind_text(
@@ -48,11 +43,7 @@ public final class Statement {
         }
     }
 
-    public func bind(_ index: Int32, blob: [UInt8]?) {
-        guard let blob else {
-            sqlite3_bind_null(handle, index)
-            return
-        }
+    public func bindBlob(_ blob: [UInt8], at index: Int32) {
         blob.withUnsafeBytes { raw in
             _ = sqlite3_bind_blob(
                 handle, index, raw.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32(raw.count), csqlite_transient()
@@ -60,7 +51,7 @@ public final class Statement {
         }
     }
 
-    public func bindNull(_ index: Int32) {
+    public func bindNull(at index: Int32) {
         sqlite3_bind_null(handle, index)
     }
 

@@ -178,8 +178,7 @@ case "fill-outbox":
                     ("batch_id", .string("\(gatewayID)-\(UUID().uuidString.lowercased())")),
                     ("gateway_id", .string(gatewayID)), ("items", .array(items)),
                 ]))
-            insert.bind(1, blob: Array(batch.serialized().utf8))
-            insert.bind(2, now)
+            insert.bind(arguments: Array(batch.serialized().utf8), now)
             try insert.run()
             written += size
             batches += 1

@@ -84,8 +84,7 @@ struct IngestTests {
         for expected in expectedStored where !expected.device.isEmpty {
             for (signal, value) in expected.readings {
                 select.reset()
-                select.bind(1, expected.device)
-                select.bind(2, signal)
+                select.bind(arguments: expected.device, signal)
                 var values: [Double] = []
                 while try select.step() { values.append(select.double(0)) }
                 #expect(values.count == 1, "\(expected.device) \(signal): \(values)")
@@ -95,7 +94,7 @@ struct IngestTests {
         let codes = try db.statement("SELECT detail FROM events_v WHERE device = ? AND type = 'dtc' ORDER BY rowid")
         for expected in expectedStored where !expected.codes.isEmpty {
             codes.reset()
-            codes.bind(1, expected.device)
+            codes.bind(arguments: expected.device)
             var got: [String] = []
             while try codes.step() { got.append(codes.text(0)!) }
             #expect(got.sorted() == expected.codes.sorted(), "\(expected.device)")
@@ -103,7 +102,7 @@ struct IngestTests {
         let reasons = try db.statement("SELECT reason FROM rejects_v WHERE topic = ?")
         for (topic, reason) in expectedRejects {
             reasons.reset()
-            reasons.bind(1, topic)
+            reasons.bind(arguments: topic)
             var got: [String] = []
             while try reasons.step() { got.append(reasons.text(0)!) }
             #expect(got.contains(reason), "\(topic): expected \(reason), got \(got)")

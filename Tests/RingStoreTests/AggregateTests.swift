@@ -24,8 +24,7 @@ import Testing
     func row(_ db: Database, window: Int64, start: Int64) throws -> [Double]? {
         let select = try db.statement(
             "SELECT count, min, max, mean, last, revision, sum FROM aggregates_v WHERE window_s = ? AND start_ms = ?")
-        select.bind(1, window)
-        select.bind(2, base + start)
+        select.bind(arguments: window, base + start)
         guard try select.step() else { return nil }
         return (0..<7).map { select.double(Int32($0)) }
     }
