@@ -44,14 +44,15 @@ let package = Package(
         .target(name: "Threads", swiftSettings: swiftSettings),
 
         // C wrappers.
-        .target(name: "MQTT", dependencies: ["CMosquitto", "Logging", "Threads"], swiftSettings: swiftSettings),
+        .target(
+            name: "MQTT", dependencies: ["CMosquitto", "Logging", "Threads", "Lifecycle"], swiftSettings: swiftSettings),
         .target(name: "SQLite", dependencies: ["CSQLite"], swiftSettings: swiftSettings),
         .target(name: "Crypto", dependencies: ["CCrypto"], swiftSettings: swiftSettings),
         .target(name: "HTTP", dependencies: ["Crypto", "Logging", "Threads"], swiftSettings: swiftSettings),
         .target(name: "OTA", dependencies: ["JSON", "Crypto", "Telemetry"], swiftSettings: swiftSettings),
         .target(
             name: "Campaigns",
-            dependencies: ["OTA", "SQLite", "MQTT", "Crypto", "JSON", "Logging", "Telemetry", "Threads"],
+            dependencies: ["OTA", "SQLite", "MQTT", "Crypto", "JSON", "Logging", "Telemetry", "Threads", "Lifecycle"],
             swiftSettings: swiftSettings),
 
         // Storage and wiring.
@@ -63,7 +64,7 @@ let package = Package(
             name: "Gateway",
             dependencies: [
                 "MQTT", "RingStore", "Telemetry", "Alerts", "Crypto", "JSON", "Logging", "API", "Metrics", "Suggest",
-                "Advisories", "Geo", "Campaigns", "Systemd", "Threads", "Version", "Ingest", "Upstream",
+                "Advisories", "Geo", "Campaigns", "Systemd", "Threads", "Version", "Ingest", "Upstream", "Lifecycle",
             ],
             swiftSettings: swiftSettings),
 
@@ -72,7 +73,7 @@ let package = Package(
             dependencies: [
                 "HTTP", "RingStore", "Telemetry", "Metrics", "Crypto", "JSON", "Logging", "Suggest", "Advisories",
                 "Geo",
-                "Alerts", "Campaigns", "OTA", "Threads",
+                "Alerts", "Campaigns", "OTA", "Threads", "Lifecycle",
             ],
             swiftSettings: swiftSettings),
 
@@ -100,13 +101,16 @@ let package = Package(
             name: "Ingest",
             dependencies: [
                 "MQTT", "RingStore", "Telemetry", "Alerts", "Advisories", "Geo", "JSON", "Logging", "Metrics",
-                "Threads",
+                "Threads", "Lifecycle",
             ],
             swiftSettings: swiftSettings),
         .target(
             name: "Upstream",
-            dependencies: ["MQTT", "RingStore", "Telemetry", "Crypto", "JSON", "Logging", "Threads", "Version"],
+            dependencies: [
+                "MQTT", "RingStore", "Telemetry", "Crypto", "JSON", "Logging", "Threads", "Version", "Lifecycle",
+            ],
             swiftSettings: swiftSettings),
+        .target(name: "Lifecycle", dependencies: ["Logging"], swiftSettings: swiftSettings),
         .target(name: "Version", swiftSettings: swiftSettings),
         .target(
             name: "FuzzTargets", dependencies: ["Telemetry", "HTTP", "OTA", "Delta", "Crypto", "JSON", "Gateway"],
@@ -128,6 +132,7 @@ let package = Package(
         .testTarget(
             name: "GatewayTests", dependencies: ["Gateway", "JSON", "Advisories", "RingStore", "Telemetry"],
             swiftSettings: swiftSettings),
+        .testTarget(name: "LifecycleTests", dependencies: ["Lifecycle", "Logging"], swiftSettings: swiftSettings),
         .testTarget(
             name: "IngestTests",
             dependencies: [

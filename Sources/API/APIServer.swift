@@ -1,5 +1,6 @@
 public import Crypto
 public import HTTP
+public import Lifecycle
 public import Logging
 
 /// The REST API on its own HTTP server: what gatewayd starts and stops.
@@ -30,4 +31,8 @@ public final class APIServer: Sendable {
     public var port: Int { server.port }
 
     public var stats: HTTPServer.Stats { server.stats }
+}
+
+extension APIServer: Service {
+    public var serviceName: String { "http" }
 }

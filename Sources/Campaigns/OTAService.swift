@@ -1,6 +1,7 @@
 public import Crypto
 import Dispatch
 public import JSON
+public import Lifecycle
 public import Logging
 public import MQTT
 public import OTA
@@ -315,4 +316,8 @@ public final class OTAService: @unchecked Sendable {
         localtime_r(&now, &parts)
         return Int(parts.tm_hour) * 60 + Int(parts.tm_min)
     }
+}
+
+extension OTAService: Service {
+    public var serviceName: String { "ota" }
 }

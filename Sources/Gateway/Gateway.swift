@@ -5,6 +5,7 @@ import Campaigns
 import Crypto
 import Dispatch
 public import Ingest
+import Lifecycle
 public import Logging
 import MQTT
 import RingStore
@@ -357,12 +358,15 @@ public final class Gateway: @unchecked Sendable {
     }
 
     /// Starts everything; throws when the API cannot listen (the address is taken or invalid).
+    /// In this order, stopped in the reverse one: the forwarder before the ingest thread that
+    /// feeds its outbox, that before the broker client that feeds it, then OTA and the API.
+    private var services: ServiceGroup {
+        let parts: [(any Service)?] = [upstream, pipeline, client, ota, api]
+        return ServiceGroup(parts.compactMap { $0 }, logger: logger)
+    }
+
     public func start() throws {
-        upstream?.start()
-        pipeline.start()
-        client.start()
-        ota?.start()
-        try api?.start()
+        try services.start()
         startRateSampling()
         startWatchdog()
         // STATUS= is the rate timer's alone (broker connected or not): a STATUS here could
@@ -381,12 +385,8 @@ public final class Gateway: @unchecked Sendable {
         logger.info("gateway_stopping")
         notifier.notify("STOPPING=1\nSTATUS=committing what was acknowledged")
         watchdogTimer?.cancel()
-        api?.stop()
-        ota?.stop()
         rateTimer?.cancel()
-        client.stop()
-        pipeline.waitUntilFinished()
-        upstream?.stop()
+        services.stop()
         do {
             try store.checkpoint()
         } catch {

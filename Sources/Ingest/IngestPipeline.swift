@@ -3,6 +3,7 @@ public import Alerts
 import Dispatch
 import Geo
 import JSON
+public import Lifecycle
 public import Logging
 public import MQTT
 public import RingStore
@@ -112,6 +113,14 @@ public final class IngestPipeline: @unchecked Sendable {
     public func waitUntilFinished() {
         finished.wait()
     }
+}
+
+extension IngestPipeline: Service {
+    public var serviceName: String { "ingest" }
+
+    /// The pipeline ends when its inbound buffer is closed (the MQTT client, started after it,
+    /// closes it when it stops): this waits for the last commit.
+    public func stop() { waitUntilFinished() }
 
     private func run() {
         var messages: [InboundMessage] = []

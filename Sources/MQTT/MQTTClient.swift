@@ -1,4 +1,5 @@
 import CMosquitto
+public import Lifecycle
 public import Logging
 import Synchronization
 import Threads
@@ -419,4 +420,8 @@ private func onMessage(
         context.logger.critical(
             "acknowledged_message_dropped", [("mqtt.topic", String(inboundMessage.topic.prefix(128)))])
     }
+}
+
+extension MQTTClient: Service {
+    public var serviceName: String { "mqtt \(configuration.clientID)" }
 }

@@ -1,6 +1,7 @@
 import Crypto
 import Dispatch
 public import JSON
+public import Lifecycle
 public import Logging
 public import MQTT
 public import RingStore
@@ -220,4 +221,8 @@ public final class UpstreamForwarder: @unchecked Sendable {
                 [("file", finding.file), ("problem", finding.message)])
         }
     }
+}
+
+extension UpstreamForwarder: Service {
+    public var serviceName: String { "upstream" }
 }
