@@ -110,7 +110,7 @@ kill "$broker"
 
 if [ "$DELTA" = 1 ]; then
     echo "== delta between two release builds of gatewayd (one string constant changed) =="
-    version_file=Sources/Gateway/GatewayVersion.swift
+    version_file=Sources/Version/GatewayVersion.swift
     cp "$bin/gatewayd" "$dir/gatewayd-a"
     cp "$version_file" "$dir/GatewayVersion.swift.orig"
     trap 'cp "$dir/GatewayVersion.swift.orig" "'"$version_file"'"; kill $(jobs -p) 2>/dev/null || true; rm -rf "$dir"' EXIT
