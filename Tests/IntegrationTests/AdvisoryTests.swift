@@ -12,6 +12,25 @@ struct AdvisoryTests {
         #""alerts": {"water": {"warning_cm": 100, "alarm_cm": 200, "dwell_s": 0, "hysteresis_cm": 10}},"#
         + #""sensors": {"drain-7": {"lat": 3.1390, "lon": 101.6869, "radius_m": 500}},"#
 
+    /// Waits until drain-7's alarm is committed (raised and stored).
+    static func waitForAlarm(_ live: LiveGateway) throws {
+        try waitFor("the alarm") {
+            try live.gateway.count("SELECT count(*) FROM alerts_active_v WHERE device = 'drain-7' AND state = 'alarm'")
+                == 1
+        }
+    }
+
+    /// A gateway whose gauge drain-7 is in alarm (reading at `now`), with a watcher on every
+    /// vehicle's advisory topic.
+    static func gaugeInAlarm() async throws -> (LiveGateway, Subscriber, Int64) {
+        let live = try LiveGateway(extra: settings)
+        let watcher = try Subscriber(port: live.broker.port, filter: "v1/advisory/+")
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        try await live.publisher.send("v1/water/drain-7/level", #"{"ts":\#(now),"seq":1,"level_cm":260}"#)
+        try waitForAlarm(live)
+        return (live, watcher, now)
+    }
+
     /// A position `metres` north of the gauge.
     static func north(_ metres: Double) -> (Double, Double) {
         (lat + metres / (Double.pi * 6_371_008.8 / 180), lon)
@@ -95,15 +114,8 @@ struct AdvisoryTests {
     }
 
     @Test func anIncidentSurvivesAGatewayRestart() async throws {
-        let live = try LiveGateway(extra: Self.settings)
+        let (live, watcher, now) = try await Self.gaugeInAlarm()
         defer { withExtendedLifetime(live) {} }
-        let watcher = try Subscriber(port: live.broker.port, filter: "v1/advisory/+")
-        let now = Int64(Date().timeIntervalSince1970 * 1000)
-        try await live.publisher.send("v1/water/drain-7/level", #"{"ts":\#(now),"seq":1,"level_cm":260}"#)
-        try waitFor("the alarm") {
-            try live.gateway.count("SELECT count(*) FROM alerts_active_v WHERE device = 'drain-7' AND state = 'alarm'")
-                == 1
-        }
         #expect(live.gateway.stop() == 0)
         try live.gateway.start()
         let (lat, lon) = Self.north(50)
@@ -136,10 +148,7 @@ struct AdvisoryTests {
         let id = try JSONParser.parse(warned.payload)["advisory_id"]?.string
         #expect(id == "it-\(live.broker.port)-drain-7-\(now + 1000)-\(parked)")
         try await live.publisher.send("v1/water/drain-7/level", #"{"ts":\#(now + 2000),"seq":2,"level_cm":260}"#)
-        try waitFor("the alarm") {
-            try live.gateway.count("SELECT count(*) FROM alerts_active_v WHERE device = 'drain-7' AND state = 'alarm'")
-                == 1
-        }
+        try Self.waitForAlarm(live)
         #expect(live.gateway.stop() == 0)
         try live.gateway.start()
         try await live.publisher.send("v1/water/drain-7/level", #"{"ts":\#(now + 3000),"seq":3,"level_cm":40}"#)
@@ -157,15 +166,8 @@ struct AdvisoryTests {
     /// the late fix's distance. The newest position decides: none for it. A marker vehicle
     /// driving in afterwards shows the late fix was handled.
     @Test func aLateOlderPositionDecidesNoAdvisory() async throws {
-        let live = try LiveGateway(extra: Self.settings)
+        let (live, watcher, now) = try await Self.gaugeInAlarm()
         defer { withExtendedLifetime(live) {} }
-        let watcher = try Subscriber(port: live.broker.port, filter: "v1/advisory/+")
-        let now = Int64(Date().timeIntervalSince1970 * 1000)
-        try await live.publisher.send("v1/water/drain-7/level", #"{"ts":\#(now),"seq":1,"level_cm":260}"#)
-        try waitFor("the alarm") {
-            try live.gateway.count("SELECT count(*) FROM alerts_active_v WHERE device = 'drain-7' AND state = 'alarm'")
-                == 1
-        }
         let vin = "1HGCM82633A000011"
         let (farLat, farLon) = Self.north(600)
         let (nearLat, nearLon) = Self.north(100)
