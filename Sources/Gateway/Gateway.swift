@@ -37,6 +37,9 @@ public final class Gateway: @unchecked Sendable {
     private let store: RingStore
     private let client: MQTTClient
     private let pipeline: IngestPipeline
+    /// Started in this order, stopped in the reverse one: the forwarder before the ingest thread
+    /// that feeds its outbox, that before the broker client that feeds it, then OTA and the API.
+    private let services: ServiceGroup
     private let upstream: UpstreamForwarder?
     let outboxGauge: OutboxGauge?
     private let api: APIServer?
@@ -225,6 +228,8 @@ public final class Gateway: @unchecked Sendable {
         } else {
             httpCertificateExpiresMs = nil
         }
+        let parts: [(any Service)?] = [upstream, pipeline, client, ota, api]
+        services = ServiceGroup(parts.compactMap { $0 }, logger: self.logger)
         statusSource.attach(self)
     }
 
@@ -358,13 +363,6 @@ public final class Gateway: @unchecked Sendable {
     }
 
     /// Starts everything; throws when the API cannot listen (the address is taken or invalid).
-    /// In this order, stopped in the reverse one: the forwarder before the ingest thread that
-    /// feeds its outbox, that before the broker client that feeds it, then OTA and the API.
-    private var services: ServiceGroup {
-        let parts: [(any Service)?] = [upstream, pipeline, client, ota, api]
-        return ServiceGroup(parts.compactMap { $0 }, logger: logger)
-    }
-
     public func start() throws {
         try services.start()
         startRateSampling()

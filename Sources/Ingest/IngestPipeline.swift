@@ -110,8 +110,10 @@ public final class IngestPipeline: @unchecked Sendable {
     }
 
     /// Blocks until the inbound buffer is closed and everything in it has been committed.
+    /// Returns at once to every later caller.
     public func waitUntilFinished() {
         finished.wait()
+        finished.signal()
     }
 }
 

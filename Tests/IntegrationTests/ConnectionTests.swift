@@ -100,4 +100,34 @@ struct ConnectionTests {
         #expect(gateway.child?.isRunning == true)
         _ = broker
     }
+
+    /// The API cannot listen (its port is taken): gatewayd says why and exits at once, after
+    /// stopping what it had started, each part once. (A second stop of the ingest thread once
+    /// hung it until systemd's start timeout; the board test caught that.)
+    @Test func aTakenHTTPPortEndsTheStartCleanly() throws {
+        let scratch = try Scratch()
+        let broker = try Broker(scratch: scratch)
+        let gateway = try GatewayProcess(scratch: scratch, brokerPort: broker.port)
+        let holder = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(holder) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(gateway.httpPort).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let bound = withUnsafePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(holder, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+            }
+        }
+        #expect(bound && listen(holder, 1) == 0)
+        try gateway.start(waitForConnection: false)
+        let child = try #require(gateway.child)
+        try waitFor("gatewayd to give up", seconds: 20) { !child.isRunning }
+        #expect(child.terminationStatus != 0)
+        #expect(gateway.log.contains("Address already in use"), "\(gateway.log)")
+        let stopped = gateway.log.split(separator: "\n").filter { $0.contains("event=service_stopped") }
+        #expect(stopped.count(where: { $0.contains("service=ingest") }) == 1, "the ingest thread stopped once")
+        #expect(!stopped.contains { $0.contains("service=http") }, "the API never started, so it is not stopped")
+        _ = broker
+    }
 }

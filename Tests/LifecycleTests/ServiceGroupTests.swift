@@ -55,5 +55,19 @@ import Testing
             logger: Logger(level: .critical))
         #expect(throws: Refused.self) { try group.start() }
         #expect(journal.all == ["start upstream", "start ingest", "stop ingest", "stop upstream"])
+        // The shutdown that follows a failed start stops nothing twice (a second stop of the
+        // ingest thread waited forever: the board test caught gatewayd hanging until systemd's
+        // start timeout).
+        group.stop()
+        #expect(journal.all.count == 4)
+    }
+
+    @Test func stoppingTwiceStopsOnce() throws {
+        let journal = Journal()
+        let group = ServiceGroup([Part("a", journal), Part("b", journal)], logger: Logger(level: .critical))
+        try group.start()
+        group.stop()
+        group.stop()
+        #expect(journal.all == ["start a", "start b", "stop b", "stop a"])
     }
 }
