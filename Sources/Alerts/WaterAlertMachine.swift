@@ -60,11 +60,16 @@ public struct WaterAlertMachine: Sendable {
             forecaster.add(tsMs: point.tsMs, levelCm: point.levelCm)
         }
         guard let newest = history.last?.ts else { return }
-        let horizon = newest - settings.riseWindowS * 1000
-        if let keep = history.firstIndex(where: { $0.ts >= horizon }), keep > 0 { history.removeFirst(keep) }
-        if history.count > Self.maxHistory { history.removeFirst(history.count - Self.maxHistory) }
+        trimHistory(newestTs: newest)
         forecast = forecaster.forecast(warningCm: settings.warningCm, alarmCm: settings.alarmCm)
         nextForecastTs = newest + 10_000
+    }
+
+    /// Keeps the rise window behind the newest level, and at most `maxHistory` points.
+    private mutating func trimHistory(newestTs: Int64) {
+        let horizon = newestTs - settings.riseWindowS * 1000
+        if let keep = history.firstIndex(where: { $0.ts >= horizon }), keep > 0 { history.removeFirst(keep) }
+        if history.count > Self.maxHistory { history.removeFirst(history.count - Self.maxHistory) }
     }
 
     func target(for cm: Double) -> LevelState {
@@ -145,9 +150,7 @@ public struct WaterAlertMachine: Sendable {
                 events.append(AlertEvent(device: sensor, type: .waterLevel, state: state, value: cm, tsMs: tsMs))
             }
             history.append((tsMs, cm))
-            let horizon = tsMs - settings.riseWindowS * 1000
-            if let keep = history.firstIndex(where: { $0.ts >= horizon }), keep > 0 { history.removeFirst(keep) }
-            if history.count > Self.maxHistory { history.removeFirst(history.count - Self.maxHistory) }
+            trimHistory(newestTs: tsMs)
             if let rate = riseRateCmPerMin {
                 // Clears once the rise has slowed to half the threshold.
                 let isRising = rising.current ? rate > settings.riseCmPerMin / 2 : rate >= settings.riseCmPerMin

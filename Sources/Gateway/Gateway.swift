@@ -180,7 +180,7 @@ public final class Gateway: @unchecked Sendable {
                 sensor: vehicle.sensor, incidentStartMs: vehicle.incidentStartMs, vin: vehicle.vin,
                 distanceM: vehicle.distanceM)
         }
-        try store.forgetAdvised(exceptFor: Set(running.map(\.sensor)))
+        try store.forgetAdvisedOfEndedIncidents()
         let client = client
         let publishLogger = self.logger
         let upstream = upstream

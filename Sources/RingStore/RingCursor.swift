@@ -38,6 +38,18 @@ public struct RingCursor: Sendable, Equatable {
     /// dropped for disk space are not among them.
     public var evicted: Int64 { oldest - droppedForSpace }
 
+    /// The slot ranges (inclusive) holding rows `start ..< next`: none, one, two when they wrap
+    /// around the end of the table, or the whole table when they fill it. Rows below `oldest`
+    /// are gone, so `start` is raised to it.
+    public func slotRanges(from start: Int64) -> [(Int64, Int64)] {
+        let start = max(start, oldest)
+        guard start < next else { return [] }
+        if next - start >= capacity { return [(Int64(0), capacity - 1)] }
+        let low = start % capacity
+        let high = (next - 1) % capacity
+        return low <= high ? [(low, high)] : [(low, capacity - 1), (Int64(0), high)]
+    }
+
     /// The same rows in a ring of another capacity: the newest that fit are kept.
     public func resized(to newCapacity: Int64) -> RingCursor {
         RingCursor(

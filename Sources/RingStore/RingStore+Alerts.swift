@@ -97,16 +97,15 @@ extension RingStore {
         }
     }
 
-    /// Forgets who was told about incidents that are over (their gauge is back to normal):
-    /// called at start, after the running incidents are restored.
-    public func forgetAdvised(exceptFor running: Set<String>) throws(StoreError) {
-        let told = try advisedVehicles()
+    /// Forgets who was told about incidents that are over (their gauge has no level alert
+    /// any more): called at start, so the table holds only running incidents.
+    public func forgetAdvisedOfEndedIncidents() throws(StoreError) {
         do {
-            let delete = try database.statement("DELETE FROM advisories_told WHERE sensor = ? AND vin = ?")
-            for row in told where !running.contains(row.sensor) {
-                delete.bind(arguments: row.sensor, row.vin)
-                try delete.run()
-            }
+            try database.execute(
+                """
+                DELETE FROM advisories_told WHERE sensor NOT IN (
+                    SELECT device FROM alerts_active WHERE type = 'water_level' AND state IN ('warning', 'alarm'))
+                """)
         } catch {
             throw .sqlite(error, doing: "forgetting advisories of ended incidents")
         }

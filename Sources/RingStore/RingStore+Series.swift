@@ -9,6 +9,16 @@ import Telemetry
 extension RingStore {
     /// Records the first row number of a wall-clock minute and forgets marks that point
     /// before the ring's oldest row (all but the newest of those, which still bounds a scan).
+    /// The first row number written in the newest marked minute at or before `minuteMs` (nil
+    /// when no mark reaches back that far): where a scan of the rows written since then starts.
+    static func markedRow(in database: Database, atOrBefore minuteMs: Int64) throws(SQLiteError) -> Int64? {
+        let mark = try database.statement(
+            "SELECT seqno FROM reading_marks WHERE minute_ms <= ? ORDER BY minute_ms DESC LIMIT 1")
+        defer { mark.reset() }
+        mark.bind(arguments: minuteMs)
+        return try mark.step() ? mark.int64(0) : nil
+    }
+
     func mark(minute: Int64, readings: RingCursor) throws {
         let insert = try database.statement("INSERT OR IGNORE INTO reading_marks(minute_ms, seqno) VALUES (?, ?)")
         insert.bind(arguments: minute, readings.next)
@@ -51,22 +61,10 @@ extension RingStore {
     /// order, for rebuilding the trend and rate of rise at start. Scans only the slots written
     /// since then (the minute marks bound it), not the whole ring.
     public func recentWaterLevels(sinceMs: Int64) throws(StoreError) -> [String: [(tsMs: Int64, levelCm: Double)]] {
-        let ring = readingsRing
-        var start = ring.oldest
         var levels: [String: [(tsMs: Int64, levelCm: Double)]] = [:]
         do {
-            let mark = try database.statement(
-                "SELECT seqno FROM reading_marks WHERE minute_ms <= ? ORDER BY minute_ms DESC LIMIT 1")
-            mark.bind(arguments: sinceMs)
-            if try mark.step() { start = max(ring.oldest, mark.int64(0)) }
-            mark.reset()
-            guard start < ring.next else { return [:] }
-            let capacity = ring.capacity
-            let low = start % capacity
-            let high = (ring.next - 1) % capacity
-            let ranges =
-                ring.next - start >= capacity
-                ? [(Int64(0), capacity - 1)] : low <= high ? [(low, high)] : [(low, capacity - 1), (Int64(0), high)]
+            let start = try Self.markedRow(in: database, atOrBefore: sinceMs) ?? 0
+            let ranges = readingsRing.slotRanges(from: start)
             let select = try database.statement(
                 "SELECT device_id, ts_ms, value FROM readings WHERE slot BETWEEN ? AND ? AND signal_id = ?")
             for (from, to) in ranges {

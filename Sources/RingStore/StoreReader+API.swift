@@ -272,18 +272,8 @@ extension StoreReader {
             floor = ring.int64(2)
         }
         ring.reset()
-        let oldest = max(floor, next - capacity)
-        var start = oldest
-        let mark = try database.statement(
-            "SELECT seqno FROM reading_marks WHERE minute_ms <= ? ORDER BY minute_ms DESC LIMIT 1")
-        mark.bind(arguments: sinceMs - Self.rawScanSlackMs)
-        if try mark.step() { start = max(oldest, mark.int64(0)) }
-        mark.reset()
-        guard start < next else { return [] }
-        if next - start >= capacity { return [(Int64(0), capacity - 1)] }
-        let low = start % capacity
-        let high = (next - 1) % capacity
-        return low <= high ? [(low, high)] : [(low, capacity - 1), (Int64(0), high)]
+        let start = try RingStore.markedRow(in: database, atOrBefore: sinceMs - Self.rawScanSlackMs) ?? 0
+        return RingCursor(capacity: max(1, capacity), next: next, floor: floor).slotRanges(from: start)
     }
 
     /// Two bucket lists in time order, joined; buckets at the same time are combined.

@@ -60,6 +60,14 @@ func fileFootprint(_ directory: TemporaryDirectory) -> Int {
 }
 
 @Suite struct RingCursorTests {
+    @Test func slotRangesOfTheRowsWrittenSinceAStart() {
+        let ring = RingCursor(capacity: 10, next: 25)  // rows 15..<25 in slots 5...9, 0...4
+        #expect(ring.slotRanges(from: 25).isEmpty)
+        #expect(ring.slotRanges(from: 21).map { [$0.0, $0.1] } == [[1, 4]])
+        #expect(ring.slotRanges(from: 18).map { [$0.0, $0.1] } == [[8, 9], [0, 4]])
+        #expect(ring.slotRanges(from: 0).map { [$0.0, $0.1] } == [[0, 9]], "rows before the oldest are gone")
+    }
+
     @Test func slotsWrapAndEvictionsAreCounted() {
         var ring = RingCursor(capacity: 3)
         let taken = (0..<7).map { _ in ring.advance() }
