@@ -50,6 +50,8 @@ extension APIService {
                         JSONObject([
                             ("configured", .bool(live.upstreamConfigured)),
                             ("connected", .bool(live.upstreamConnected)),
+                            ("node", live.upstreamNode.map(JSONValue.string) ?? .null),
+                            ("failovers", .int(live.upstreamFailovers)),
                             (
                                 "backlog_messages",
                                 .int(live.upstreamConfigured ? live.outboxBacklogMessages : fill.outboxMessages)

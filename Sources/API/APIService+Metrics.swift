@@ -95,6 +95,15 @@ extension APIService {
         out.gauge(
             "gateway_upstream_connected", help: "1 when connected upstream (0 also when no upstream is configured).",
             live.upstreamConnected ? 1 : 0)
+        out.family(
+            "gateway_upstream_node", type: "gauge",
+            help: "1 for the city broker node the upstream link is on (connected) or trying next.")
+        if let node = live.upstreamNode {
+            out.sample("gateway_upstream_node", [("node", node)], live.upstreamConnected ? Int64(1) : 0)
+        }
+        out.counter(
+            "gateway_upstream_failovers_total",
+            help: "Moves to another city broker node after a lost or refused connection.", live.upstreamFailovers)
         out.gauge(
             "gateway_upstream_backlog_messages", help: "Messages waiting in the outbox.",
             Double(live.outboxBacklogMessages))

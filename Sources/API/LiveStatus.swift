@@ -11,6 +11,10 @@ public struct LiveStatus: Sendable {
     public var brokerConnected = false
     public var upstreamConfigured = false
     public var upstreamConnected = false
+    /// The city broker node the upstream link is on, or trying next ("host:port").
+    public var upstreamNode: String?
+    /// Moves to another city broker node after a lost or refused connection, since start.
+    public var upstreamFailovers: Int64 = 0
     public var messagesReceived: Int64 = 0
     public var readingsByKind: [String: Int64] = [:]
     public var rejectsByReason: [String: Int64] = [:]

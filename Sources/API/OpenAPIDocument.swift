@@ -269,6 +269,8 @@ enum Schemas {
             object([
                 ("configured", boolean), ("connected", boolean), ("backlog_messages", integer),
                 ("backlog_bytes", integer), ("limit_bytes", integer),
+                ("node", .object(JSONObject([("type", .array([.string("string"), .string("null")]))]))),
+                ("failovers", integer),
                 (
                     "oldest_unsent_age_s",
                     .object(JSONObject([("type", .array([.string("integer"), .string("null")]))]))

@@ -321,12 +321,12 @@ public final class Gateway: @unchecked Sendable {
         logger: Logger
     ) throws -> UpstreamForwarder? {
         let settings = configuration.upstream
-        guard let host = settings.host, let gauge else { return nil }
+        guard let first = settings.nodes.first, let gauge else { return nil }
         let prefix = "\(settings.topicPrefix)/\(configuration.gatewayID)"
         var mqtt = MQTTClient.Configuration(
             clientID: settings.clientID ?? "telemetry-gateway-\(configuration.gatewayID)")
-        mqtt.host = host
-        mqtt.port = Int(settings.port)
+        mqtt.brokers = settings.nodes.map { .init(host: $0.host, port: Int($0.port)) }
+        mqtt.reconnectMaxMs = Int(settings.reconnectMaxS) * 1000
         mqtt.cleanSession = true
         mqtt.keepAliveSeconds = Int32(settings.keepAliveSeconds)
         mqtt.maxInflightMessages = 64
@@ -339,7 +339,7 @@ public final class Gateway: @unchecked Sendable {
                 [
                     (
                         "detail",
-                        "upstream.allow_insecure is set: the link to \(host):\(settings.port) is plaintext and unauthenticated"
+                        "upstream.allow_insecure is set: the link to \(first) is plaintext and unauthenticated"
                     )
                 ])
         }
@@ -435,6 +435,8 @@ extension Gateway {
         status.brokerConnected = client.isConnected
         status.upstreamConfigured = upstream != nil
         status.upstreamConnected = upstream?.isConnected ?? false
+        status.upstreamNode = upstream?.node
+        status.upstreamFailovers = Int64(upstream?.failovers ?? 0)
         status.messagesReceived = snapshot.messagesReceived
         status.readingsByKind = [
             "vehicle": snapshot.readingsStored - snapshot.waterReadingsStored, "water": snapshot.waterReadingsStored,

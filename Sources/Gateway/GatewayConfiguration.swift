@@ -68,9 +68,20 @@ public struct GatewayConfiguration: Sendable {
     }
 
     public struct Upstream: Sendable {
-        /// The upstream link is on when a host is set.
-        public var host: String?
+        /// One node of the city's broker cluster.
+        public struct Node: Sendable, Equatable, CustomStringConvertible {
+            public var host: String
+            public var port: Int64
+            public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+        }
+
+        /// The city broker's nodes, tried in this order (`upstream.hosts`, or the one node of
+        /// `upstream.host`). The upstream link is on when there is at least one.
+        public var nodes: [Node] = []
         public var port: Int64 = 8883
+        /// The backoff cap once every node refused: short, so that the link is back within
+        /// seconds of the cluster, where the local broker's 30 s would leave it idle.
+        public var reconnectMaxS: Int64 = 5
         public var clientID: String?
         public var topicPrefix = "city"
         public var caFile: String?
@@ -82,7 +93,7 @@ public struct GatewayConfiguration: Sendable {
         public var statusIntervalS: Int64 = 60
         public var keepAliveSeconds: Int64 = 30
 
-        public var enabled: Bool { host != nil }
+        public var enabled: Bool { !nodes.isEmpty }
     }
 
     public struct Log: Sendable {
@@ -315,15 +326,52 @@ public struct GatewayConfiguration: Sendable {
         return sites
     }
 
+    /// `upstream.host` (one node) or `upstream.hosts` (a list of "host" or "host:port", an IPv6
+    /// address in brackets), never both.
+    static func parseNodes(_ object: JSONObject?, defaultPort: Int64, reader: inout ConfigReader) -> [Upstream.Node] {
+        if let host = reader.string(object, "host", path: "upstream.host", default: nil) {
+            if object?["hosts"] != nil, object?["hosts"] != .null {
+                reader.problem("upstream.hosts", "set upstream.host (one node) or upstream.hosts (a list), not both")
+            }
+            guard !host.isEmpty else {
+                reader.problem("upstream.host", "must not be empty")
+                return []
+            }
+            return [Upstream.Node(host: host, port: defaultPort)]
+        }
+        guard let raw = object?["hosts"], raw != .null else { return [] }
+        guard case .array(let entries) = raw else {
+            reader.problem("upstream.hosts", "must be a list of \"host\" or \"host:port\" strings, got \(raw.typeName)")
+            return []
+        }
+        var nodes: [Upstream.Node] = []
+        for (position, entry) in entries.enumerated() {
+            let path = "upstream.hosts[\(position)]"
+            guard case .string(let text) = entry else {
+                reader.problem(path, "must be a string \"host\" or \"host:port\", got \(entry.typeName)")
+                continue
+            }
+            guard let node = Upstream.Node(parsing: text, defaultPort: defaultPort) else {
+                reader.problem(path, "\"\(text)\" is not \"host\", \"host:port\" or \"[IPv6]:port\" (port 1 to 65535)")
+                continue
+            }
+            if nodes.contains(node) { reader.problem(path, "\(node) is listed twice") }
+            nodes.append(node)
+        }
+        return nodes
+    }
+
     static func parseUpstream(_ root: JSONObject, into upstream: inout Upstream, reader: inout ConfigReader) {
         let object = reader.object(
             root, "upstream", path: "upstream",
             known: [
-                "host", "port", "client_id", "topic_prefix", "tls", "allow_insecure", "max_backlog_bytes",
-                "max_rate_msgs_per_s", "status_interval_s", "keepalive_s",
+                "host", "hosts", "port", "client_id", "topic_prefix", "tls", "allow_insecure", "max_backlog_bytes",
+                "max_rate_msgs_per_s", "status_interval_s", "keepalive_s", "reconnect_max_s",
             ])
-        upstream.host = reader.string(object, "host", path: "upstream.host", default: nil)
         upstream.port = reader.integer(object, "port", path: "upstream.port", default: 8883, range: 1...65535)
+        upstream.nodes = parseNodes(object, defaultPort: upstream.port, reader: &reader)
+        upstream.reconnectMaxS = reader.integer(
+            object, "reconnect_max_s", path: "upstream.reconnect_max_s", default: 5, range: 1...300)
         upstream.clientID = reader.string(object, "client_id", path: "upstream.client_id", default: nil)
         upstream.topicPrefix = reader.string(object, "topic_prefix", path: "upstream.topic_prefix", default: "city")!
         if upstream.topicPrefix.isEmpty || upstream.topicPrefix.contains(where: { "+#".contains($0) })
@@ -535,7 +583,8 @@ public struct GatewayConfiguration: Sendable {
                     "upstream",
                     .object(
                         JSONObject([
-                            ("host", upstream.host.map(JSONValue.string) ?? .null), ("port", .int(upstream.port)),
+                            ("hosts", .array(upstream.nodes.map { .string($0.description) })),
+                            ("port", .int(upstream.port)), ("reconnect_max_s", .int(upstream.reconnectMaxS)),
                             ("client_id", upstream.clientID.map(JSONValue.string) ?? .null),
                             ("topic_prefix", .string(upstream.topicPrefix)),
                             (
@@ -560,5 +609,32 @@ public struct GatewayConfiguration: Sendable {
                         JSONObject([("level", .string(log.level)), ("stats_interval_s", .int(log.statsIntervalS))]))
                 ),
             ]))
+    }
+}
+
+extension GatewayConfiguration.Upstream.Node {
+    /// "host", "host:port" or "[IPv6]:port"; nil when the text is none of them.
+    init?(parsing text: String, defaultPort: Int64) {
+        var host = Substring(text)
+        var port = defaultPort
+        if host.hasPrefix("[") {
+            guard let close = host.firstIndex(of: "]") else { return nil }
+            let rest = host[host.index(after: close)...]
+            host = host[host.index(after: host.startIndex)..<close]
+            if !rest.isEmpty {
+                guard rest.hasPrefix(":"), let number = Int64(rest.dropFirst()) else { return nil }
+                port = number
+            }
+        } else if let colon = host.lastIndex(of: ":") {
+            guard host.firstIndex(of: ":") == colon, let number = Int64(host[host.index(after: colon)...]) else {
+                return nil
+            }
+            port = number
+            host = host[..<colon]
+        }
+        guard !host.isEmpty, (1...65535).contains(port),
+            !host.contains(where: { $0 == " " || $0 == "/" || $0 == "[" || $0 == "]" })
+        else { return nil }
+        self.init(host: String(host), port: port)
     }
 }

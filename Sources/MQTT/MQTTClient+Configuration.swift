@@ -24,8 +24,31 @@ extension MQTTClient {
             }
         }
 
-        public var host = "127.0.0.1"
-        public var port = 1883
+        /// One broker node: a host name or address and its port.
+        public struct Endpoint: Sendable, Equatable, CustomStringConvertible {
+            public var host: String
+            public var port: Int
+            public init(host: String, port: Int) {
+                self.host = host
+                self.port = port
+            }
+            public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+        }
+
+        /// The nodes of one broker service, tried in order. A lost connection moves to the next
+        /// node at once; the backoff applies only after every node refused in a row, so a
+        /// cluster that loses one node costs the time of one TLS handshake, not a backoff.
+        /// Each node gets the same TLS checks (certificate chain and host name).
+        public var brokers = [Endpoint(host: "127.0.0.1", port: 1883)]
+        /// The first node: the one-broker form.
+        public var host: String {
+            get { brokers[0].host }
+            set { brokers[0].host = newValue }
+        }
+        public var port: Int {
+            get { brokers[0].port }
+            set { brokers[0].port = newValue }
+        }
         public var clientID: String
         public var username: String?
         public var password: String?

@@ -29,6 +29,8 @@ public final class MQTTClient: @unchecked Sendable {
     private let handle: OpaquePointer
     private let context: CallbackContext
     private let stopping = Atomic<Bool>(false)
+    private let brokerIndex = Atomic<Int>(0)
+    private let failoverCount = Atomic<Int>(0)
     private let wake = ConditionLock()
     private var thread: pthread_t?
 
@@ -39,6 +41,7 @@ public final class MQTTClient: @unchecked Sendable {
 
     public init(configuration: Configuration, logger: Logger) throws(MQTTError) {
         _ = Self.libraryInitialised
+        guard !configuration.brokers.isEmpty else { throw .configuration("no broker address given") }
         self.configuration = configuration
         self.logger = logger.with("component", "mqtt").with("mqtt.client_id", configuration.clientID)
         inbound = InboundBuffer(capacity: configuration.inboundCapacity)
@@ -111,6 +114,11 @@ public final class MQTTClient: @unchecked Sendable {
     /// a broker turned a client away, as opposed to not having answered yet.
     public var connectRefusals: Int { context.refusals.load(ordering: .relaxed) }
 
+    /// The node the client is connected to, or trying next.
+    public var currentBroker: Configuration.Endpoint { configuration.brokers[brokerIndex.load(ordering: .relaxed)] }
+    /// Moves to another node of `configuration.brokers` after a lost or refused connection.
+    public var failovers: Int { failoverCount.load(ordering: .relaxed) }
+
     /// Starts the network thread, which connects and keeps reconnecting until `stop`.
     public func start() {
         guard thread == nil else { return }
@@ -179,49 +187,51 @@ public final class MQTTClient: @unchecked Sendable {
         var backoff = Backoff(
             initialMs: configuration.reconnectInitialMs, maxMs: configuration.reconnectMaxMs,
             jitter: configuration.reconnectJitter)
-        var everConnected = false
+        let brokers = configuration.brokers
+        var index = 0
+        // Nodes that were unreachable or refused us since the last accepted connection: the
+        // backoff starts only when every node has had its turn.
+        var refusedInARow = 0
         var socketOpen = false
         while !stopping.load(ordering: .acquiring) {
             if !socketOpen {
-                let rc: Int32
-                if everConnected {
-                    rc = mosquitto_reconnect(handle)
-                } else {
-                    rc = mosquitto_connect(
-                        handle, configuration.host, Int32(configuration.port), configuration.keepAliveSeconds)
-                }
+                let broker = brokers[index]
+                let rc = mosquitto_connect(handle, broker.host, Int32(broker.port), configuration.keepAliveSeconds)
                 if rc == MOSQ_ERR_SUCCESS.rawValue {
-                    everConnected = true
                     socketOpen = true
                     context.acceptedOnThisSocket.store(false, ordering: .relaxed)
                 } else {
-                    let delay = backoff.next()
+                    let delay = moveOn(from: &index, accepted: false, refusedInARow: &refusedInARow, backoff: &backoff)
                     logger.warning(
                         "mqtt_connect_failed",
                         [
-                            ("mqtt.broker", "\(configuration.host):\(configuration.port)"),
+                            ("mqtt.broker", broker.description),
                             ("error", MQTTError.library(operation: "connect", code: rc).description),
-                            ("retry_in_ms", String(delay)),
+                            ("next_broker", brokers[index].description), ("retry_in_ms", String(delay)),
                         ])
                     sleep(milliseconds: delay)
                     continue
                 }
             }
             let rc = mosquitto_loop(handle, 100, 1)
-            if context.connected.load(ordering: .relaxed) { backoff.reset() }
+            if context.connected.load(ordering: .relaxed) {
+                backoff.reset()
+                refusedInARow = 0
+            }
             if rc != MOSQ_ERR_SUCCESS.rawValue {
                 socketOpen = false
                 context.connected.store(false, ordering: .releasing)
                 if stopping.load(ordering: .acquiring) { break }
-                let delay = backoff.next()
                 // Refused before CONNACK (TLS verification, bad credentials) or lost afterwards.
                 let accepted = context.acceptedOnThisSocket.load(ordering: .relaxed)
+                let broker = brokers[index]
+                let delay = moveOn(from: &index, accepted: accepted, refusedInARow: &refusedInARow, backoff: &backoff)
                 logger.warning(
                     accepted ? "mqtt_connection_lost" : "mqtt_connect_failed",
                     [
-                        ("mqtt.broker", "\(configuration.host):\(configuration.port)"),
+                        ("mqtt.broker", broker.description),
                         ("error", MQTTError.library(operation: "network loop", code: rc).description),
-                        ("retry_in_ms", String(delay)),
+                        ("next_broker", brokers[index].description), ("retry_in_ms", String(delay)),
                     ])
                 sleep(milliseconds: delay)
             }
@@ -229,6 +239,26 @@ public final class MQTTClient: @unchecked Sendable {
         // Flush the DISCONNECT written by stop().
         _ = mosquitto_loop(handle, 10, 1)
         context.connected.store(false, ordering: .releasing)
+    }
+
+    /// After a failure on `brokers[index]`: the next node, and how long to wait before trying
+    /// it. A connection that had been accepted and then lost goes to the next node at once;
+    /// refusals count, and once every node refused in a row the capped backoff applies.
+    private func moveOn(from index: inout Int, accepted: Bool, refusedInARow: inout Int, backoff: inout Backoff) -> Int {
+        let count = configuration.brokers.count
+        if count > 1 {
+            index = (index + 1) % count
+            failoverCount.add(1, ordering: .relaxed)
+            brokerIndex.store(index, ordering: .relaxed)
+        }
+        if accepted {
+            refusedInARow = 0
+            return 0
+        }
+        refusedInARow += 1
+        guard refusedInARow >= count else { return 0 }
+        refusedInARow = 0
+        return backoff.next()
     }
 
     private func sleep(milliseconds: Int) {

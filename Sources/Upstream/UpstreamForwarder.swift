@@ -77,6 +77,9 @@ public final class UpstreamForwarder: @unchecked Sendable {
     }
 
     public var isConnected: Bool { client.isConnected }
+    /// The city broker node the link is on, or trying next.
+    public var node: String { client.currentBroker.description }
+    public var failovers: Int { client.failovers }
 
     /// Seconds until the client certificate expires, as of the last check; nil before one.
     public var certificateExpirySeconds: Int64? {
@@ -123,7 +126,9 @@ public final class UpstreamForwarder: @unchecked Sendable {
             let connected = client.isConnected
             if connected != wasConnected {
                 wasConnected = connected
-                logger.info(connected ? "upstream_connected" : "upstream_disconnected")
+                logger.info(
+                    connected ? "upstream_connected" : "upstream_disconnected",
+                    [("node", client.currentBroker.description), ("failovers", String(client.failovers))])
             }
             guard connected else {
                 _ = wake.wait(timeout: .now() + .milliseconds(100))

@@ -99,6 +99,32 @@ import Testing
 }
 
 @Suite struct HTTPConfigurationTests {
+    /// `upstream.hosts` lists a cluster's nodes; `upstream.host` stays the one-node form.
+    @Test func readsTheUpstreamNodes() throws {
+        func parse(_ upstream: String) throws -> (GatewayConfiguration, [ConfigProblem]) {
+            GatewayConfiguration.parse(
+                try JSONParser.parse(#"{"upstream": {"allow_insecure": true, "port": 8884, \#(upstream)}}"#))
+        }
+        let (cluster, none) = try parse(#""hosts": ["city-1.example", "10.0.0.2:9883", "[fd00::3]:8883", "[fd00::4]"]"#)
+        #expect(none.isEmpty, "\(none)")
+        #expect(cluster.upstream.nodes.map(\.description) == [
+            "city-1.example:8884", "10.0.0.2:9883", "[fd00::3]:8883", "[fd00::4]:8884",
+        ])
+        let (single, _) = try parse(#""host": "city.example""#)
+        #expect(single.upstream.nodes.map(\.description) == ["city.example:8884"])
+        #expect(single.upstream.reconnectMaxS == 5)
+        let (_, problems) = try parse(
+            #""hosts": ["a:0", "b:x", "fd00::1", 7, "c", "c:8884"], "host": "d", "reconnect_max_s": 0"#)
+        #expect(
+            Set(problems.map(\.path)) == [
+                "upstream.hosts", "upstream.reconnect_max_s",
+            ], "\(problems)")
+        let (_, listed) = try parse(#""hosts": ["a:0", "b:x", "fd00::1", 7, "c", "c:8884"]"#)
+        #expect(listed.map(\.path) == (0...3).map { "upstream.hosts[\($0)]" } + ["upstream.hosts[5]"], "\(listed)")
+        #expect(listed[3].message.contains("got an integer"), "\(listed[3])")
+        #expect(listed[4].message.contains("listed twice"))
+    }
+
     @Test func readsTheHTTPSection() throws {
         let hash = String(repeating: "ab", count: 32)
         let (config, problems) = GatewayConfiguration.parse(

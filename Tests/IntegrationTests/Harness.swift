@@ -524,18 +524,24 @@ final class UpstreamBroker: @unchecked Sendable {
     }
 
     /// `persistence`: keep sessions and queued messages across a clean restart (SIGTERM).
-    init(scratch: Scratch, gatewayID: String, port fixedPort: Int? = nil, persistence: Bool = false) throws {
+    /// `name` tells apart several brokers (the nodes of a failover list) in one scratch folder;
+    /// they share its certificates.
+    init(
+        scratch: Scratch, gatewayID: String, port fixedPort: Int? = nil, persistence: Bool = false,
+        name: String = "upstream"
+    ) throws {
         self.scratch = scratch
         certificates = scratch.file("certs")
         if !FileManager.default.fileExists(atPath: certificates + "/ca.crt") {
             try Self.makeCertificates(in: certificates, gatewayID: gatewayID)
         }
         port = try fixedPort ?? freeLoopbackPort()
-        let config = scratch.file("upstream.conf")
+        let config = scratch.file("\(name).conf")
         try """
         per_listener_settings true
         persistence \(persistence)
         persistence_location \(scratch.path)/
+        persistence_file \(name).db
         autosave_interval 1
         listener \(port) 127.0.0.1
         cafile \(certificates)/ca.crt
@@ -549,8 +555,8 @@ final class UpstreamBroker: @unchecked Sendable {
         """.write(toFile: config, atomically: false, encoding: .utf8)
         chmod(scratch.path, 0o777)
         child = try ChildProcess(
-            name: "upstream", executable: try Broker.executable(), arguments: ["-c", config],
-            logPath: scratch.file("upstream-\(UUID().uuidString.prefix(4)).log"))
+            name: name, executable: try Broker.executable(), arguments: ["-c", config],
+            logPath: scratch.file("\(name)-\(UUID().uuidString.prefix(4)).log"))
         let port = port
         try waitFor("upstream mosquitto on port \(port)", seconds: 10) { [child] in
             guard child.isRunning else { throw HarnessError.exited("mosquitto", child.terminationStatus, child.log) }

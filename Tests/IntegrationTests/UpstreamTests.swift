@@ -237,4 +237,48 @@ struct UpstreamTests {
         _ = broker
         _ = duplicateBatches
     }
+
+    /// Two city broker nodes: the node the link is on dies (kill -9), and the link moves to the
+    /// other at once (no backoff: the first node's refusal is not waited out), an alarm raised
+    /// meanwhile arrives there, and health and /metrics say which node and how many failovers.
+    @Test func aLostNodeFailsOverToTheNextAtOnce() async throws {
+        let scratch = try Scratch()
+        let first = try UpstreamBroker(scratch: scratch, gatewayID: "fo-gw", name: "node-a")
+        let second = try UpstreamBroker(scratch: scratch, gatewayID: "fo-gw", name: "node-b")
+        let onSecond = try Subscriber(port: second.port, filter: "city/#", tls: second.clientTLS)
+        let onFirst = try Subscriber(port: first.port, filter: "city/#", tls: first.clientTLS)
+        let broker = try Broker(scratch: scratch)
+        let tls = first.gatewaySection().split(separator: #""tls""#, maxSplits: 1)[1]
+        let section =
+            #""upstream": {"hosts": ["127.0.0.1:\#(first.port)", "127.0.0.1:\#(second.port)"], "max_rate_msgs_per_s": 1000, "status_interval_s": 1, "tls""#
+            + tls
+        let gateway = try GatewayProcess(
+            scratch: scratch, brokerPort: broker.port, extra: Self.fastWindows + section, gatewayID: "fo-gw")
+        try gateway.start()
+        let publisher = try Publisher(port: broker.port)
+        let wall = Int64(Date().timeIntervalSince1970 * 1000)
+        try await publisher.send("v1/water/fo-drain/level", #"{"ts":\#(wall),"seq":1,"level_cm":50}"#)
+        _ = try onFirst.waitForMessage(topic: "city/fo-gw/status", containing: #""state":"online""#)
+        let health = try FaultTests.health(gateway)
+        #expect(health["upstream"]?["node"] == .string("127.0.0.1:\(first.port)"))
+        #expect(health["upstream"]?["failovers"] == .int(0))
+
+        first.child.stop(signal: SIGKILL)
+        let lost = Date()
+        try await publisher.send("v1/water/fo-drain/level", #"{"ts":\#(wall + 1000),"seq":2,"level_cm":250}"#)
+        let alert = try onSecond.waitForMessage(topic: "city/fo-gw/alerts", containing: #""state":"alarm""#)
+        let failoverSeconds = Date().timeIntervalSince(lost)
+        #expect(try JSONParser.parse(alert.payload)["device"] == .string("fo-drain"))
+        try waitFor("health to name the second node") {
+            let upstream = try FaultTests.health(gateway)["upstream"]
+            return upstream?["node"] == .string("127.0.0.1:\(second.port)") && upstream?["connected"] == .bool(true)
+        }
+        #expect((try FaultTests.metric(gateway, "gateway_upstream_failovers_total") ?? 0) >= 1)
+        let metrics = try APIEndpointTests.get(gateway.httpPort, "/metrics", token: nil).text
+        #expect(metrics.contains(#"gateway_upstream_node{node="127.0.0.1:\#(second.port)"} 1"#))
+        // The default backoff cap is 5 s; a failover that waited for it would take longer.
+        #expect(failoverSeconds < 5, "failover took \(failoverSeconds) s")
+        print("failover: link on the second node, alarm delivered, \(Int(failoverSeconds * 1000)) ms after kill -9")
+        _ = broker
+    }
 }
