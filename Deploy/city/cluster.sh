@@ -30,9 +30,13 @@ prefix=${CITY_TOPIC_PREFIX:-city}
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
+# Node names carry the cluster's tag (in cluster.env): two clusters on one machine, or one left
+# over from a killed run, do not take each other's names in epmd.
+node_name() { echo "city$1-$TAG@localhost"; }
+
 node_env() { # node number -> environment of that node and of the CLI talking to it
     local n=$1
-    export HOME=$dir RABBITMQ_NODENAME=city$n@localhost
+    export HOME=$dir RABBITMQ_NODENAME=$(node_name "$n")
     export RABBITMQ_CONFIG_FILE=$dir/node$n/rabbitmq.conf
     export RABBITMQ_ADVANCED_CONFIG_FILE=$dir/node$n/advanced.config
     export RABBITMQ_CONF_ENV_FILE=$dir/rabbitmq-env.conf
@@ -43,7 +47,7 @@ node_env() { # node number -> environment of that node and of the CLI talking to
     export RABBITMQ_DIST_PORT=$(eval echo "\$NODE${n}_DIST")
 }
 
-ctl() { local n=$1; shift; (node_env "$n"; "$rmq/rabbitmqctl" -q -n "city$n@localhost" "$@"); }
+ctl() { local n=$1; shift; (node_env "$n"; "$rmq/rabbitmqctl" -q -n "$(node_name "$n")" "$@"); }
 
 client_cert() { # CN -> certs/CN.{crt,key}, signed by the cluster's CA
     local name=$1 certs=$dir/certs
@@ -54,7 +58,7 @@ client_cert() { # CN -> certs/CN.{crt,key}, signed by the cluster's CA
     openssl x509 -req -in "$certs/$name.csr" -CA "$certs/ca.crt" -CAkey "$certs/ca.key" -CAcreateserial \
         -out "$certs/$name.crt" -days 30 -extfile "$certs/$name.ext" 2>/dev/null
     rm -f "$certs/$name.csr" "$certs/$name.ext"
-    chmod 644 "$certs/$name.key"
+    chmod 600 "$certs/$name.key"
 }
 
 valid_id() { [[ $1 =~ ^[A-Za-z0-9_-]{1,64}$ ]] || { echo "cluster.sh: \"$1\" is not a gateway id for the city broker (1 to 64 of A-Z a-z 0-9 _ -: a dot would split the routing key)" >&2; exit 2; }; }
@@ -76,6 +80,7 @@ up)
     for id in "$@"; do valid_id "$id"; done
     if [[ ! -f $dir/cluster.env ]]; then
         {
+            echo "TAG=$(head -c 4 /dev/urandom | od -An -tx1 | tr -d ' \n')"
             for n in 1 2 3; do
                 echo "NODE${n}_MQTT=$(free_port)"
                 echo "NODE${n}_AMQP=$(free_port)"
@@ -100,9 +105,9 @@ up)
             "$here/rabbitmq/rabbitmq.conf" >"$dir/node$n/rabbitmq.conf"
         cat >>"$dir/node$n/rabbitmq.conf" <<CONF
 cluster_formation.peer_discovery_backend = classic_config
-cluster_formation.classic_config.nodes.1 = city1@localhost
-cluster_formation.classic_config.nodes.2 = city2@localhost
-cluster_formation.classic_config.nodes.3 = city3@localhost
+cluster_formation.classic_config.nodes.1 = $(node_name 1)
+cluster_formation.classic_config.nodes.2 = $(node_name 2)
+cluster_formation.classic_config.nodes.3 = $(node_name 3)
 # Loopback development cluster: smaller than production.
 vm_memory_high_watermark.absolute = 256MiB
 disk_free_limit.absolute = 50MB
@@ -187,7 +192,7 @@ status)
     for n in 1 2 3; do
         if ctl "$n" status >/dev/null 2>&1; then
             ctl "$n" cluster_status | sed -n '/Running Nodes/,/^$/p'
-            (node_env "$n"; "$rmq/rabbitmq-queues" -q -n "city$n@localhost" quorum_status city-platform) || true
+            (node_env "$n"; "$rmq/rabbitmq-queues" -q -n "$(node_name "$n")" quorum_status city-platform) || true
             exit 0
         fi
     done
