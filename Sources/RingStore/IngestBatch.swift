@@ -66,6 +66,11 @@ public struct IngestBatch: Sendable {
 public struct StoredAlert: Sendable, Equatable {
     public var alertID: String
     public var event: AlertEvent
+
+    public init(alertID: String, event: AlertEvent) {
+        self.alertID = alertID
+        self.event = event
+    }
 }
 
 /// What one commit did, for metrics and logs.

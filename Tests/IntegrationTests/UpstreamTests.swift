@@ -1,6 +1,7 @@
 import Foundation
 import JSON
 import MQTT
+import TestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -53,7 +54,17 @@ struct UpstreamTests {
         #expect(item["count"] == .int(2))
         #expect(item["max"]?.number == 250)
         #expect((item["revision"]?.number ?? 0) >= 1)
-        _ = try observer.waitForMessage(topic: "city/tls-gw/status", containing: #""state":"online""#)
+        let status = try JSONParser.parse(
+            observer.waitForMessage(topic: "city/tls-gw/status", containing: #""state":"online""#).payload)
+        // The members of Firmware-Protocols/upstream.md's status example; the certificate's
+        // expiry appears once the hourly check has run.
+        let data = try Data(contentsOf: VectorFile.directory.appendingPathComponent("upstream.json"))
+        let example = try #require(
+            try JSONParser.parse(Array(data))["examples"]?.arrayValue?.first { $0["name"] == .string("status (retained)") })
+        let documented = Set(try #require(example["payload"]?.object?.keys))
+        let sent = Set(try #require(status.object?.keys))
+        #expect(sent.isSubset(of: documented), "not in the contract: \(sent.subtracting(documented))")
+        #expect(documented.subtracting(sent).isSubset(of: ["cert_seconds_to_expiry"]), "missing: \(documented.subtracting(sent))")
         try waitFor("an empty outbox") { try gateway.count("SELECT count(*) FROM outbox_v") == 0 }
         _ = broker
     }
