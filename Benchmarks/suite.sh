@@ -100,3 +100,9 @@ printf '{"label":"alert-latency","output":"%s"}\n' "$alert" >>"$results"
 
 "$bin/gwbench" chart --in "$results" --out "$out/scaling.svg"
 echo "results: $results, chart: $out/scaling.svg"
+
+# Many gateways into the city cluster (Deploy/city); SKIP_CITY=1 leaves it out.
+if [ -z "${SKIP_CITY:-}" ]; then
+    echo "== city: gateways into the three-node cluster, consumer group (Benchmarks/city.sh)"
+    OUT=$out bash Benchmarks/city.sh
+fi

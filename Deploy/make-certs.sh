@@ -8,14 +8,34 @@
 # Writes DIR/ca.{crt,key}, DIR/server.{crt,key} (for 127.0.0.1 and localhost),
 # DIR/client.{crt,key} (CN = GATEWAY_ID), DIR/client-expired.{crt,key} (expired in 2020, for
 # tests) and DIR/upstream-mosquitto.conf (TLS listener on 127.0.0.1:PORT, default 18883).
+#
+#   bash Deploy/make-certs.sh --client DIR CN
+#
+# Issues one more client certificate, DIR/CN.{crt,key} (CN = a gateway_id, or the city
+# platform's consumer), from the CA already in DIR.
 set -euo pipefail
+
+key() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:prime256v1 -out "$1" 2>/dev/null; chmod 600 "$1"; }
+
+if [[ ${1:-} == --client ]]; then
+    dir=${2:?usage: make-certs.sh --client DIR CN}
+    name=${3:?usage: make-certs.sh --client DIR CN}
+    cd "$dir"
+    [[ -f ca.key ]] || { echo "make-certs: no CA in $PWD; run make-certs.sh $PWD first" >&2; exit 1; }
+    key "$name.key"
+    openssl req -new -key "$name.key" -out "$name.csr" -subj "/CN=$name" 2>/dev/null
+    printf 'extendedKeyUsage = clientAuth\n' >"$name.ext"
+    openssl x509 -req -in "$name.csr" -CA ca.crt -CAkey ca.key -CAcreateserial -out "$name.crt" -days 90 \
+        -extfile "$name.ext" 2>/dev/null
+    rm -f "$name.csr" "$name.ext"
+    exit 0
+fi
+
 dir=${1:?usage: make-certs.sh DIR [PORT] [GATEWAY_ID]}
 port=${2:-18883}
 gateway=${3:-gw-01}
 mkdir -p "$dir"
 cd "$dir"
-
-key() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:prime256v1 -out "$1" 2>/dev/null; chmod 600 "$1"; }
 
 key ca.key
 openssl req -x509 -new -key ca.key -out ca.crt -days 90 -subj "/CN=telemetry-gateway development CA" 2>/dev/null

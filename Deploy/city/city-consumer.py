@@ -44,7 +44,7 @@ CREATE TABLE IF NOT EXISTS events(batch_id TEXT NOT NULL, position INTEGER NOT N
 CREATE TABLE IF NOT EXISTS status(gateway TEXT PRIMARY KEY, state TEXT NOT NULL, ts_ms INTEGER, body TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS refused(topic TEXT NOT NULL, reason TEXT NOT NULL, payload BLOB,
     received_ms INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS outcomes(outcome TEXT PRIMARY KEY, count INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS outcomes(outcome TEXT PRIMARY KEY, count INTEGER NOT NULL, bytes INTEGER NOT NULL);
 """
 
 KINDS = ("aggregates", "alerts", "events", "status")
@@ -135,8 +135,8 @@ def apply_in_transaction(db, prefix, topic, payload):
     try:
         outcome = apply_message(db, prefix, topic, payload)
         db.execute(
-            "INSERT INTO outcomes VALUES(?, 1) ON CONFLICT(outcome) DO UPDATE SET count = count + 1",
-            (outcome.split(":")[0],))
+            "INSERT INTO outcomes VALUES(?, 1, ?) ON CONFLICT(outcome) DO UPDATE SET count = count + 1,"
+            " bytes = bytes + excluded.bytes", (outcome.split(":")[0], len(payload)))
         db.execute("COMMIT")
         return outcome
     except BaseException:

@@ -50,15 +50,7 @@ node_env() { # node number -> environment of that node and of the CLI talking to
 ctl() { local n=$1; shift; (node_env "$n"; "$rmq/rabbitmqctl" -q -n "$(node_name "$n")" "$@"); }
 
 client_cert() { # CN -> certs/CN.{crt,key}, signed by the cluster's CA
-    local name=$1 certs=$dir/certs
-    [[ -f $certs/$name.crt ]] && return 0
-    openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:prime256v1 -out "$certs/$name.key" 2>/dev/null
-    openssl req -new -key "$certs/$name.key" -out "$certs/$name.csr" -subj "/CN=$name" 2>/dev/null
-    printf 'extendedKeyUsage = clientAuth\n' >"$certs/$name.ext"
-    openssl x509 -req -in "$certs/$name.csr" -CA "$certs/ca.crt" -CAkey "$certs/ca.key" -CAcreateserial \
-        -out "$certs/$name.crt" -days 30 -extfile "$certs/$name.ext" 2>/dev/null
-    rm -f "$certs/$name.csr" "$certs/$name.ext"
-    chmod 600 "$certs/$name.key"
+    [[ -f $dir/certs/$1.crt ]] || bash "$here/../make-certs.sh" --client "$dir/certs" "$1"
 }
 
 valid_id() { [[ $1 =~ ^[A-Za-z0-9_-]{1,64}$ ]] || { echo "cluster.sh: \"$1\" is not a gateway id for the city broker (1 to 64 of A-Z a-z 0-9 _ -: a dot would split the routing key)" >&2; exit 2; }; }

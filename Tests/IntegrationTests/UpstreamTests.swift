@@ -1,5 +1,6 @@
 import Foundation
 import JSON
+import Logging
 import MQTT
 import TestSupport
 import Testing
@@ -291,5 +292,64 @@ struct UpstreamTests {
         #expect(failoverSeconds < 5, "failover took \(failoverSeconds) s")
         print("failover: link on the second node, alarm delivered, \(Int(failoverSeconds * 1000)) ms after kill -9")
         _ = broker
+    }
+
+    /// Deploy/city/mosquitto, as shipped: a certificate's CN is its username and the pattern ACL
+    /// lets it publish only under city/{CN}/. Gateway B publishing under A's prefix is dropped
+    /// (B's own marker, sent after it, arrives; the forgery never does), and the platform's
+    /// read-only account cannot publish at all.
+    @Test func theMosquittoCityPolicyConfinesEachCertificate() async throws {
+        let scratch = try Scratch()
+        let certificates = scratch.file("certs")
+        try UpstreamBroker.makeCertificates(in: certificates, gatewayID: "gw-a")
+        let make = CityCluster.root + "/Deploy/make-certs.sh"
+        for name in ["gw-a", "gw-b", "city-platform"] {
+            let (status, output) = try runTool("/bin/bash", [make, "--client", certificates, name], in: scratch)
+            #expect(status == 0, "\(output)")
+        }
+        let port = try freeLoopbackPort()
+        let shipped = CityCluster.root + "/Deploy/city/mosquitto/"
+        let acl = scratch.file("acl")
+        try FileManager.default.copyItem(atPath: shipped + "acl", toPath: acl)
+        let config = try String(contentsOfFile: shipped + "city.conf", encoding: .utf8)
+            .replacingOccurrences(of: "listener 8883", with: "listener \(port) 127.0.0.1")
+            .replacingOccurrences(of: "/etc/mosquitto/city/acl", with: acl)
+            .replacingOccurrences(of: "/etc/mosquitto/city/", with: certificates + "/")
+            + "persistence false\nlog_dest stdout\nuser \(NSUserName())\n"
+        try config.write(toFile: scratch.file("city.conf"), atomically: false, encoding: .utf8)
+        chmod(scratch.path, 0o755)
+        let broker = try ChildProcess(
+            name: "city-mosquitto", executable: try Broker.executable(), arguments: ["-c", scratch.file("city.conf")],
+            logPath: scratch.file("city-mosquitto.log"))
+        try waitFor("the city mosquitto") {
+            guard broker.isRunning else { throw HarnessError.exited("mosquitto", broker.terminationStatus, broker.log) }
+            return canConnect(port: port)
+        }
+        func tls(_ name: String) -> MQTTClient.Configuration.TLS {
+            .init(caFile: certificates + "/ca.crt", certFile: "\(certificates)/\(name).crt", keyFile: "\(certificates)/\(name).key")
+        }
+        let platform = try Subscriber(port: port, filter: "city/#", tls: tls("city-platform"))
+        func client(_ name: String) throws -> MQTTClient {
+            var configuration = MQTTClient.Configuration(clientID: "\(name)-\(UUID().uuidString.prefix(4))")
+            configuration.port = port
+            configuration.tls = tls(name)
+            configuration.cleanSession = true
+            let client = try MQTTClient(configuration: configuration, logger: Logger(level: .error))
+            client.start()
+            try waitFor("\(name) to connect") { client.isConnected }
+            return client
+        }
+        let gatewayA = try client("gw-a")
+        let gatewayB = try client("gw-b")
+        let reader = try client("city-platform")
+        try await gatewayA.publishAndWait(topic: "city/gw-a/events", payload: Array(#"{"own":"a"}"#.utf8))
+        _ = try platform.waitForMessage(topic: "city/gw-a/events", containing: #""own":"a""#)
+        try await gatewayB.publishAndWait(topic: "city/gw-a/aggregates", payload: Array(#"{"forged":"b"}"#.utf8))
+        try await reader.publishAndWait(topic: "city/gw-a/alerts", payload: Array(#"{"forged":"platform"}"#.utf8))
+        try await gatewayB.publishAndWait(topic: "city/gw-b/events", payload: Array(#"{"marker":"b"}"#.utf8))
+        _ = try platform.waitForMessage(topic: "city/gw-b/events", containing: #""marker":"b""#)
+        let forged = platform.messages().filter { String(decoding: $0.payload, as: UTF8.self).contains("forged") }
+        #expect(forged.isEmpty, "\(forged.map(\.topic))")
+        for client in [gatewayA, gatewayB, reader] { client.stop() }
     }
 }
