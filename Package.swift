@@ -141,7 +141,9 @@ let package = Package(
             swiftSettings: swiftSettings),
         .testTarget(
             name: "UpstreamTests",
-            dependencies: ["Upstream", "JSON", "Advisories", "Alerts", "Aggregation", "RingStore", "Telemetry", "TestSupport"],
+            dependencies: [
+                "Upstream", "JSON", "Advisories", "Alerts", "Aggregation", "RingStore", "Telemetry", "TestSupport",
+            ],
             swiftSettings: swiftSettings),
         .testTarget(name: "AggregationTests", dependencies: ["Aggregation"], swiftSettings: swiftSettings),
         .testTarget(name: "AlertsTests", dependencies: ["Alerts"], swiftSettings: swiftSettings),

@@ -244,7 +244,8 @@ public final class MQTTClient: @unchecked Sendable {
     /// After a failure on `brokers[index]`: the next node, and how long to wait before trying
     /// it. A connection that had been accepted and then lost goes to the next node at once;
     /// refusals count, and once every node refused in a row the capped backoff applies.
-    private func moveOn(from index: inout Int, accepted: Bool, refusedInARow: inout Int, backoff: inout Backoff) -> Int {
+    private func moveOn(from index: inout Int, accepted: Bool, refusedInARow: inout Int, backoff: inout Backoff) -> Int
+    {
         let count = configuration.brokers.count
         if count > 1 {
             index = (index + 1) % count

@@ -51,6 +51,7 @@ enum Commands {
         if upstream?["configured"] == .bool(true) {
             lines.append(
                 "upstream     " + (upstream?["connected"] == .bool(true) ? "connected" : "DISCONNECTED")
+                    + (upstream?["node"]?.string.map { " (node \($0), \(number(upstream?["failovers"])) failovers)" } ?? "")
                     + ", backlog \(number(upstream?["backlog_messages"])) messages / \(number(upstream?["backlog_bytes"])) bytes"
                     + ", oldest unsent \(number(upstream?["oldest_unsent_age_s"]))s")
         } else {

@@ -107,9 +107,10 @@ import Testing
         }
         let (cluster, none) = try parse(#""hosts": ["city-1.example", "10.0.0.2:9883", "[fd00::3]:8883", "[fd00::4]"]"#)
         #expect(none.isEmpty, "\(none)")
-        #expect(cluster.upstream.nodes.map(\.description) == [
-            "city-1.example:8884", "10.0.0.2:9883", "[fd00::3]:8883", "[fd00::4]:8884",
-        ])
+        #expect(
+            cluster.upstream.nodes.map(\.description) == [
+                "city-1.example:8884", "10.0.0.2:9883", "[fd00::3]:8883", "[fd00::4]:8884",
+            ])
         let (single, _) = try parse(#""host": "city.example""#)
         #expect(single.upstream.nodes.map(\.description) == ["city.example:8884"])
         #expect(single.upstream.reconnectMaxS == 5)

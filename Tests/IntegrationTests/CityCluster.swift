@@ -94,7 +94,9 @@ final class CityCluster: @unchecked Sendable {
             logPath: scratch.file("consumer-\(consumers.count).log"))
         consumers.append(child)
         try waitFor("consumer \(consumers.count) to connect", seconds: 30) {
-            guard child.isRunning else { throw HarnessError.exited("city-consumer.py", child.terminationStatus, child.log) }
+            guard child.isRunning else {
+                throw HarnessError.exited("city-consumer.py", child.terminationStatus, child.log)
+            }
             return child.log.contains("event=consumer_connected")
         }
     }

@@ -79,8 +79,12 @@ struct CityClusterTests {
         let stopped = try await failover(
             cluster: cluster, sites: sites, node: 2, kill: false, alarmOn: sites[1], city: city)
         try cluster.startNode(2)
-        print("city: node 1 killed: gateways on it all sending elsewhere after \(killed.failoverMs) ms (max), alarm at the consumers after \(killed.alarmMs) ms")
-        print("city: node 2 stopped: gateways on it all sending elsewhere after \(stopped.failoverMs) ms (max), alarm at the consumers after \(stopped.alarmMs) ms")
+        print(
+            "city: node 1 killed: gateways on it all sending elsewhere after \(killed.failoverMs) ms (max), alarm at the consumers after \(killed.alarmMs) ms"
+        )
+        print(
+            "city: node 2 stopped: gateways on it all sending elsewhere after \(stopped.failoverMs) ms (max), alarm at the consumers after \(stopped.alarmMs) ms"
+        )
 
         try forgeryIsRefused(cluster: cluster, victim: sites[0].id, forger: sites[1].id, city: city)
 
@@ -114,7 +118,9 @@ struct CityClusterTests {
         let outcomes = try textRows(city(), "SELECT outcome||'='||count FROM outcomes ORDER BY outcome")
         let refused = try textRows(city(), "SELECT topic||' '||reason FROM refused")
         #expect(refused.isEmpty, "\(refused)")
-        print("city: \(count) gateways, \(windows) aggregate windows, all at the consumers once at their final revision; consumer outcomes \(outcomes)")
+        print(
+            "city: \(count) gateways, \(windows) aggregate windows, all at the consumers once at their final revision; consumer outcomes \(outcomes)"
+        )
         withExtendedLifetime((cluster, sites)) {}
     }
 

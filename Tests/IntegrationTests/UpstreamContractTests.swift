@@ -22,7 +22,8 @@ import Testing
         try list.serialized().write(toFile: input, atomically: false, encoding: .utf8)
         let database = scratch.file("city.db")
         let (status, output) = try runTool(
-            "/usr/bin/python3", [CityCluster.root + "/Deploy/city/city-consumer.py", "--apply", input, "--db", database],
+            "/usr/bin/python3",
+            [CityCluster.root + "/Deploy/city/city-consumer.py", "--apply", input, "--db", database],
             in: scratch)
         #expect(status == 0, "\(output)")
         let outcomes = output.split(separator: "\n").map { $0.split(separator: ":")[0] }.map(String.init)
@@ -52,7 +53,9 @@ import Testing
             return
         }
         for (gateway, ts) in statuses.members {
-            #expect(try city.scalarInt("SELECT ts_ms FROM status WHERE gateway = '\(gateway)'") == ts.number.map { Int64($0) })
+            #expect(
+                try city.scalarInt("SELECT ts_ms FROM status WHERE gateway = '\(gateway)'")
+                    == ts.number.map { Int64($0) })
         }
     }
 }

@@ -61,11 +61,15 @@ struct UpstreamTests {
         // expiry appears once the hourly check has run.
         let data = try Data(contentsOf: VectorFile.directory.appendingPathComponent("upstream.json"))
         let example = try #require(
-            try JSONParser.parse(Array(data))["examples"]?.arrayValue?.first { $0["name"] == .string("status (retained)") })
+            try JSONParser.parse(Array(data))["examples"]?.arrayValue?.first {
+                $0["name"] == .string("status (retained)")
+            })
         let documented = Set(try #require(example["payload"]?.object?.keys))
         let sent = Set(try #require(status.object?.keys))
         #expect(sent.isSubset(of: documented), "not in the contract: \(sent.subtracting(documented))")
-        #expect(documented.subtracting(sent).isSubset(of: ["cert_seconds_to_expiry"]), "missing: \(documented.subtracting(sent))")
+        #expect(
+            documented.subtracting(sent).isSubset(of: ["cert_seconds_to_expiry"]),
+            "missing: \(documented.subtracting(sent))")
         try waitFor("an empty outbox") { try gateway.count("SELECT count(*) FROM outbox_v") == 0 }
         _ = broker
     }
@@ -288,6 +292,12 @@ struct UpstreamTests {
         #expect((try FaultTests.metric(gateway, "gateway_upstream_failovers_total") ?? 0) >= 1)
         let metrics = try APIEndpointTests.get(gateway.httpPort, "/metrics", token: nil).text
         #expect(metrics.contains(#"gateway_upstream_node{node="127.0.0.1:\#(second.port)"} 1"#))
+        let table = try runTool(
+            try binary("gwctl"), ["health"], in: scratch,
+            environment: ["GWCTL_GATEWAY": "http://127.0.0.1:\(gateway.httpPort)"])
+        #expect(
+            table.output.contains("upstream     connected (node 127.0.0.1:\(second.port), "),
+            "\(table.output)")
         // The default backoff cap is 5 s; a failover that waited for it would take longer.
         #expect(failoverSeconds < 5, "failover took \(failoverSeconds) s")
         print("failover: link on the second node, alarm delivered, \(Int(failoverSeconds * 1000)) ms after kill -9")
@@ -311,7 +321,8 @@ struct UpstreamTests {
         let shipped = CityCluster.root + "/Deploy/city/mosquitto/"
         let acl = scratch.file("acl")
         try FileManager.default.copyItem(atPath: shipped + "acl", toPath: acl)
-        let config = try String(contentsOfFile: shipped + "city.conf", encoding: .utf8)
+        let config =
+            try String(contentsOfFile: shipped + "city.conf", encoding: .utf8)
             .replacingOccurrences(of: "listener 8883", with: "listener \(port) 127.0.0.1")
             .replacingOccurrences(of: "/etc/mosquitto/city/acl", with: acl)
             .replacingOccurrences(of: "/etc/mosquitto/city/", with: certificates + "/")
@@ -326,7 +337,9 @@ struct UpstreamTests {
             return canConnect(port: port)
         }
         func tls(_ name: String) -> MQTTClient.Configuration.TLS {
-            .init(caFile: certificates + "/ca.crt", certFile: "\(certificates)/\(name).crt", keyFile: "\(certificates)/\(name).key")
+            .init(
+                caFile: certificates + "/ca.crt", certFile: "\(certificates)/\(name).crt",
+                keyFile: "\(certificates)/\(name).key")
         }
         let platform = try Subscriber(port: port, filter: "city/#", tls: tls("city-platform"))
         func client(_ name: String) throws -> MQTTClient {
