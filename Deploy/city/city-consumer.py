@@ -160,7 +160,7 @@ def consume(args):
         host, port = node.rsplit(":", 1)
         nodes.append(pika.ConnectionParameters(
             host=host, port=int(port), ssl_options=pika.SSLOptions(context, server_hostname=host),
-            credentials=pika.credentials.ExternalCredentials(), heartbeat=10, connection_attempts=1,
+            credentials=pika.credentials.ExternalCredentials(), heartbeat=5, connection_attempts=1,
             blocked_connection_timeout=30))
     stopping = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))

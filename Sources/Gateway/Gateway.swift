@@ -327,6 +327,7 @@ public final class Gateway: @unchecked Sendable {
             clientID: settings.clientID ?? "telemetry-gateway-\(configuration.gatewayID)")
         mqtt.brokers = settings.nodes.map { .init(host: $0.host, port: Int($0.port)) }
         mqtt.reconnectMaxMs = Int(settings.reconnectMaxS) * 1000
+        mqtt.connackTimeoutMs = Int(settings.connectTimeoutS) * 1000
         mqtt.cleanSession = true
         mqtt.keepAliveSeconds = Int32(settings.keepAliveSeconds)
         mqtt.maxInflightMessages = 64

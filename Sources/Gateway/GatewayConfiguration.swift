@@ -82,6 +82,8 @@ public struct GatewayConfiguration: Sendable {
         /// The backoff cap once every node refused: short, so that the link is back within
         /// seconds of the cluster, where the local broker's 30 s would leave it idle.
         public var reconnectMaxS: Int64 = 5
+        /// How long a node may take to accept (TLS and CONNACK) before the next one is tried.
+        public var connectTimeoutS: Int64 = 5
         public var clientID: String?
         public var topicPrefix = "city"
         public var caFile: String?
@@ -366,12 +368,14 @@ public struct GatewayConfiguration: Sendable {
             root, "upstream", path: "upstream",
             known: [
                 "host", "hosts", "port", "client_id", "topic_prefix", "tls", "allow_insecure", "max_backlog_bytes",
-                "max_rate_msgs_per_s", "status_interval_s", "keepalive_s", "reconnect_max_s",
+                "max_rate_msgs_per_s", "status_interval_s", "keepalive_s", "reconnect_max_s", "connect_timeout_s",
             ])
         upstream.port = reader.integer(object, "port", path: "upstream.port", default: 8883, range: 1...65535)
         upstream.nodes = parseNodes(object, defaultPort: upstream.port, reader: &reader)
         upstream.reconnectMaxS = reader.integer(
             object, "reconnect_max_s", path: "upstream.reconnect_max_s", default: 5, range: 1...300)
+        upstream.connectTimeoutS = reader.integer(
+            object, "connect_timeout_s", path: "upstream.connect_timeout_s", default: 5, range: 1...120)
         upstream.clientID = reader.string(object, "client_id", path: "upstream.client_id", default: nil)
         upstream.topicPrefix = reader.string(object, "topic_prefix", path: "upstream.topic_prefix", default: "city")!
         if upstream.topicPrefix.isEmpty || upstream.topicPrefix.contains(where: { "+#".contains($0) })
@@ -585,6 +589,7 @@ public struct GatewayConfiguration: Sendable {
                         JSONObject([
                             ("hosts", .array(upstream.nodes.map { .string($0.description) })),
                             ("port", .int(upstream.port)), ("reconnect_max_s", .int(upstream.reconnectMaxS)),
+                            ("connect_timeout_s", .int(upstream.connectTimeoutS)),
                             ("client_id", upstream.clientID.map(JSONValue.string) ?? .null),
                             ("topic_prefix", .string(upstream.topicPrefix)),
                             (

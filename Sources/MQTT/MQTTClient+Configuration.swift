@@ -56,6 +56,9 @@ extension MQTTClient {
         /// False keeps a persistent session: the broker queues QoS 1 messages while we are away.
         public var cleanSession = false
         public var keepAliveSeconds: Int32 = 30
+        /// How long a connection may wait for the broker's CONNACK before it counts as refused
+        /// and the next node is tried.
+        public var connackTimeoutMs = 10_000
         /// Reconnect backoff: starts here, doubles, capped, with ±jitter so a fleet of
         /// gateways that lost the same broker does not reconnect in lockstep.
         public var reconnectInitialMs = 250

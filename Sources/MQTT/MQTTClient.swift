@@ -193,12 +193,17 @@ public final class MQTTClient: @unchecked Sendable {
         // backoff starts only when every node has had its turn.
         var refusedInARow = 0
         var socketOpen = false
+        var openedAt: UInt64 = 0
+        let connackTimeoutNanos = UInt64(max(1, configuration.connackTimeoutMs)) * 1_000_000
         while !stopping.load(ordering: .acquiring) {
             if !socketOpen {
                 let broker = brokers[index]
+                // Blocks for the TCP connect only: libmosquitto then makes the socket non-blocking,
+                // and the TLS handshake and CONNACK happen in the loop below, under the timeout.
                 let rc = mosquitto_connect(handle, broker.host, Int32(broker.port), configuration.keepAliveSeconds)
                 if rc == MOSQ_ERR_SUCCESS.rawValue {
                     socketOpen = true
+                    openedAt = monotonicNanos()
                     context.acceptedOnThisSocket.store(false, ordering: .relaxed)
                 } else {
                     let delay = moveOn(from: &index, accepted: false, refusedInARow: &refusedInARow, backoff: &backoff)
@@ -217,6 +222,25 @@ public final class MQTTClient: @unchecked Sendable {
             if context.connected.load(ordering: .relaxed) {
                 backoff.reset()
                 refusedInARow = 0
+            }
+            // A node that took the connection but does not answer CONNECT (busy electing a
+            // leader, half dead) would otherwise hold the client until the keep-alive expires.
+            if rc == MOSQ_ERR_SUCCESS.rawValue, !context.acceptedOnThisSocket.load(ordering: .relaxed),
+                monotonicNanos() - openedAt > connackTimeoutNanos
+            {
+                mosquitto_disconnect(handle)
+                socketOpen = false
+                let broker = brokers[index]
+                let delay = moveOn(from: &index, accepted: false, refusedInARow: &refusedInARow, backoff: &backoff)
+                logger.warning(
+                    "mqtt_connect_failed",
+                    [
+                        ("mqtt.broker", broker.description),
+                        ("error", "no CONNACK within \(configuration.connackTimeoutMs) ms"),
+                        ("next_broker", brokers[index].description), ("retry_in_ms", String(delay)),
+                    ])
+                sleep(milliseconds: delay)
+                continue
             }
             if rc != MOSQ_ERR_SUCCESS.rawValue {
                 socketOpen = false

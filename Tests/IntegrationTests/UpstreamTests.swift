@@ -365,4 +365,44 @@ struct UpstreamTests {
         #expect(forged.isEmpty, "\(forged.map(\.topic))")
         for client in [gatewayA, gatewayB, reader] { client.stop() }
     }
+
+    /// The first node takes the TCP connection and then says nothing (a hung node, or one
+    /// electing a leader): after `upstream.connect_timeout_s` the gateway tries the next node,
+    /// instead of waiting for the keep-alive, and the data goes there.
+    @Test func aNodeThatNeverAnswersIsLeftAfterTheConnectTimeout() async throws {
+        let scratch = try Scratch()
+        let silent = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(silent) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(silent, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        #expect(bound == 0 && listen(silent, 16) == 0)
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(silent, $0, &length) }
+        }
+        let silentPort = Int(UInt16(bigEndian: address.sin_port))
+        let upstream = try UpstreamBroker(scratch: scratch, gatewayID: "ct-gw")
+        let observer = try Subscriber(port: upstream.port, filter: "city/#", tls: upstream.clientTLS)
+        let broker = try Broker(scratch: scratch)
+        let tls = upstream.gatewaySection().split(separator: #""tls""#, maxSplits: 1)[1]
+        let section =
+            #""upstream": {"hosts": ["127.0.0.1:\#(silentPort)", "127.0.0.1:\#(upstream.port)"], "connect_timeout_s": 1, "keepalive_s": 60, "status_interval_s": 1, "tls""#
+            + tls
+        let gateway = try GatewayProcess(
+            scratch: scratch, brokerPort: broker.port, extra: Self.fastWindows + section, gatewayID: "ct-gw")
+        let started = Date()
+        try gateway.start()
+        _ = try observer.waitForMessage(topic: "city/ct-gw/status", containing: #""state":"online""#)
+        let seconds = Date().timeIntervalSince(started)
+        #expect(gateway.log.contains("no CONNACK within 1000 ms"), "\(gateway.log)")
+        // Far below the 60 s keep-alive a blocking wait would have taken.
+        #expect(seconds < 20, "the link came up after \(seconds) s")
+        _ = broker
+    }
 }
