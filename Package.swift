@@ -65,6 +65,7 @@ let package = Package(
             dependencies: [
                 "MQTT", "RingStore", "Telemetry", "Alerts", "Crypto", "JSON", "Logging", "API", "Metrics", "Suggest",
                 "Advisories", "Geo", "Campaigns", "Systemd", "Threads", "Version", "Ingest", "Upstream", "Lifecycle",
+                "Privacy",
             ],
             swiftSettings: swiftSettings),
 
@@ -108,9 +109,11 @@ let package = Package(
             name: "Upstream",
             dependencies: [
                 "MQTT", "RingStore", "Telemetry", "Crypto", "JSON", "Logging", "Threads", "Version", "Lifecycle",
+                "Privacy",
             ],
             swiftSettings: swiftSettings),
         .target(name: "Lifecycle", dependencies: ["Logging"], swiftSettings: swiftSettings),
+        .target(name: "Privacy", dependencies: ["Crypto"], swiftSettings: swiftSettings),
         .target(name: "Version", swiftSettings: swiftSettings),
         .target(
             name: "FuzzTargets", dependencies: ["Telemetry", "HTTP", "OTA", "Delta", "Crypto", "JSON", "Gateway"],
@@ -143,6 +146,7 @@ let package = Package(
             name: "UpstreamTests",
             dependencies: [
                 "Upstream", "JSON", "Advisories", "Alerts", "Aggregation", "RingStore", "Telemetry", "TestSupport",
+                "Privacy", "Crypto",
             ],
             swiftSettings: swiftSettings),
         .testTarget(name: "AggregationTests", dependencies: ["Aggregation"], swiftSettings: swiftSettings),
@@ -163,6 +167,7 @@ let package = Package(
             name: "IntegrationTests",
             dependencies: [
                 "MQTT", "SQLite", "Gateway", "Telemetry", "JSON", "Logging", "TestSupport", "Crypto", "OTA", "Version",
+                "Privacy",
             ],
             swiftSettings: swiftSettings),
     ],

@@ -79,6 +79,18 @@ extension APIService {
                         ]))
                 ),
                 (
+                    "privacy",
+                    .object(
+                        JSONObject([
+                            ("position_retention_s", .int(live.positionRetentionS)),
+                            (
+                                "oldest_position_age_s",
+                                fill.positionsOldestMs.map { .int(max(0, now - $0) / 1000) } ?? .null
+                            ),
+                            ("positions_erased", .int(live.positionsErased)),
+                        ]))
+                ),
+                (
                     "rates",
                     .object(
                         JSONObject([

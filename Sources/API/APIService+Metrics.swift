@@ -113,6 +113,13 @@ extension APIService {
             "gateway_upstream_oldest_unsent_age_seconds",
             help: "Age of the oldest message in the outbox (0 when empty).",
             fill.outboxOldestMs.map { Double(max(0, TimeParsing.nowMs() - $0)) / 1000 } ?? 0)
+        out.gauge(
+            "gateway_positions_oldest_age_seconds",
+            help: "Age (by its own time) of the oldest vehicle position held; 0 when none is held.",
+            fill.positionsOldestMs.map { Double(max(0, TimeParsing.nowMs() - $0)) / 1000 } ?? 0)
+        out.counter(
+            "gateway_positions_erased_total", help: "Vehicle position rows erased by the retention sweep.",
+            live.positionsErased)
         out.counter(
             "gateway_upstream_dropped_total", help: "Outbox messages dropped because the backlog cap was reached.",
             live.outboxDropped)

@@ -34,6 +34,9 @@ public struct LiveStatus: Sendable {
     public var outboxBacklogBytes: Int64 = 0
     public var outboxLimitBytes: Int64 = 0
     public var outboxDropped: Int64 = 0
+    /// Vehicle position rows erased by the retention sweep since start, and the retention.
+    public var positionsErased: Int64 = 0
+    public var positionRetentionS: Int64 = 0
     /// Flooded-road advisories sent to vehicles, by state.
     public var advisoriesByState: [String: Int64] = [:]
     /// Certificate name (`upstream`, `http`, `broker`) → seconds until it expires.

@@ -286,6 +286,17 @@ enum Schemas {
                 ("alerts_active", integer),
             ])
         ),
+        (
+            "privacy",
+            object([
+                ("position_retention_s", integer),
+                (
+                    "oldest_position_age_s",
+                    .object(JSONObject([("type", .array([.string("integer"), .string("null")]))]))
+                ),
+                ("positions_erased", integer),
+            ])
+        ),
         ("rates", object([("readings_per_s", number), ("outbox_bytes_per_s", number)])),
         (
             "headroom",

@@ -43,6 +43,17 @@ public struct AdvisoryEngine: Sendable {
     }
 
     public var vehicleCount: Int { vehicles.count }
+
+    /// Drops the positions older than `cutoffMs` (by their own time): position retention
+    /// reaches the engine's copy too. A vehicle dropped is no longer near anything; its next
+    /// fix puts it back.
+    public mutating func forgetPositions(olderThan cutoffMs: Int64) {
+        for (vin, vehicle) in vehicles where vehicle.tsMs < cutoffMs {
+            vehicles.removeValue(forKey: vin)
+            vehicleCells[vehicle.cell]?.remove(vin)
+            if vehicleCells[vehicle.cell]?.isEmpty == true { vehicleCells.removeValue(forKey: vehicle.cell) }
+        }
+    }
     public var activeIncidents: Int { incidents.count }
 
     /// Adds or moves a gauge. During an incident, vehicles now inside are told.

@@ -1,6 +1,7 @@
 #ifndef C_CRYPTO_SHIM_H
 #define C_CRYPTO_SHIM_H
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <openssl/err.h>

@@ -93,3 +93,21 @@ public struct OpenSSLError: Error, Sendable, CustomStringConvertible {
 
     public var description: String { "OpenSSL error \(code): \(message)" }
 }
+
+/// HMAC-SHA-256 from OpenSSL: keyed hashes for pseudonyms, never hand-rolled.
+public enum HMACSHA256 {
+    public static func authenticate(_ message: some Collection<UInt8>, key: [UInt8]) -> [UInt8] {
+        var digest = [UInt8](repeating: 0, count: 32)
+        var length: UInt32 = 0
+        let bytes = Array(message)
+        let result = key.withUnsafeBufferPointer { keyBuffer in
+            bytes.withUnsafeBufferPointer { messageBuffer in
+                HMAC(
+                    EVP_sha256(), keyBuffer.baseAddress, Int32(keyBuffer.count), messageBuffer.baseAddress,
+                    messageBuffer.count, &digest, &length)
+            }
+        }
+        precondition(result != nil && length == 32, "HMAC(SHA-256) failed: \(OpenSSLError.last())")
+        return digest
+    }
+}

@@ -8,6 +8,7 @@ public import Ingest
 import Lifecycle
 public import Logging
 import MQTT
+import Privacy
 import RingStore
 import Synchronization
 import Systemd
@@ -97,6 +98,7 @@ public final class Gateway: @unchecked Sendable {
         storeConfiguration.synchronousFull = configuration.store.synchronous == "full"
         storeConfiguration.maxDevices = Int(configuration.store.maxDevices)
         storeConfiguration.alertIDPrefix = configuration.gatewayID
+        storeConfiguration.positionRetentionMs = configuration.privacy.positionRetentionS * 1000
         storeConfiguration.reserveBytes = configuration.store.reserveBytes
         storeConfiguration.maxFileBytes = configuration.store.maxFileBytes > 0 ? configuration.store.maxFileBytes : nil
         if configuration.aggregation.enabled {
@@ -109,7 +111,8 @@ public final class Gateway: @unchecked Sendable {
         } else {
             storeConfiguration.aggregation = nil
         }
-        let gatewayID = configuration.gatewayID
+        let identity = UpstreamIdentity(
+            gatewayID: configuration.gatewayID, pseudonyms: try Self.makePseudonymizer(configuration, directory: directory))
         if configuration.upstream.enabled {
             let gauge = OutboxGauge()
             outboxGauge = gauge
@@ -210,7 +213,7 @@ public final class Gateway: @unchecked Sendable {
             outbox: upstream.map { forwarder in
                 OutboxRoute(
                     encode: { summary, batch in
-                        UpstreamMessages.encode(summary: summary, batch: batch, gatewayID: gatewayID)
+                        UpstreamMessages.encode(summary: summary, batch: batch, identity: identity)
                     },
                     notify: { forwarder.notify() })
             },
@@ -313,6 +316,19 @@ public final class Gateway: @unchecked Sendable {
                 ])
         }
         return try OTAService(configuration: ota, logger: logger)
+    }
+
+    /// Vehicles' names upstream: keyed pseudonyms unless `privacy.upstream_vin` is `plain`, or
+    /// there is no upstream link (then no secret is made either).
+    private static func makePseudonymizer(_ configuration: GatewayConfiguration, directory: String) throws
+        -> Pseudonymizer?
+    {
+        guard configuration.upstream.enabled, configuration.privacy.pseudonymsUpstream else { return nil }
+        let path =
+            configuration.privacy.pseudonymSecretFile
+            ?? URL(fileURLWithPath: directory.isEmpty ? "." : directory).appendingPathComponent("pseudonym.key").path
+        let secret = try Pseudonymizer.loadOrCreateSecret(at: path)
+        return Pseudonymizer(secret: secret, periodDays: configuration.privacy.pseudonymPeriodDays)
     }
 
     /// The upstream link, after its TLS material passed the security checks.
@@ -458,6 +474,8 @@ extension Gateway {
         status.outboxBacklogBytes = outboxGauge?.backlogBytes ?? 0
         status.outboxLimitBytes = configuration.upstream.enabled ? configuration.upstream.maxBacklogBytes : 0
         status.outboxDropped = snapshot.outboxDropped
+        status.positionsErased = snapshot.positionsErased
+        status.positionRetentionS = configuration.privacy.positionRetentionS
         status.advisoriesByState = snapshot.advisories
         if let expiry = upstream?.certificateExpirySeconds { status.certificateExpiry["upstream"] = expiry }
         if let expires = httpCertificateExpiresMs {

@@ -112,6 +112,7 @@ public struct GatewayConfiguration: Sendable {
     public var upstream = Upstream()
     public var http = HTTPSettings()
     public var ota = OTASettings()
+    public var privacy = PrivacySettings()
     /// Where water gauges are, for flooded-road advisories (`sensors.{id}.{lat, lon, radius_m}`).
     public var sensorSites: [GaugeSite] = []
     public var log = Log()
@@ -134,7 +135,7 @@ public struct GatewayConfiguration: Sendable {
             known: [
                 "gateway_id", "gateway_id_file", "broker", "store", "limits", "aggregation", "alerts", "upstream",
                 "http",
-                "sensors", "ota", "log",
+                "sensors", "ota", "privacy", "log",
             ])
 
         // The packaged configuration is a dpkg conffile, identical on every board; each board's
@@ -295,6 +296,7 @@ public struct GatewayConfiguration: Sendable {
         parseUpstream(root, into: &config.upstream, reader: &reader)
         HTTPSettings.parse(root, into: &config.http, reader: &reader)
         OTASettings.parse(root, into: &config.ota, reader: &reader)
+        PrivacySettings.parse(root, into: &config.privacy, reader: &reader)
         config.sensorSites = Self.parseSensorSites(root, reader: &reader)
 
         let log = reader.object(root, "log", path: "log", known: ["level", "stats_interval_s"])
@@ -496,6 +498,7 @@ public struct GatewayConfiguration: Sendable {
         document["http"] = http.json(redacted: false)
         document["sensors"] = sensorsJSON
         document["ota"] = ota.json
+        document["privacy"] = privacy.json
         return .object(document)
     }
 
@@ -504,6 +507,7 @@ public struct GatewayConfiguration: Sendable {
         guard case .object(var document) = coreJSON else { return coreJSON }
         document["http"] = http.json(redacted: true)
         document["ota"] = ota.json
+        document["privacy"] = privacy.json
         document["sensors"] = sensorsJSON
         return .object(document)
     }

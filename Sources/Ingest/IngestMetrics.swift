@@ -19,6 +19,8 @@ public final class IngestMetrics: Sendable {
         public var aggregatesWritten: Int64 = 0
         /// Upstream messages dropped because the outbox reached its cap.
         public var outboxDropped: Int64 = 0
+        /// Vehicle position rows erased by the retention sweep.
+        public var positionsErased: Int64 = 0
         public var rejects: [RejectReason: Int64] = [:]
         /// Flooded-road advisories sent to vehicles, by state (warning, alarm, cleared).
         public var advisories: [String: Int64] = [:]

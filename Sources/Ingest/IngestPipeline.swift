@@ -387,6 +387,7 @@ extension IngestPipeline: Service {
             let started = monotonicNanos()
             do {
                 let summary = try store.commit(batch, nowMs: wallClockMs(), outbox: outbox?.encode)
+                if let cutoff = summary.positionCutoffMs { advisories.forgetPositions(olderThan: cutoff) }
                 let micros = Int64((monotonicNanos() - started) / 1000)
                 metrics.flushBatchReadings.observe(Double(summary.readingsStored))
                 metrics.flushSeconds.observe(Double(micros) / 1e6)
@@ -404,6 +405,7 @@ extension IngestPipeline: Service {
                     m.seqResets += Int64(summary.resets)
                     m.aggregatesWritten += Int64(summary.aggregates.count)
                     m.outboxDropped += summary.outboxDropped
+                    m.positionsErased += Int64(summary.positionsErased)
                     for (reason, count) in rejectCounts { m.rejects[reason, default: 0] += count }
                     m.commits += 1
                     m.lastCommitMicros = micros

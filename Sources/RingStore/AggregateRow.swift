@@ -10,8 +10,14 @@ public struct AggregateRow: Sendable, Equatable {
     public var startMs: Int64
     public var stats: WindowStats
     public var revision: Int64
+    /// A vehicle's window (the device is a VIN): personal data, sent upstream under a pseudonym.
+    public var isVehicle: Bool
 
-    public init(device: String, signal: String, windowS: Int64, startMs: Int64, stats: WindowStats, revision: Int64) {
+    public init(
+        device: String, signal: String, windowS: Int64, startMs: Int64, stats: WindowStats, revision: Int64,
+        isVehicle: Bool = false
+    ) {
+        self.isVehicle = isVehicle
         self.device = device
         self.signal = signal
         self.windowS = windowS

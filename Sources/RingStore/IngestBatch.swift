@@ -93,6 +93,10 @@ public struct CommitSummary: Sendable, Equatable {
     /// Messages this commit added to the upstream outbox (net of drops), and drops for the cap.
     public var outboxMessages = 0
     public var outboxDropped: Int64 = 0
+    /// Position rows erased by this commit's retention sweep.
+    public var positionsErased = 0
+    /// Set when this commit ran the retention sweep: positions older than this are gone.
+    public var positionCutoffMs: Int64?
 
     public init() {}
 }

@@ -27,6 +27,14 @@ public final class LatestValues: Sendable {
         }
     }
 
+    /// Sets these devices' values as given, emptied slots included (retention, erasure).
+    func replace(_ devices: [(id: Int64, latest: [Value?])]) {
+        guard !devices.isEmpty else { return }
+        table.withLock { table in
+            for (id, latest) in devices { table[id] = latest }
+        }
+    }
+
     func publish(_ devices: [(id: Int64, latest: [Value?])]) {
         guard !devices.isEmpty else { return }
         table.withLock { table in

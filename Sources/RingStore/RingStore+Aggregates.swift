@@ -75,7 +75,8 @@ extension RingStore {
                 AggregateRow(
                     device: deviceName(closeHours.int64(0)), signal: signalName(Int(closeHours.int64(1))),
                     windowS: hourS,
-                    startMs: closeHours.int64(2), stats: Self.stats(closeHours, from: 3), revision: 1))
+                    startMs: closeHours.int64(2), stats: Self.stats(closeHours, from: 3), revision: 1,
+                    isVehicle: isVehicle(closeHours.int64(0))))
         }
         closeHours.reset()
         changed = Self.finalStates(changed)
@@ -106,7 +107,7 @@ extension RingStore {
             series.device, series.signal, windowS, startMs)
         var row = AggregateRow(
             device: deviceName(series.device), signal: signalName(series.signal), windowS: windowS, startMs: startMs,
-            stats: stats, revision: closed ? 1 : 0)
+            stats: stats, revision: closed ? 1 : 0, isVehicle: isVehicle(series.device))
         if try update.step() {
             row.revision = update.int64(0)
             row.stats = Self.stats(update, from: 1)
@@ -218,6 +219,7 @@ extension RingStore {
     static let windowsPublishIntervalMs: Int64 = 250
 
     public func aggregationDue(nowMs: Int64) -> Bool {
+        if positionSweepDue(nowMs: nowMs) { return true }
         guard configuration.aggregation != nil else { return false }
         if windowsNeedRebuild { return true }
         if windowsUnpublished && nowMs - windowsPublishedMs >= Self.windowsPublishIntervalMs { return true }

@@ -49,6 +49,8 @@ public final class RingStore {
         /// disk fills: SQLite needs room in its WAL even to delete, so without it a full disk
         /// would leave the store unable to make room for anything. 0 turns it off.
         public var reserveBytes: Int64 = 8 * 1024 * 1024
+        /// Vehicle positions older than this are erased (nil: kept as long as the ring has room).
+        public var positionRetentionMs: Int64?
 
         public init(path: String) {
             self.path = path
@@ -77,6 +79,7 @@ public final class RingStore {
     var devices: [DeviceID: DeviceState] = [:]
     /// Device row id → name, for rows that leave the store by id (aggregates).
     private var deviceNamesByID: [Int64: String] = [:]
+    private var vehicleIDs = Set<Int64>()
     /// The open aggregation windows (the hourly rollup lives in the file, not in memory).
     var windows: WindowAggregator
     var windowsNeedRebuild = false
@@ -99,6 +102,9 @@ public final class RingStore {
     var cappedByFullDisk = false
     /// The wall-clock minute of the newest row in reading_marks.
     var lastMarkMinute: Int64 = .min
+    /// Rows numbered below this have had their positions erased (kept in `meta`).
+    var positionsErasedThrough: Int64 = 0
+    var nextPositionSweepMs: Int64 = .min
 
     public init(configuration: Configuration, logger: Logger) throws(StoreError) {
         self.configuration = configuration
@@ -135,6 +141,7 @@ public final class RingStore {
                 PRAGMA synchronous=\(configuration.synchronousFull ? "FULL" : "NORMAL");
                 PRAGMA journal_size_limit=\(configuration.walSizeLimitBytes);
                 PRAGMA foreign_keys=OFF;
+                PRAGMA secure_delete=ON;
                 """)
         }
         try step("checking \(configuration.path)") {
@@ -176,6 +183,11 @@ public final class RingStore {
             }
         }
         readingsRing = try openRing("readings", capacity: configuration.capacityReadings)
+        try step("reading the position retention mark") {
+            positionsErasedThrough =
+                Int64(try database.scalarText("SELECT value FROM meta WHERE key = 'positions_erased_through'") ?? "")
+                ?? 0
+        }
         eventsRing = try openRing("events", capacity: configuration.capacityEvents)
         rejectsRing = try openRing("rejects", capacity: configuration.capacityRejects)
         if let aggregation = configuration.aggregation {
@@ -299,6 +311,7 @@ public final class RingStore {
                     gaps: select.int64(10), duplicates: select.int64(11), resets: select.int64(12),
                     latestTs: select.isNull(14) ? .min : select.int64(14))
                 deviceNamesByID[select.int64(0)] = name
+                if device.kind == .vehicle { vehicleIDs.insert(select.int64(0)) }
                 devices[device] = DeviceState(
                     id: select.int64(0), firstSeenMs: select.int64(3), lastSeenMs: select.int64(4),
                     firmware: select.text(5), hardware: select.text(6), model: select.text(7),
@@ -349,6 +362,7 @@ public final class RingStore {
         var aggregates = aggregatesRing
         var alerts = alertsRing
         var late: [LateKey: WindowStats] = [:]
+        var positionsErased = 0
         let aggregating = configuration.aggregation != nil
         try step("committing a batch of \(batch.items.count) messages") {
             if windowsNeedRebuild { try rebuildWindows() }
@@ -508,6 +522,7 @@ public final class RingStore {
                 if !batch.alerts.isEmpty {
                     try storeAlerts(batch.alerts, ring: &alerts, stored: &summary.alerts)
                 }
+                positionsErased = try sweepPositions(nowMs: nowMs, readings: readings)
                 if aggregating {
                     try persistAggregates(late: late, nowMs: nowMs, ring: &aggregates, changed: &summary.aggregates)
                     if nowMs >= nextRetentionMs { try expireAggregates(nowMs: nowMs) }
@@ -528,6 +543,8 @@ public final class RingStore {
             }
         }
         readingsRing = readings
+        summary.positionCutoffMs = afterPositionSweep(nowMs: nowMs, erased: positionsErased)
+        summary.positionsErased = positionsErased
         aggregatesRing = aggregates
         alertsRing = alerts
         latest.publish(touched.values.map { ($0.id, $0.latest) })
@@ -590,6 +607,7 @@ public final class RingStore {
         try insert.run()
         summary.newDevices += 1
         deviceNamesByID[database.lastInsertRowID] = device.name
+        if device.kind == .vehicle { vehicleIDs.insert(database.lastInsertRowID) }
         return DeviceState(
             id: database.lastInsertRowID, firstSeenMs: nowMs, lastSeenMs: nowMs, firmware: nil, hardware: nil,
             model: nil, tracker: SequenceTracker(), readings: 0)
@@ -749,6 +767,7 @@ public final class RingStore {
     }
 
     func deviceName(_ id: Int64) -> String { deviceNamesByID[id] ?? "device_\(id)" }
+    func isVehicle(_ id: Int64) -> Bool { vehicleIDs.contains(id) }
 
     /// Whether the store already tracks this device (it then never counts against the limit).
     public func knows(_ device: DeviceID) -> Bool { devices[device] != nil }

@@ -23,12 +23,15 @@ extension StoreReader {
         public var outboxOldestMs: Int64?
         public var alertsActive: Int64 = 0
         public var devices: Int64 = 0
+        /// The device time of the oldest vehicle position held (nil: none).
+        public var positionsOldestMs: Int64?
 
         public init() {}
     }
 
     public func fill() throws(StoreError) -> Fill {
         var fill = Fill()
+        var readingsRing = RingCursor(capacity: 1)
         try rows("SELECT name, capacity, next_seqno, floor_seqno, dropped_for_space FROM rings") {
             let capacity = $0.int64(1)
             let next = $0.int64(2)
@@ -43,6 +46,7 @@ extension StoreReader {
                 fill.readingsWritten = next
                 fill.readingsEvicted = ring.evicted
                 fill.readingsDroppedForSpace = ring.droppedForSpace
+                readingsRing = ring
             case "aggregates":
                 fill.aggregates = count
                 fill.capacityAggregates = capacity
@@ -56,6 +60,25 @@ extension StoreReader {
         try rows("SELECT created_ms FROM outbox ORDER BY id LIMIT 1") { fill.outboxOldestMs = $0.int64(0) }
         try rows("SELECT count(*) FROM alerts_active") { fill.alertsActive = $0.int64(0) }
         try rows("SELECT max(id) FROM devices") { fill.devices = $0.int64(0) }
+        // Only the rows written since the retention sweep's mark can hold a position.
+        var erasedThrough: Int64 = 0
+        try rows("SELECT value FROM meta WHERE key = 'positions_erased_through'") {
+            erasedThrough = Int64($0.text(0) ?? "") ?? 0
+        }
+        do {
+            let oldest = try database.statement(
+                "SELECT min(ts_ms) FROM readings WHERE slot BETWEEN ? AND ? AND signal_id IN (\(RingStore.positionSignalList))"
+            )
+            for (low, high) in readingsRing.slotRanges(from: erasedThrough) {
+                oldest.bind(arguments: low, high)
+                if try oldest.step(), !oldest.isNull(0) {
+                    fill.positionsOldestMs = min(fill.positionsOldestMs ?? .max, oldest.int64(0))
+                }
+                oldest.reset()
+            }
+        } catch {
+            throw .sqlite(error, doing: "finding the oldest position in \(path)")
+        }
         return fill
     }
 

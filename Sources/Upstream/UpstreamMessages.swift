@@ -1,5 +1,6 @@
 import JSON
 import Logging
+public import Privacy
 public import RingStore
 import Telemetry
 
@@ -18,16 +19,42 @@ import Telemetry
 /// receiver de-duplicates); each item carries `revision`, so the receiver upserts by
 /// (gateway, device, signal, window_s, start_ms) and keeps the highest. Alerts go one per
 /// message with an `alert_id` that never repeats.
+/// Who the gateway is upstream, and how vehicles are named there: VINs are personal data
+/// (a VIN with positions and times is a track of a person), so by default they leave the board
+/// only as keyed pseudonyms (`Pseudonymizer`); `privacy.upstream_vin: plain` turns that off.
+public struct UpstreamIdentity: Sendable {
+    public var gatewayID: String
+    /// nil: VINs go upstream as they are.
+    public var pseudonyms: Pseudonymizer?
+
+    public init(gatewayID: String, pseudonyms: Pseudonymizer?) {
+        self.gatewayID = gatewayID
+        self.pseudonyms = pseudonyms
+    }
+
+    /// A vehicle's name upstream, for a record of time `atMs`.
+    func vehicle(_ vin: String, atMs: Int64) -> String {
+        pseudonyms?.pseudonym(of: vin, atMs: atMs) ?? vin
+    }
+}
+
 public enum UpstreamMessages {
     static let maxItemsPerBatch = 500
 
-    public static func encode(summary: CommitSummary, batch: IngestBatch, gatewayID: String) -> [OutboxMessage] {
+    public static func encode(summary: CommitSummary, batch: IngestBatch, identity: UpstreamIdentity) -> [OutboxMessage]
+    {
+        let gatewayID = identity.gatewayID
         var messages: [OutboxMessage] = []
         for stored in summary.alerts {
             let event = stored.event
+            let device =
+                switch event.type {
+                case .dtc, .milOn, .coolant: identity.vehicle(event.device, atMs: event.tsMs)
+                default: event.device
+                }
             var object = JSONObject([
                 ("alert_id", .string(stored.alertID)), ("gateway_id", .string(gatewayID)),
-                ("device", .string(event.device)),
+                ("device", .string(device)),
                 ("type", .string(event.type.rawValue)), ("state", .string(event.state.rawValue)),
                 ("value", .double(event.value)), ("ts_ms", .int(event.tsMs)),
             ])
@@ -38,31 +65,38 @@ public enum UpstreamMessages {
         for item in batch.items {
             switch item {
             case .troubleCodes(let device, let ts, _, let codes):
+                let name = identity.vehicle(device.name, atMs: ts)
                 for code in codes {
                     events.append(
                         .object(
                             JSONObject([
-                                ("device", .string(device.name)), ("type", .string("dtc")),
+                                ("device", .string(name)), ("type", .string("dtc")),
                                 ("detail", .string(code.description)), ("ts_ms", .int(ts)),
                             ])))
                 }
             case .hello(let device, let firmware, let hardware, _, _):
+                let now = wallClockMs()
+                let name = device.kind == .vehicle ? identity.vehicle(device.name, atMs: now) : device.name
                 events.append(
                     .object(
                         JSONObject([
-                            ("device", .string(device.name)), ("type", .string("online")),
-                            ("detail", .string("fw \(firmware) hw \(hardware)")), ("ts_ms", .int(wallClockMs())),
+                            ("device", .string(name)), ("type", .string("online")),
+                            ("detail", .string("fw \(firmware) hw \(hardware)")), ("ts_ms", .int(now)),
                         ])))
             case .readings: continue
             }
         }
         for advisory in batch.advisories {
+            // One name for the whole incident: the pseudonym of its start.
+            let name = identity.vehicle(advisory.vin, atMs: advisory.incidentStartMs)
+            let advisoryID = advisory.advisoryID.split(separator: advisory.vin, omittingEmptySubsequences: false)
+                .joined(separator: name)
             events.append(
                 .object(
                     JSONObject([
-                        ("device", .string(advisory.vin)), ("type", .string("advisory")),
+                        ("device", .string(name)), ("type", .string("advisory")),
                         ("detail", .string("\(advisory.sensor) \(advisory.state.rawValue)")),
-                        ("advisory_id", .string(advisory.advisoryID)), ("sensor", .string(advisory.sensor)),
+                        ("advisory_id", .string(advisoryID)), ("sensor", .string(advisory.sensor)),
                         ("state", .string(advisory.state.rawValue)), ("level_cm", .double(advisory.levelCm)),
                         ("distance_m", .double((advisory.distanceM * 10).rounded() / 10)),
                         ("ts_ms", .int(advisory.tsMs)),
@@ -85,7 +119,11 @@ public enum UpstreamMessages {
             let items = summary.aggregates[start..<end].map { row -> JSONValue in
                 .object(
                     JSONObject([
-                        ("device", .string(row.device)), ("signal", .string(row.signal)),
+                        (
+                            "device",
+                            .string(row.isVehicle ? identity.vehicle(row.device, atMs: row.startMs) : row.device)
+                        ),
+                        ("signal", .string(row.signal)),
                         ("window_s", .int(row.windowS)),
                         ("start_ms", .int(row.startMs)), ("count", .int(row.stats.count)),
                         ("min", .double(row.stats.min)),

@@ -68,6 +68,18 @@ import Testing
         return engine
     }
 
+    /// Position retention reaches the engine: a vehicle whose newest fix is older than the
+    /// cutoff is forgotten, so an incident starting later does not advise it on that old fix.
+    @Test func forgottenPositionsDecideNothing() {
+        var engine = engine()
+        #expect(engine.vehicleMoved(vin: "OLD", to: north(100), tsMs: 1).isEmpty)
+        #expect(engine.vehicleMoved(vin: "NEW", to: north(200), tsMs: 50).isEmpty)
+        engine.forgetPositions(olderThan: 10)
+        #expect(engine.vehicleCount == 1)
+        let raised = engine.gaugeChanged(sensor: "drain-7", state: .alarm, levelCm: 260, tsMs: 60)
+        #expect(raised.map(\.vin) == ["NEW"])
+    }
+
     @Test func insideOutsideAndDrivingInLater() {
         var engine = engine()
         #expect(engine.vehicleMoved(vin: "INSIDE", to: north(499.9), tsMs: 1).isEmpty, "no incident yet")

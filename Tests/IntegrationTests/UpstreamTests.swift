@@ -405,4 +405,39 @@ struct UpstreamTests {
         #expect(seconds < 20, "the link came up after \(seconds) s")
         _ = broker
     }
+
+    /// With the default configuration no VIN leaves the board: everything the city's broker
+    /// received from a vehicle's hello, readings, trouble code, position and coolant alarm
+    /// names it only by its pseudonym, and the secret behind it was made next to the store.
+    @Test func noPlainVINReachesTheCityByDefault() async throws {
+        let scratch = try Scratch()
+        let upstream = try UpstreamBroker(scratch: scratch, gatewayID: "pv-gw")
+        let observer = try Subscriber(port: upstream.port, filter: "#", tls: upstream.clientTLS)
+        let broker = try Broker(scratch: scratch)
+        let gateway = try GatewayProcess(
+            scratch: scratch, brokerPort: broker.port, extra: Self.fastWindows + upstream.gatewaySection(),
+            gatewayID: "pv-gw")
+        try gateway.start()
+        let publisher = try Publisher(port: broker.port)
+        let vin = "1HGCM82633A004352"
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        try await publisher.send("v1/obd/\(vin)/hello", #"{"ts":\#(now),"fw":"2.1.0","hw":"obd-x1","model":"bus"}"#)
+        try await publisher.send("v1/obd/\(vin)/pids", #"{"ts":\#(now),"seq":1,"pids":{"0D":"32","05":"A0"}}"#)
+        try await publisher.send("v1/obd/\(vin)/dtc", #"{"ts":\#(now),"seq":2,"dtc":"0301"}"#)
+        try await publisher.send(
+            "v1/obd/\(vin)/gps", #"{"ts":\#(now),"seq":3,"lat":3.14,"lon":101.69,"speed_kmh":20}"#)
+        _ = try observer.waitForMessage(topic: "city/pv-gw/alerts", containing: #""type":"coolant""#)
+        _ = try observer.waitForMessage(topic: "city/pv-gw/events", containing: #""type":"dtc""#)
+        _ = try observer.waitForMessage(topic: "city/pv-gw/aggregates", containing: #""signal":"speed_kmh""#)
+        try waitFor("an empty outbox") { try gateway.count("SELECT count(*) FROM outbox_v") == 0 }
+        let received = observer.messages()
+        let leaked = received.filter {
+            $0.topic.contains(vin) || String(decoding: $0.payload, as: UTF8.self).contains(vin)
+        }
+        #expect(leaked.isEmpty, "\(leaked.map { String(decoding: $0.payload, as: UTF8.self) })")
+        #expect(received.contains { String(decoding: $0.payload, as: UTF8.self).contains(#""device":"pv-"#) })
+        var info = stat()
+        #expect(stat(scratch.file("pseudonym.key"), &info) == 0 && info.st_mode & 0o777 == 0o600)
+        _ = broker
+    }
 }

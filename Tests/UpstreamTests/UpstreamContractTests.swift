@@ -99,7 +99,8 @@ import Testing
                 advisoryID: "junction-12-drain-7-1-1HGCM82633A004352", vin: "1HGCM82633A004352", sensor: "drain-7",
                 state: .alarm, levelCm: 212.5, distanceM: 140.27, tsMs: 4)
         ]
-        let messages = UpstreamMessages.encode(summary: summary, batch: batch, gatewayID: "junction-12")
+        let messages = UpstreamMessages.encode(
+            summary: summary, batch: batch, identity: UpstreamIdentity(gatewayID: "junction-12", pseudonyms: nil))
         #expect(Set(messages.map(\.topic)) == ["alerts", "events", "aggregates"])
         for message in messages {
             let body = try JSONParser.parse(message.payload)

@@ -17,7 +17,8 @@ import Testing
                 advisoryID: "gw-drain-7-10-1HGCM82633A004352", vin: "1HGCM82633A004352", sensor: "drain-7",
                 state: .alarm, levelCm: 250, distanceM: 123.456, tsMs: 10)
         ]
-        let messages = UpstreamMessages.encode(summary: CommitSummary(), batch: batch, gatewayID: "gw")
+        let messages = UpstreamMessages.encode(
+            summary: CommitSummary(), batch: batch, identity: UpstreamIdentity(gatewayID: "gw", pseudonyms: nil))
         let events = try #require(messages.first { $0.topic == "events" })
         #expect(events.priority == .event)
         let body = try JSONParser.parse(events.payload)
