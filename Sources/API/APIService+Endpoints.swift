@@ -148,7 +148,10 @@ extension APIService {
 
     func device(_ request: HTTPRequest, id: String) throws(APIError) -> HTTPResponse {
         let device = try resolveDevice(id, kind: try kindParameter(request))
-        let latest = latestValues.values(deviceRowID: device.rowID, kind: device.kind)
+        let positions = seesPositions(request)
+        let latest = latestValues.values(deviceRowID: device.rowID, kind: device.kind).filter {
+            positions || !Self.isPosition($0.signal)
+        }
         var writer = JSONWriter(capacity: 1024)
         write(device, to: &writer, nowMs: TimeParsing.nowMs(), open: true)
         writer.key("latest")
@@ -197,7 +200,8 @@ extension APIService {
 
     /// GeoJSON: gauges (site, level state, newest level, forecast) and vehicles (newest
     /// position and its age), for a dashboard's map layer.
-    func map() throws(APIError) -> HTTPResponse {
+    func map(_ request: HTTPRequest) throws(APIError) -> HTTPResponse {
+        let positions = seesPositions(request)
         let (sites, vehicles, gauges) = try withStore {
             reader -> ([(site: GaugeSite, state: String)], [StoreReader.Device], [StoreReader.Device]) in
             func all(_ kind: DeviceKind) throws -> [StoreReader.Device] {
@@ -257,7 +261,7 @@ extension APIService {
             writer.endObject()
             writer.endObject()
         }
-        for vehicle in vehicles {
+        for vehicle in vehicles where positions {
             let values = latestValues.values(deviceRowID: vehicle.rowID, kind: .vehicle)
             guard let lat = values.first(where: { $0.signal == .latitude })?.value,
                 let lon = values.first(where: { $0.signal == .longitude })?.value
@@ -354,6 +358,12 @@ extension APIService {
                 message += "; did you mean \(suggestion)?"
             }
             throw .badParameter("signal", message)
+        }
+        if Self.isPosition(signal), !seesPositions(request) {
+            throw APIError(
+                .forbidden, "forbidden",
+                "\(signal.name) is a vehicle position: it needs a token with the positions scope (http.tokens[].scopes)"
+            )
         }
         let now = TimeParsing.nowMs()
         let stepMs: Int64

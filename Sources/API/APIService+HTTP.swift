@@ -1,6 +1,8 @@
 public import HTTP
 import Logging
+import RingStore
 import Suggest
+import Telemetry
 
 #if canImport(FoundationEssentials)
     import FoundationEssentials
@@ -95,6 +97,15 @@ extension APIService: HTTPHandler {
     }
 
     /// Nil when the request may proceed, else the 401 or 403 to answer.
+    /// Whether the request's token may see individual vehicle positions (the `positions` scope).
+    func seesPositions(_ request: HTTPRequest) -> Bool {
+        authority.scopes(authorization: request.head.headers["authorization"]).contains(.positions)
+    }
+
+    static func isPosition(_ signal: Signal) -> Bool {
+        RingStore.positionSignals.contains { $0.id == signal.id }
+    }
+
     func authorize(_ access: Access, _ head: RequestHead) -> APIError? {
         let required: Role
         switch access {

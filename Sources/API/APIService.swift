@@ -112,6 +112,7 @@ public final class APIService: Sendable {
                     schema: Schemas.enumeration(["vehicle", "water"]))
             ],
             responseSchema: Schemas.deviceDetail,
+            positionsScope: "without it, `latest` leaves out lat_deg, lon_deg, gps_speed_kmh and heading_deg",
             handler: { service, request, parameters throws(APIError) in
                 try service.device(request, id: parameters["id"] ?? "")
             }),
@@ -132,7 +133,12 @@ public final class APIService: Sendable {
                     name: "kind", description: "needed only when a vehicle and a sensor share the id",
                     schema: Schemas.enumeration(["vehicle", "water"])),
             ],
-            responseSchema: Schemas.series, failures: [("404", "No such device has been heard")],
+            responseSchema: Schemas.series,
+            failures: [
+                ("404", "No such device has been heard"),
+                ("403", "A position signal asked for by a token without the positions scope"),
+            ],
+            positionsScope: "required for lat_deg, lon_deg, gps_speed_kmh and heading_deg (403 without it)",
             handler: { service, request, _ throws(APIError) in try service.series(request) }),
         Route(
             method: "GET", pattern: ["v1", "alerts"], access: .viewer,
@@ -162,7 +168,8 @@ public final class APIService: Sendable {
             method: "GET", pattern: ["v1", "map"], access: .viewer,
             summary: "GeoJSON of gauges (site, state, level, forecast) and vehicles (newest position)",
             responseType: "application/geo+json", responseSchema: Schemas.featureCollection,
-            handler: { service, _, _ throws(APIError) in try service.map() }),
+            positionsScope: "without it, the collection has the gauges only, no vehicle",
+            handler: { service, request, _ throws(APIError) in try service.map(request) }),
         Route(
             method: "PUT", pattern: ["v1", "sensors", "{id}", "site"], access: .operator,
             summary: "Set where a water gauge is and how much road it covers (for flooded-road advisories)",

@@ -478,6 +478,10 @@ extension APIService {
             if !isOpen(route.access) {
                 operation.append(("security", .array([.object(JSONObject([("bearer", .array([]))]))])))
                 operation.append(("x-required-role", .string(route.access == .operator ? "operator" : "viewer")))
+                if let note = route.positionsScope {
+                    operation.append(("x-scopes", .object(JSONObject([("positions", .string(note))]))))
+                    operation.append(("description", .string("Scope `positions`: " + note)))
+                }
             } else {
                 operation.append(("security", .array([])))
             }

@@ -38,6 +38,8 @@ struct Route: Sendable {
     var successes: [(code: String, description: String)] = [("200", "OK")]
     /// Failures of this route beyond those every route has, for the document.
     var failures: [(code: String, description: String)] = []
+    /// What the `positions` scope changes on this route (nil: nothing), for the document.
+    var positionsScope: String? = nil
     var handler: @Sendable (APIService, HTTPRequest, [String: String]) throws(APIError) -> HTTPResponse
 
     var label: String { "/" + pattern.joined(separator: "/") }

@@ -81,7 +81,7 @@ public struct HTTPSettings: Sendable {
                 reader.problem(path, "must be an object {name, role, sha256}, got \(entry.typeName)")
                 continue
             }
-            reader.checkUnknownKeys(token, path: path, known: ["name", "role", "sha256"])
+            reader.checkUnknownKeys(token, path: path, known: ["name", "role", "sha256", "scopes"])
             let name = reader.string(token, "name", path: "\(path).name", default: nil) ?? ""
             if name.isEmpty || name.utf8.count > 64 { reader.problem("\(path).name", "must be 1 to 64 characters") }
             if !names.insert(name).inserted { reader.problem("\(path).name", "\"\(name)\" is used twice") }
@@ -97,7 +97,24 @@ public struct HTTPSettings: Sendable {
                 if roleText.isEmpty { reader.problem("\(path).role", "is required: viewer or operator") }
                 continue
             }
-            if let bytes, bytes.count == 32 { http.tokens.append(APIToken(name: name, role: role, sha256: bytes)) }
+            var scopes: Set<Scope> = []
+            if let raw = token["scopes"], raw != .null {
+                let allowed = Scope.allCases.map(\.rawValue).joined(separator: ", ")
+                if case .array(let values) = raw {
+                    for (position, value) in values.enumerated() {
+                        guard let scope = value.string.flatMap(Scope.init(rawValue:)) else {
+                            reader.problem("\(path).scopes[\(position)]", "must be one of: \(allowed)")
+                            continue
+                        }
+                        scopes.insert(scope)
+                    }
+                } else {
+                    reader.problem("\(path).scopes", "must be a list of scopes (\(allowed)), got \(raw.typeName)")
+                }
+            }
+            if let bytes, bytes.count == 32 {
+                http.tokens.append(APIToken(name: name, role: role, sha256: bytes, scopes: scopes))
+            }
         }
     }
 
@@ -112,6 +129,7 @@ public struct HTTPSettings: Sendable {
                         tokens.map { token in
                             var entry = JSONObject([
                                 ("name", .string(token.name)), ("role", .string(token.role.rawValue)),
+                                ("scopes", .array(token.scopes.map(\.rawValue).sorted().map(JSONValue.string))),
                             ])
                             if !redacted { entry["sha256"] = .string(Hex.encode(token.sha256)) }
                             return .object(entry)

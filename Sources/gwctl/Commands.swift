@@ -253,10 +253,21 @@ enum Commands {
             fail("token new needs --role viewer or --role operator", code: 64)
         }
         let name = arguments.value("--name") ?? (parsed == .viewer ? "dashboard" : "operator")
+        var scopes: [JSONValue] = []
+        if let scope = arguments.value("--scope") {
+            guard Scope(rawValue: scope) != nil else {
+                fail(
+                    "unknown scope \"\(scope)\"; scopes: \(Scope.allCases.map(\.rawValue).joined(separator: ", "))",
+                    code: 64)
+            }
+            scopes.append(.string(scope))
+        }
         let made: (token: String, sha256: String)
         do { made = try TokenAuthority.newToken() } catch { fail("\(error)") }
-        let line = JSONValue.object(
-            JSONObject([("name", .string(name)), ("role", .string(role)), ("sha256", .string(made.sha256))]))
+        var fields: [(key: String, value: JSONValue)] = [("name", .string(name)), ("role", .string(role))]
+        if !scopes.isEmpty { fields.append(("scopes", .array(scopes))) }
+        fields.append(("sha256", .string(made.sha256)))
+        let line = JSONValue.object(JSONObject(fields))
         if wantsJSON {
             print(
                 JSONValue.object(JSONObject([("token", .string(made.token)), ("config", line)])).serialized())

@@ -71,9 +71,14 @@ let parser = ArgumentParser(
         CommandSpec("rejects", summary: "recent rejected messages and counts per reason", options: [limitOption]),
         CommandSpec("map", summary: "gauges (state, level, forecast) and vehicle positions; --json gives the GeoJSON"),
         CommandSpec(
-            "token", summary: "token new --role viewer|operator [--name NAME]: a token and its http.tokens line",
+            "token",
+            summary:
+                "token new --role viewer|operator [--name NAME] [--scope positions]: a token and its http.tokens line",
             arguments: ["new"],
-            options: [OptionSpec("--role", help: "viewer or operator"), OptionSpec("--name", help: "who holds it")]),
+            options: [
+                OptionSpec("--role", help: "viewer or operator"), OptionSpec("--name", help: "who holds it"),
+                OptionSpec("--scope", help: "positions: may see individual vehicle positions"),
+            ]),
         CommandSpec(
             "sensor", summary: "sensor set ID --lat --lon --radius-m: where a gauge is (operator token)",
             arguments: ["set", "ID"],

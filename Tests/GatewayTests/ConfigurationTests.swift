@@ -147,6 +147,24 @@ import Testing
         #expect(config.json.serialized().contains(hash))
     }
 
+    /// A token's `scopes`: `positions` only; anything else is named with its key path.
+    @Test func readsTokenScopes() throws {
+        let hash = String(repeating: "0", count: 64)
+        let (config, problems) = GatewayConfiguration.parse(
+            try JSONParser.parse(
+                #"{"http": {"tokens": [{"name": "t", "role": "viewer", "sha256": "\#(hash)", "scopes": ["positions"]}, {"name": "v", "role": "viewer", "sha256": "\#(hash)"}]}}"#
+            ))
+        #expect(problems.isEmpty, "\(problems)")
+        #expect(config.http.tokens.map(\.scopes) == [[.positions], []])
+        let (_, bad) = GatewayConfiguration.parse(
+            try JSONParser.parse(
+                #"{"http": {"tokens": [{"name": "t", "role": "viewer", "sha256": "\#(hash)", "scopes": ["tracks", 1]}, {"name": "u", "role": "viewer", "sha256": "\#(hash)", "scopes": "positions"}]}}"#
+            ))
+        #expect(
+            bad.map(\.path) == ["http.tokens[0].scopes[0]", "http.tokens[0].scopes[1]", "http.tokens[1].scopes"],
+            "\(bad)")
+    }
+
     @Test func namesEveryProblemInTheHTTPSection() throws {
         let (_, problems) = GatewayConfiguration.parse(
             try JSONParser.parse(

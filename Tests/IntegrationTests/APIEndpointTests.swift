@@ -14,9 +14,12 @@ import Version
 struct APIEndpointTests {
     static let viewerToken = "viewer-token-for-tests"
     static let operatorToken = "operator-token-for-tests"
+    /// A viewer granted the `positions` scope.
+    static let trackerToken = "tracker-token-for-tests"
     static func tokens() -> String {
         #", "tokens": [{"name": "grafana", "role": "viewer", "sha256": "\#(SHA256.hex(Array(viewerToken.utf8)))"}, "#
-            + #"{"name": "ops", "role": "operator", "sha256": "\#(SHA256.hex(Array(operatorToken.utf8)))"}]"#
+            + #"{"name": "ops", "role": "operator", "sha256": "\#(SHA256.hex(Array(operatorToken.utf8)))"}, "#
+            + #"{"name": "tracker", "role": "viewer", "scopes": ["positions"], "sha256": "\#(SHA256.hex(Array(trackerToken.utf8)))"}]"#
     }
 
     /// Sends a GET and returns status and body; `token` nil sends no Authorization.
@@ -582,7 +585,10 @@ extension APIEndpointTests {
         try expectConforms("/v1/series?device=gauge-9&signal=level_cm&from=now-3h", "/v1/series")
         try expectConforms("/v1/alerts?state=all", "/v1/alerts")
         try expectConforms("/v1/rejects", "/v1/rejects")
-        try expectConforms("/v1/map", "/v1/map")
+        try Self.expectConforms(port: port, document: document, "/v1/map", "/v1/map", token: Self.trackerToken)
+        try Self.expectConforms(
+            port: port, document: document, "/v1/devices/1HGCM82633A004352", "/v1/devices/{id}",
+            token: Self.trackerToken)
         try expectConforms("/v1/devices/nobody", "/v1/devices/{id}", status: 404)
         try Self.expectConforms(
             port: port, document: document, "/v1/sensors/gauge-9/site", "/v1/sensors/{id}/site", method: "PUT",
@@ -771,5 +777,37 @@ extension APIEndpointTests {
                 file,
             ], in: live.scratch)
         #expect(check.status == 0, "\(check.output)")
+    }
+
+    /// Individual positions only for tokens with the `positions` scope, whatever the role: the
+    /// map's vehicles, the latest position in a device's detail, and position series.
+    @Test func positionsNeedTheirScope() async throws {
+        let live = try LiveGateway(http: Self.tokens())
+        defer { withExtendedLifetime(live) {} }
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        let vin = "1HGCM82633A004352"
+        try await live.publisher.send(
+            "v1/obd/\(vin)/gps", #"{"ts":\#(now),"seq":1,"lat":3.14,"lon":101.69,"speed_kmh":20}"#)
+        try await live.publisher.send("v1/obd/\(vin)/pids", #"{"ts":\#(now),"seq":2,"pids":{"0D":"32"}}"#)
+        try waitFor("the readings") { try live.gateway.count("SELECT count(*) FROM readings_v") == 4 }
+        let port = live.gateway.httpPort
+        for (token, sees) in [(Self.viewerToken, false), (Self.operatorToken, false), (Self.trackerToken, true)] {
+            let map = try Self.json(try Self.get(port, "/v1/map", token: token))
+            let vehicles = (map["features"]?.arrayValue ?? []).filter {
+                $0["id"]?.string?.hasPrefix("vehicle:") == true
+            }
+            #expect(vehicles.count == (sees ? 1 : 0), "\(token): \(map)")
+            let detail = try Self.json(try Self.get(port, "/v1/devices/\(vin)", token: token))
+            let signals = (detail["latest"]?.arrayValue ?? []).compactMap { $0["signal"]?.string }
+            #expect(signals.contains("speed_kmh"))
+            #expect(signals.contains("lat_deg") == sees, "\(token): \(signals)")
+            #expect(signals.contains("gps_speed_kmh") == sees)
+            let series = try Self.get(port, "/v1/series?device=\(vin)&signal=lat_deg&from=now-1h", token: token)
+            #expect(series.status == (sees ? 200 : 403), "\(token): \(series.status)")
+            if !sees { #expect(series.text.contains("positions scope")) }
+        }
+        let document = try Self.json(try Self.get(port, "/v1/openapi.json", token: Self.viewerToken))
+        #expect(document["paths"]?["/v1/map"]?["get"]?["x-scopes"]?["positions"] != nil)
+        #expect(document["paths"]?["/v1/series"]?["get"]?["x-scopes"]?["positions"] != nil)
     }
 }

@@ -91,7 +91,7 @@ struct AdvisoryTests {
         }
         // The map feed: the gauge back to normal with its newest level, and the three vehicles.
         let map = try JSONParser.parse(
-            try APIEndpointTests.get(live.gateway.httpPort, "/v1/map", token: APIEndpointTests.viewerToken).body)
+            try APIEndpointTests.get(live.gateway.httpPort, "/v1/map", token: APIEndpointTests.trackerToken).body)
         #expect(map["type"] == .string("FeatureCollection"))
         let features = map["features"]?.arrayValue ?? []
         let gauge = try #require(features.first { $0["id"] == .string("gauge:drain-7") })
