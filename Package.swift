@@ -88,6 +88,7 @@ let package = Package(
             name: "gwbench",
             dependencies: [
                 "MQTT", "SQLite", "JSON", "Logging", "RingStore", "Telemetry", "Advisories", "Alerts", "Geo",
+                "Upstream", "Privacy", "Aggregation",
             ],
             swiftSettings: swiftSettings),
         .executableTarget(

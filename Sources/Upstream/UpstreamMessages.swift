@@ -38,18 +38,37 @@ public struct UpstreamIdentity: Sendable {
     }
 }
 
+/// Names already computed for one encoding: a batch names the same vehicle once per signal,
+/// and each name costs two HMACs.
+struct VehicleNames {
+    let identity: UpstreamIdentity
+    private var names: [String: [Int64: String]] = [:]
+
+    init(_ identity: UpstreamIdentity) { self.identity = identity }
+
+    mutating func name(_ vin: String, atMs: Int64) -> String {
+        guard let pseudonyms = identity.pseudonyms else { return vin }
+        let period = pseudonyms.period(atMs: atMs)
+        if let known = names[vin]?[period] { return known }
+        let name = pseudonyms.pseudonym(of: vin, atMs: atMs)
+        names[vin, default: [:]][period] = name
+        return name
+    }
+}
+
 public enum UpstreamMessages {
     static let maxItemsPerBatch = 500
 
     public static func encode(summary: CommitSummary, batch: IngestBatch, identity: UpstreamIdentity) -> [OutboxMessage]
     {
         let gatewayID = identity.gatewayID
+        var names = VehicleNames(identity)
         var messages: [OutboxMessage] = []
         for stored in summary.alerts {
             let event = stored.event
             let device =
                 switch event.type {
-                case .dtc, .milOn, .coolant: identity.vehicle(event.device, atMs: event.tsMs)
+                case .dtc, .milOn, .coolant: names.name(event.device, atMs: event.tsMs)
                 default: event.device
                 }
             var object = JSONObject([
@@ -65,7 +84,7 @@ public enum UpstreamMessages {
         for item in batch.items {
             switch item {
             case .troubleCodes(let device, let ts, _, let codes):
-                let name = identity.vehicle(device.name, atMs: ts)
+                let name = names.name(device.name, atMs: ts)
                 for code in codes {
                     events.append(
                         .object(
@@ -76,7 +95,7 @@ public enum UpstreamMessages {
                 }
             case .hello(let device, let firmware, let hardware, _, _):
                 let now = wallClockMs()
-                let name = device.kind == .vehicle ? identity.vehicle(device.name, atMs: now) : device.name
+                let name = device.kind == .vehicle ? names.name(device.name, atMs: now) : device.name
                 events.append(
                     .object(
                         JSONObject([
@@ -88,7 +107,7 @@ public enum UpstreamMessages {
         }
         for advisory in batch.advisories {
             // One name for the whole incident: the pseudonym of its start.
-            let name = identity.vehicle(advisory.vin, atMs: advisory.incidentStartMs)
+            let name = names.name(advisory.vin, atMs: advisory.incidentStartMs)
             let advisoryID = advisory.advisoryID.split(separator: advisory.vin, omittingEmptySubsequences: false)
                 .joined(separator: name)
             events.append(
@@ -121,7 +140,7 @@ public enum UpstreamMessages {
                     JSONObject([
                         (
                             "device",
-                            .string(row.isVehicle ? identity.vehicle(row.device, atMs: row.startMs) : row.device)
+                            .string(row.isVehicle ? names.name(row.device, atMs: row.startMs) : row.device)
                         ),
                         ("signal", .string(row.signal)),
                         ("window_s", .int(row.windowS)),

@@ -1,14 +1,17 @@
 import Advisories
+import Aggregation
 import Alerts
 import Foundation
 import Geo
 import JSON
 import Logging
 import MQTT
+import Privacy
 import RingStore
 import SQLite
 import Synchronization
 import Telemetry
+import Upstream
 
 /// gwbench: measurements that need a client on both sides of gatewayd.
 ///
@@ -38,6 +41,11 @@ import Telemetry
 ///       writes, through the ring store itself (so aggregates are computed as in production),
 ///       one gauge `bench-gauge` with a reading every second for the last N hours and N devices
 ///       with one reading each: the data set of the REST API benchmark.
+///   gwbench privacy --db FILE [--vehicles 1000] [--messages 200]
+///       what location privacy costs: encoding a 500-window upstream batch of vehicles with plain
+///       VINs and with pseudonyms (microseconds per batch), and the retention sweep that erases
+///       an hour-old set of positions (VEHICLES × MESSAGES GPS fixes, beside as many other
+///       readings) from a real store, timed as the commit that runs it.
 ///   gwbench restart-warm --db FILE [--capacity 1000000]
 ///       what a restart costs before ingest resumes: opening the store (migrations, devices, one
 ///       pass for the newest values) and rebuilding the gauges' trends from the levels written in
@@ -47,6 +55,7 @@ let usage = """
            gwbench fill-outbox --db FILE --rows N [--batch 500] [--gateway-id ID]
            gwbench seed-api --db FILE [--devices 10000] [--hours 24] [--capacity 1000000]
            gwbench restart-warm --db FILE [--capacity 1000000]
+           gwbench privacy --db FILE [--vehicles 1000] [--messages 200]
            gwbench advisory-latency --port P [--count 200]
            gwbench advisory-cpu [--vehicles 10000] [--gauges 1000] [--updates 1000000]
            gwbench ota-baseline --port P [--vehicles 200] [--bytes 8388608] [--block-size 16384]
@@ -328,6 +337,70 @@ case "seed-api":
         String(
             format: "readings=%d devices=%d seconds=%.1f", Int(seq) - 1 + devices, devices + 1,
             Date().timeIntervalSince(began)))
+case "privacy":
+    let vehicles = number("vehicles", default: 1000)
+    let perVehicle = number("messages", default: 200)
+    let vins = (0..<vehicles).map { String(format: "1TGSV%012d", $0) }
+    let start: Int64 = 1_767_225_600_000
+    // Encoding: one full batch, 500 vehicle windows (34 vehicles, 15 signals each), plain and
+    // pseudonymous.
+    var summary = CommitSummary()
+    summary.aggregates = (0..<500).map { index in
+        AggregateRow(
+            device: vins[(index / 15) % vins.count], signal: "speed_kmh", windowS: 60, startMs: start,
+            stats: WindowStats(count: 60, sum: 1800, min: 0, max: 60, firstTs: start, lastTs: start + 59_000, last: 30),
+            revision: 1, isVehicle: true)
+    }
+    let pseudonyms = Pseudonymizer(secret: [UInt8](repeating: 1, count: 32), periodDays: 30)
+    func timeEncode(_ identity: UpstreamIdentity, rounds: Int) -> Double {
+        let began = DispatchTime.now().uptimeNanoseconds
+        var bytes = 0
+        for _ in 0..<rounds {
+            bytes += UpstreamMessages.encode(summary: summary, batch: IngestBatch(), identity: identity)[0].payload.count
+        }
+        precondition(bytes > 0)
+        return Double(DispatchTime.now().uptimeNanoseconds - began) / 1000 / Double(rounds)
+    }
+    _ = timeEncode(UpstreamIdentity(gatewayID: "bench", pseudonyms: pseudonyms), rounds: 20)
+    let plainUs = timeEncode(UpstreamIdentity(gatewayID: "bench", pseudonyms: nil), rounds: 200)
+    let pseudonymUs = timeEncode(UpstreamIdentity(gatewayID: "bench", pseudonyms: pseudonyms), rounds: 200)
+    // Retention: positions written at `start`, swept by a commit two hours later.
+    var configuration = RingStore.Configuration(path: option("db"))
+    configuration.capacityReadings = Int64(vehicles * perVehicle * 8)
+    configuration.positionRetentionMs = 3_600_000
+    configuration.aggregation = nil
+    configuration.maxDevices = vehicles + 10
+    let store = try RingStore(configuration: configuration, logger: Logger(level: .warning))
+    for message in 0..<perVehicle {
+        var batch = IngestBatch()
+        let ts = start + Int64(message) * 1000
+        for (index, vin) in vins.enumerated() {
+            let device = DeviceID(vin: VIN(vin)!)
+            let seq = UInt32(message * 2 + 1)
+            batch.append(
+                .readings(
+                    device: device, ts: ts, seq: seq,
+                    readings: [
+                        Reading(signal: .latitude, value: 3.1 + Double(index) * 1e-4),
+                        Reading(signal: .longitude, value: 101.6 + Double(message) * 1e-4),
+                        Reading(signal: .gpsSpeed, value: 30),
+                    ]))
+            batch.append(
+                .readings(
+                    device: device, ts: ts, seq: seq + 1,
+                    readings: [Reading(signal: .speed, value: 30), Reading(signal: .engineRPM, value: 1500)]))
+        }
+        _ = try store.commit(batch, nowMs: ts)
+    }
+    let sweepBegan = DispatchTime.now().uptimeNanoseconds
+    let swept = try store.commit(IngestBatch(), nowMs: start + Int64(perVehicle) * 1000 + 2 * 3_600_000)
+    let sweepMs = Double(DispatchTime.now().uptimeNanoseconds - sweepBegan) / 1e6
+    print(
+        String(
+            format:
+                "encode_500_plain_us=%.0f encode_500_pseudonym_us=%.0f pseudonym_ns_per_window=%.0f positions_erased=%d readings_kept=%d sweep_ms=%.0f",
+            plainUs, pseudonymUs, (pseudonymUs - plainUs) * 1000 / 500, swept.positionsErased,
+            vehicles * perVehicle * 2, sweepMs))
 case "restart-warm":
     var configuration = RingStore.Configuration(path: option("db"))
     configuration.capacityReadings = Int64(number("capacity", default: 1_000_000))
