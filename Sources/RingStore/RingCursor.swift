@@ -42,11 +42,17 @@ public struct RingCursor: Sendable, Equatable {
     /// around the end of the table, or the whole table when they fill it. Rows below `oldest`
     /// are gone, so `start` is raised to it.
     public func slotRanges(from start: Int64) -> [(Int64, Int64)] {
+        slotRanges(from: start, to: next)
+    }
+
+    /// The same for rows `start ..< end` (clamped to the rows held).
+    public func slotRanges(from start: Int64, to end: Int64) -> [(Int64, Int64)] {
         let start = max(start, oldest)
-        guard start < next else { return [] }
-        if next - start >= capacity { return [(Int64(0), capacity - 1)] }
+        let end = min(end, next)
+        guard start < end else { return [] }
+        if end - start >= capacity { return [(Int64(0), capacity - 1)] }
         let low = start % capacity
-        let high = (next - 1) % capacity
+        let high = (end - 1) % capacity
         return low <= high ? [(low, high)] : [(low, capacity - 1), (Int64(0), high)]
     }
 

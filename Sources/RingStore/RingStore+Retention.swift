@@ -87,16 +87,3 @@ extension RingStore {
         return cutoff
     }
 }
-
-extension RingCursor {
-    /// The slot ranges of the rows numbered `start ..< end` (clamped to the rows held).
-    public func slotRanges(from start: Int64, to end: Int64) -> [(Int64, Int64)] {
-        let start = max(start, oldest)
-        let end = min(end, next)
-        guard start < end else { return [] }
-        if end - start >= capacity { return [(Int64(0), capacity - 1)] }
-        let low = start % capacity
-        let high = (end - 1) % capacity
-        return low <= high ? [(low, high)] : [(low, capacity - 1), (Int64(0), high)]
-    }
-}

@@ -216,13 +216,19 @@ struct CityClusterTests {
     private func forgeryIsRefused(
         cluster: CityCluster, victim: String, forger: String, city: () throws -> Database
     ) throws {
-        var configuration = MQTTClient.Configuration(clientID: "forger-\(UUID().uuidString.prefix(6))")
-        configuration.brokers = [cluster.nodes[2], cluster.nodes[0]].map { .init(host: "127.0.0.1", port: $0.mqttPort) }
-        configuration.tls = cluster.clientTLS(forger)
-        configuration.cleanSession = true
-        let forging = try MQTTClient(configuration: configuration, logger: Logger(level: .error))
-        forging.start()
-        try waitFor("the forger to connect") { forging.isConnected }
+        /// A client holding the forger's certificate, on these nodes.
+        func client(_ role: String, nodes: [CityCluster.Node]) throws -> MQTTClient {
+            var configuration = MQTTClient.Configuration(clientID: "\(role)-\(UUID().uuidString.prefix(6))")
+            configuration.brokers = nodes.map { .init(host: "127.0.0.1", port: $0.mqttPort) }
+            configuration.tls = cluster.clientTLS(forger)
+            configuration.cleanSession = true
+            let client = try MQTTClient(configuration: configuration, logger: Logger(level: .error))
+            client.start()
+            try waitFor("the \(role) client to connect") { client.isConnected }
+            return client
+        }
+        // Two nodes: the failover count shows the connection was closed under it.
+        let forging = try client("forger", nodes: [cluster.nodes[2], cluster.nodes[0]])
         let forged = "forged-\(UUID().uuidString.lowercased())"
         let acknowledged = Mutex(false)
         try forging.publish(
@@ -237,15 +243,9 @@ struct CityClusterTests {
         forging.stop()
         #expect(!acknowledged.withLock { $0 }, "the cluster acknowledged a publish under another gateway's prefix")
 
-        var honest = MQTTClient.Configuration(clientID: "marker-\(UUID().uuidString.prefix(6))")
-        honest.port = cluster.nodes[2].mqttPort
-        honest.tls = cluster.clientTLS(forger)
-        honest.cleanSession = true
-        let client = try MQTTClient(configuration: honest, logger: Logger(level: .error))
-        client.start()
-        try waitFor("the marker client to connect") { client.isConnected }
+        let honest = try client("marker", nodes: [cluster.nodes[2]])
         let marker = "marker-\(UUID().uuidString.lowercased())"
-        try client.publish(
+        try honest.publish(
             topic: "city/\(forger)/events",
             payload: Array(
                 #"{"batch_id":"\#(marker)","gateway_id":"\#(forger)","items":[{"device":"marker","type":"test","detail":"","ts_ms":0}]}"#
@@ -253,7 +253,7 @@ struct CityClusterTests {
         try waitFor("the marker at the consumers", seconds: 30) {
             try city().scalarInt("SELECT count(*) FROM batches WHERE batch_id = '\(marker)'") == 1
         }
-        client.stop()
+        honest.stop()
         #expect(try city().scalarInt("SELECT count(*) FROM batches WHERE batch_id = '\(forged)'") == 0)
         #expect(try city().scalarInt("SELECT count(*) FROM aggregates WHERE device = 'forged'") == 0)
         #expect(try city().scalarInt("SELECT count(*) FROM refused") == 0)

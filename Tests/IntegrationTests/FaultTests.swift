@@ -266,12 +266,7 @@ struct FaultTests {
         let scratch = try Scratch()
         let broker = try Broker(scratch: scratch)
         let gateway = try GatewayProcess(scratch: scratch, brokerPort: broker.port)
-        let clock = scratch.file("faketime.rc")
-        try "+0".write(toFile: clock, atomically: true, encoding: .utf8)
-        gateway.environment = [
-            "LD_PRELOAD": Self.faketime, "FAKETIME_TIMESTAMP_FILE": clock, "FAKETIME_CACHE_DURATION": "1",
-            "FAKETIME_DONT_FAKE_MONOTONIC": "1",
-        ]
+        let clock = try gateway.fakeWallClock()
         try gateway.start()
         defer { gateway.stop() }
         let publisher = try Publisher(port: broker.port)

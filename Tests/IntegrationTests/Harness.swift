@@ -333,6 +333,19 @@ final class GatewayProcess: @unchecked Sendable {
         child?.stop(signal: signal) ?? 0
     }
 
+    /// Runs gatewayd (from its next start) under libfaketime with the wall clock read from a
+    /// file, the monotonic clock left alone; returns the file, to which a test writes an offset
+    /// such as "+2h". libfaketime re-reads it at most once a second.
+    func fakeWallClock() throws -> String {
+        let clock = scratch.file("faketime.rc")
+        try "+0".write(toFile: clock, atomically: true, encoding: .utf8)
+        environment = [
+            "LD_PRELOAD": FaultTests.faketime, "FAKETIME_TIMESTAMP_FILE": clock, "FAKETIME_CACHE_DURATION": "1",
+            "FAKETIME_DONT_FAKE_MONOTONIC": "1",
+        ]
+        return clock
+    }
+
     var log: String { child?.log ?? "" }
 
     /// A read-only connection, as an outside tool would open the file.
