@@ -20,43 +20,66 @@ extension RingStore {
         configuration.positionRetentionMs != nil && nowMs >= nextPositionSweepMs
     }
 
+    /// Rows a sweep covers per commit: a minute of positions from a thousand vehicles is
+    /// ~180 000 rows, and erasing them in one commit held ingest up for ~70 ms once a minute.
+    static let sweepSliceRows: Int64 = 16_384
+
     /// Erases the positions that arrived before `nowMs - retention`, inside the commit's
-    /// transaction. By arrival: the rows written before the last minute mark at or before the
-    /// cutoff; and of the rows written after that mark and before the next one (the minute that
-    /// straddles the cutoff, or the last minute before a long stop), those whose own time is
-    /// before the cutoff. A position is so held for at most the retention plus two minutes.
+    /// transaction, a slice per commit. By arrival: the rows written before the last minute mark
+    /// at or before the cutoff. After a stop (the next mark more than two minutes later), also
+    /// those rows after that mark whose own time is before the cutoff: the last minute before the
+    /// stop would otherwise wait for a mark the stop never wrote. A position is so held for at
+    /// most the retention plus two minutes, and a little more while a slice catches up.
     func sweepPositions(nowMs: Int64, readings: RingCursor) throws -> Int {
         guard let retention = configuration.positionRetentionMs, nowMs >= nextPositionSweepMs else { return 0 }
+        sweepBehind = false
         let cutoff = nowMs - retention
-        let from = max(positionsErasedThrough, readings.oldest)
-        guard let boundary = try Self.markedRow(in: database, atOrBefore: cutoff) else { return 0 }
-        let after = try database.statement(
-            "SELECT seqno FROM reading_marks WHERE minute_ms > ? ORDER BY minute_ms LIMIT 1")
-        after.bind(arguments: cutoff)
-        let nextBoundary = try after.step() ? after.int64(0) : readings.next
-        after.reset()
-        let erase = try database.statement(
+        let mark = try database.statement(
+            "SELECT minute_ms, seqno FROM reading_marks WHERE minute_ms <= ? ORDER BY minute_ms DESC LIMIT 1")
+        mark.bind(arguments: cutoff)
+        guard try mark.step() else {
+            mark.reset()
+            return 0
+        }
+        let (boundaryMinute, boundary) = (mark.int64(0), mark.int64(1))
+        mark.reset()
+        let blank = try database.statement(
             """
             UPDATE readings SET device_id = 0, signal_id = 0, ts_ms = 0, value = 0, dev_seq = 0
             WHERE slot BETWEEN ? AND ? AND signal_id IN (\(Self.positionSignalList)) AND ts_ms < ?
             """)
         var erased = 0
-        // Everything before the boundary, whatever its time; around the cutoff, by its time.
-        for (start, end, before) in [(from, boundary, Int64.max), (max(from, boundary), nextBoundary, cutoff)]
-        where end > start {
+        func erase(_ start: Int64, _ end: Int64, before: Int64) throws {
             for (low, high) in readings.slotRanges(from: start, to: end) {
-                erase.bind(arguments: low, high, before)
-                try erase.run()
+                blank.bind(arguments: low, high, before)
+                try blank.run()
                 erased += Int(database.changes)
             }
         }
-        if boundary > positionsErasedThrough {
-            positionsErasedThrough = boundary
+        let from = max(positionsErasedThrough, readings.oldest)
+        if from < boundary {
+            let end = min(boundary, from + Self.sweepSliceRows)
+            try erase(from, end, before: Int64.max)
+            positionsErasedThrough = end
             let save = try database.statement(
                 "INSERT INTO meta(key, value) VALUES ('positions_erased_through', ?) "
                     + "ON CONFLICT(key) DO UPDATE SET value = excluded.value")
-            save.bind(arguments: String(boundary))
+            save.bind(arguments: String(end))
             try save.run()
+            sweepBehind = end < boundary
+            if sweepBehind { return erased }
+        }
+        let after = try database.statement(
+            "SELECT minute_ms, seqno FROM reading_marks WHERE minute_ms > ? ORDER BY minute_ms LIMIT 1")
+        after.bind(arguments: cutoff)
+        let (nextMinute, nextBoundary) = try after.step() ? (after.int64(0), after.int64(1)) : (nowMs, readings.next)
+        after.reset()
+        if nextMinute - boundaryMinute > 120_000 {
+            let start = max(from, boundary, straddleFrom)
+            let end = min(nextBoundary, start + Self.sweepSliceRows)
+            try erase(start, end, before: cutoff)
+            sweepBehind = end < nextBoundary
+            straddleFrom = sweepBehind ? end : 0
         }
         return erased
     }
@@ -66,6 +89,8 @@ extension RingStore {
     /// Returns the cutoff when a sweep ran.
     func afterPositionSweep(nowMs: Int64, erased: Int) -> Int64? {
         guard let retention = configuration.positionRetentionMs, nowMs >= nextPositionSweepMs else { return nil }
+        // A sweep that is behind goes on at the next commit, which the pipeline then makes at once.
+        guard !sweepBehind else { return nil }
         nextPositionSweepMs = nowMs + 60_000
         let cutoff = nowMs - retention
         var changed: [(id: Int64, latest: [LatestValues.Value?])] = []

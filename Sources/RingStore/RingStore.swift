@@ -105,6 +105,10 @@ public final class RingStore {
     /// Rows numbered below this have had their positions erased (kept in `meta`).
     var positionsErasedThrough: Int64 = 0
     var nextPositionSweepMs: Int64 = .min
+    /// The last sweep stopped at its slice: the next commit goes on with it.
+    var sweepBehind = false
+    /// Where the slices of a sweep's by-time part have got to (0: not in one).
+    var straddleFrom: Int64 = 0
 
     public init(configuration: Configuration, logger: Logger) throws(StoreError) {
         self.configuration = configuration
