@@ -32,10 +32,6 @@ public struct UpstreamIdentity: Sendable {
         self.pseudonyms = pseudonyms
     }
 
-    /// A vehicle's name upstream, for a record of time `atMs`.
-    func vehicle(_ vin: String, atMs: Int64) -> String {
-        pseudonyms?.pseudonym(of: vin, atMs: atMs) ?? vin
-    }
 }
 
 /// Names already computed for one encoding: a batch names the same vehicle once per signal,
