@@ -104,13 +104,16 @@ CONF
     echo "$port" >"$run/port"
     "$bin/gatewayd" --config "$run/gateway.json" >"$run/gatewayd.log" 2>&1 &
 done
+# Waits (up to 2 minutes) until the consumers' count SQL reaches the number of gateways.
+wait_for_every_gateway() {
+    for _ in $(seq 1 120); do
+        [[ $(sqlite3 "$dir/city.db" "$1" 2>/dev/null || echo 0) -ge $GATEWAYS ]] && return 0
+        sleep 1
+    done
+}
 # Every gateway connected (its first status at the consumers), no traffic yet: what the
 # connections themselves cost the cluster.
-for _ in $(seq 1 120); do
-    online=$(sqlite3 "$dir/city.db" "SELECT count(*) FROM status WHERE state = 'online'" 2>/dev/null || echo 0)
-    [[ $online -ge $GATEWAYS ]] && break
-    sleep 1
-done
+wait_for_every_gateway "SELECT count(*) FROM status WHERE state = 'online'"
 connected_rss=$(beam_rss_kb)
 for i in "${!ids[@]}"; do
     run="$dir/${ids[$i]}"
@@ -118,13 +121,8 @@ for i in "${!ids[@]}"; do
         --seed "$((i + 1))" --client-prefix "sim-${ids[$i]}" --quiet >"$run/gwsim.log" 2>&1 &
 done
 
-
 # Warm-up: every gateway has delivered something; then the measured period.
-for _ in $(seq 1 120); do
-    sending=$(sqlite3 "$dir/city.db" "SELECT count(DISTINCT gateway) FROM batches" 2>/dev/null || echo 0)
-    [[ $sending -ge $GATEWAYS ]] && break
-    sleep 1
-done
+wait_for_every_gateway "SELECT count(DISTINCT gateway) FROM batches"
 cpu0=$(beam_cpu)
 IFS='|' read -r count0 bytes0 < <(applied)
 t0=$(date +%s%N)
