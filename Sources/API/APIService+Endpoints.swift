@@ -88,6 +88,7 @@ extension APIService {
                                 fill.positionsOldestMs.map { .int(max(0, now - $0) / 1000) } ?? .null
                             ),
                             ("positions_erased", .int(live.positionsErased)),
+                            ("vehicles_forgotten", .int(live.vehiclesForgotten)),
                         ]))
                 ),
                 (
@@ -429,6 +430,54 @@ extension APIService {
         headers.add("X-Series-Step-Ms", String(stepMs))
         headers.add("X-Series-Unit", signal.unit)
         return HTTPResponse(status: .ok, headers: headers, body: entry.body)
+    }
+
+    // MARK: erasure
+
+    func forget(id: String) throws(APIError) -> HTTPResponse {
+        guard let vin = VIN(id) else {
+            throw .badParameter(
+                "id", "only a vehicle can be forgotten, and \"\(id.prefix(64))\" is not a VIN (17 of A-H J-N P R-Z 0-9)"
+            )
+        }
+        guard let forgetVehicle else {
+            throw APIError(.serviceUnavailable, "unavailable", "this gateway does not take erasures")
+        }
+        let report: ErasureReport
+        switch forgetVehicle(vin) {
+        case nil:
+            throw APIError(
+                .serviceUnavailable, "not_applied",
+                "the erasure did not finish within 60 s; it may still complete: see gatewayd's log, then ask again (asking again is harmless)"
+            )
+        case .failure(let error)?:
+            throw APIError(.serviceUnavailable, "erasure_failed", "nothing was erased: \(error)")
+        case .success(let done)?:
+            report = done
+        }
+        seriesCache.removeAll()
+        var writer = JSONWriter(capacity: 512)
+        writer.beginObject()
+        writer.field("device", vin.value)
+        writer.field("known", report.known)
+        writer.key("removed")
+        writer.beginObject()
+        writer.field("readings", Int64(report.readings))
+        writer.field("positions", Int64(report.positions))
+        writer.field("events", Int64(report.events))
+        writer.field("aggregates", Int64(report.aggregates))
+        writer.field("alerts", Int64(report.alerts))
+        writer.field("active_alerts", Int64(report.activeAlerts))
+        writer.field("advisories", Int64(report.advisories))
+        writer.field("rejects", Int64(report.rejects))
+        writer.field("outbox_rewritten", Int64(report.outboxRewritten))
+        writer.field("outbox_deleted", Int64(report.outboxDeleted))
+        writer.field("ota_records", Int64(report.otaRecords))
+        writer.endObject()
+        writer.field("upstream_names", Int64(report.upstreamNames))
+        writer.field("wal_truncated", report.walTruncated)
+        writer.endObject()
+        return .json(bytes: writer.bytes)
     }
 
     // MARK: sensor sites

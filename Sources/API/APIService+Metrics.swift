@@ -121,6 +121,9 @@ extension APIService {
             "gateway_positions_erased_total", help: "Vehicle position rows erased by the retention sweep.",
             live.positionsErased)
         out.counter(
+            "gateway_vehicles_forgotten_total",
+            help: "Vehicles erased on request (POST /v1/devices/{id}/forget) since start.", live.vehiclesForgotten)
+        out.counter(
             "gateway_upstream_dropped_total", help: "Outbox messages dropped because the backlog cap was reached.",
             live.outboxDropped)
         out.family(

@@ -8,6 +8,7 @@ public import Logging
 public import Metrics
 public import RingStore
 import Synchronization
+public import Telemetry
 
 #if canImport(FoundationEssentials)
     import FoundationEssentials
@@ -41,6 +42,8 @@ public final class APIService: Sendable {
     let openWindows: OpenWindows?
     /// Hands a gauge site to the ingest thread; true once it is stored and in effect.
     let setSensorSite: (@Sendable (GaugeSite) -> Bool)?
+    /// Hands a vehicle to forget to the ingest thread; nil when it did not answer in time.
+    let forgetVehicle: (@Sendable (VIN) -> Result<ErasureReport, StoreError>?)?
     /// Each gauge's trend forecast, kept by the ingest thread.
     let forecasts: ForecastBoard?
     /// OTA distribution; nil when `ota.enabled` is false.
@@ -48,7 +51,9 @@ public final class APIService: Sendable {
 
     public init(
         configuration: APIConfiguration, storePath: String, latest: LatestValues, openWindows: OpenWindows?,
-        setSensorSite: (@Sendable (GaugeSite) -> Bool)? = nil, forecasts: ForecastBoard? = nil, ota: OTAService? = nil,
+        setSensorSite: (@Sendable (GaugeSite) -> Bool)? = nil,
+        forgetVehicle: (@Sendable (VIN) -> Result<ErasureReport, StoreError>?)? = nil, forecasts: ForecastBoard? = nil,
+        ota: OTAService? = nil,
         logger: Logger,
         status: @escaping @Sendable () -> LiveStatus, configurationDocument: JSONValue
     ) {
@@ -63,6 +68,7 @@ public final class APIService: Sendable {
         self.latestValues = latest
         self.openWindows = openWindows
         self.setSensorSite = setSensorSite
+        self.forgetVehicle = forgetVehicle
         self.forecasts = forecasts
         self.ota = ota
     }
@@ -115,6 +121,18 @@ public final class APIService: Sendable {
             positionsScope: "without it, `latest` leaves out lat_deg, lon_deg, gps_speed_kmh and heading_deg",
             handler: { service, request, parameters throws(APIError) in
                 try service.device(request, id: parameters["id"] ?? "")
+            }),
+        Route(
+            method: "POST", pattern: ["v1", "devices", "{id}", "forget"], access: .operator,
+            summary:
+                "Erase everything the gateway holds about a vehicle (data protection), and tell the city side",
+            responseSchema: Schemas.erasure,
+            failures: [
+                ("400", "The id is not a VIN"),
+                ("503", "The erasure did not finish in time or failed; see gatewayd's log and retry"),
+            ],
+            handler: { service, _, parameters throws(APIError) in
+                try service.forget(id: parameters["id"] ?? "")
             }),
         Route(
             method: "GET", pattern: ["v1", "series"], access: .viewer,

@@ -37,6 +37,8 @@ public struct LiveStatus: Sendable {
     /// Vehicle position rows erased by the retention sweep since start, and the retention.
     public var positionsErased: Int64 = 0
     public var positionRetentionS: Int64 = 0
+    /// Vehicles erased on request since start.
+    public var vehiclesForgotten: Int64 = 0
     /// Flooded-road advisories sent to vehicles, by state.
     public var advisoriesByState: [String: Int64] = [:]
     /// Certificate name (`upstream`, `http`, `broker`) → seconds until it expires.

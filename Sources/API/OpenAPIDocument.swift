@@ -295,6 +295,7 @@ enum Schemas {
                     .object(JSONObject([("type", .array([.string("integer"), .string("null")]))]))
                 ),
                 ("positions_erased", integer),
+                ("vehicles_forgotten", integer),
             ])
         ),
         ("rates", object([("readings_per_s", number), ("outbox_bytes_per_s", number)])),
@@ -306,6 +307,20 @@ enum Schemas {
             ])
         ),
     ])
+
+    static let erasure = object(
+        [
+            ("device", string), ("known", boolean),
+            (
+                "removed",
+                object(
+                    [
+                        "readings", "positions", "events", "aggregates", "alerts", "active_alerts", "advisories",
+                        "rejects", "outbox_rewritten", "outbox_deleted", "ota_records",
+                    ].map { ($0, integer) })
+            ),
+            ("upstream_names", integer), ("wal_truncated", boolean),
+        ], required: ["device", "known", "removed", "upstream_names", "wal_truncated"])
 
     static let site = object([("sensor", string), ("lat", number), ("lon", number), ("radius_m", number)])
     static let point = object([

@@ -55,6 +55,11 @@ final class SeriesCache: Sendable {
         return entry
     }
 
+    /// Drops every body of a device (erased: its row id may be given to a new device).
+    func removeAll() {
+        entries.withLock { $0.removeAll() }
+    }
+
     func store(_ key: Key, _ entry: Entry) {
         guard isEnabled else { return }
         entries.withLock { table in

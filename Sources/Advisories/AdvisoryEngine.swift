@@ -54,6 +54,17 @@ public struct AdvisoryEngine: Sendable {
             if vehicleCells[vehicle.cell]?.isEmpty == true { vehicleCells.removeValue(forKey: vehicle.cell) }
         }
     }
+
+    /// Forgets a vehicle entirely (erasure): its position, and that it was told of an incident
+    /// (so it gets no `cleared`: the record of having told it is gone too).
+    public mutating func forget(vin: String) {
+        if let vehicle = vehicles.removeValue(forKey: vin) {
+            vehicleCells[vehicle.cell]?.remove(vin)
+            if vehicleCells[vehicle.cell]?.isEmpty == true { vehicleCells.removeValue(forKey: vehicle.cell) }
+        }
+        for sensor in incidents.keys { incidents[sensor]?.advised.removeValue(forKey: vin) }
+    }
+
     public var activeIncidents: Int { incidents.count }
 
     /// Adds or moves a gauge. During an incident, vehicles now inside are told.

@@ -52,6 +52,14 @@ public struct WindowAggregator: Sendable {
         return true
     }
 
+    /// Drops every open window of a device (erasure: nothing of it may be stored afterwards).
+    public mutating func remove(device: Int64) {
+        for start in open.keys {
+            open[start] = open[start]?.filter { $0.key.device != device }
+            if open[start]?.isEmpty == true { open.removeValue(forKey: start) }
+        }
+    }
+
     /// The earliest moment a currently open window closes, if any is open.
     public var nextCloseMs: Int64? {
         open.keys.min().map { $0 + windowMs + latenessMs }

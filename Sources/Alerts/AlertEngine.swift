@@ -111,6 +111,13 @@ public struct AlertEngine: Sendable {
         return vehicles[vin]!.observe(codes: codes, tsMs: tsMs)
     }
 
+    /// Forgets a vehicle (erasure): its raised alerts are dropped without a `cleared`, as the
+    /// store drops their record.
+    public mutating func forget(vin: String) {
+        vehicles.removeValue(forKey: vin)
+        restored.removeValue(forKey: vin)
+    }
+
     private mutating func ensureVehicle(_ vin: String) {
         guard vehicles[vin] == nil else { return }
         var machine = VehicleAlertMachine(vin: vin, coolantLimitC: coolantLimitC)

@@ -84,6 +84,22 @@ public struct CampaignPlanner: Sendable {
         entries[campaign.id] = Entry(campaign: campaign, release: release, runs: runs, index: index)
     }
 
+    /// Forgets a vehicle (erasure): its runs leave every campaign, as if it had never been a
+    /// target (a campaign's counts shrink by it), and its installed firmware is forgotten.
+    /// Returns how many records went.
+    public mutating func forget(vin: VIN) -> Int {
+        var removed = inventory.removeValue(forKey: vin) == nil ? 0 : 1
+        activeCampaign.removeValue(forKey: vin)
+        for id in entries.keys {
+            guard var entry = entries[id], let position = entry.index[vin] else { continue }
+            entry.runs.remove(at: position)
+            entry.index = Dictionary(uniqueKeysWithValues: entry.runs.enumerated().map { ($1.vin, $0) })
+            entries[id] = entry
+            removed += 1
+        }
+        return removed
+    }
+
     public func run(campaign: UInt32, vin: VIN) -> VehicleRun? {
         guard let entry = entries[campaign], let position = entry.index[vin] else { return nil }
         return entry.runs[position]

@@ -153,6 +153,24 @@ public final class CampaignStore {
         }
     }
 
+    /// Erases a vehicle's records (its runs and its firmware) with `secure_delete`, then
+    /// truncates the log so no copy stays in it. Returns how many rows went.
+    public func forget(vin: VIN) throws -> Int {
+        try db.execute("PRAGMA secure_delete=ON")
+        let removed = try db.transaction {
+            var removed = 0
+            for table in ["campaign_vehicles", "vehicle_firmware"] {
+                let delete = try db.statement("DELETE FROM \(table) WHERE vin = ?")
+                delete.bind(arguments: vin.value)
+                try delete.run()
+                removed += Int(db.changes)
+            }
+            return removed
+        }
+        _ = try? db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return removed
+    }
+
     /// Applies a planner step's writes in one transaction.
     public func apply(_ actions: [PlannerAction]) throws {
         guard

@@ -111,6 +111,19 @@ public final class OTAService: @unchecked Sendable {
             maxUnwritten: configuration.maxUnwrittenBlocks, bytesPerSecond: configuration.maxBytesPerSecond)
     }
 
+    /// Forgets a vehicle (erasure): in the file first, then in memory, so a failure leaves
+    /// nothing forgotten that the file still has. Returns how many records went.
+    public func forget(vin: VIN) throws -> Int {
+        let removed = try core.withLock { core throws -> Int in
+            let removed = try core.store.forget(vin: vin)
+            _ = core.planner.forget(vin: vin)
+            core.offered.removeValue(forKey: vin)
+            return removed
+        }
+        gate.withdrawn(vin)
+        return removed
+    }
+
     static func releaseInfo(_ manifest: ReleaseManifest) -> ReleaseInfo {
         ReleaseInfo(
             hardwareID: manifest.hardwareID, counter: manifest.releaseCounter, sha256: manifest.sha256,

@@ -52,6 +52,7 @@ public final class Gateway: @unchecked Sendable {
     private let notifier = ServiceNotifier(environment: ProcessInfo.processInfo.environment)
     private let statusSource = StatusSource()
     private let siteMailbox = SiteMailbox()
+    private let erasures = ErasureMailbox()
     private let forecasts = ForecastBoard()
     private let httpCertificateExpiresMs: Int64?
 
@@ -184,6 +185,14 @@ public final class Gateway: @unchecked Sendable {
                 distanceM: vehicle.distanceM)
         }
         try store.forgetAdvisedOfEndedIncidents()
+        let ota = try Self.makeOTA(configuration, broker: mqtt, logger: self.logger)
+        self.ota = ota
+        // An erasure interrupted by a stop between the store and the OTA file is finished now.
+        for vin in try store.pendingErasures() {
+            _ = try ota?.forget(vin: vin)
+            try store.finishErasure(vin)
+            self.logger.notice("erasure_finished", [("detail", "an erasure interrupted by a stop was completed")])
+        }
         let client = client
         let publishLogger = self.logger
         let upstream = upstream
@@ -196,6 +205,17 @@ public final class Gateway: @unchecked Sendable {
                 statsIntervalNanos: UInt64(configuration.log.statsIntervalS) * 1_000_000_000,
                 deviceRatePerSecond: configuration.limits.deviceRatePerS, deviceBurst: configuration.limits.deviceBurst),
             alerts: alerts, forecasts: forecasts, advisories: advisories, siteMailbox: siteMailbox,
+            erasures: erasures,
+            forgetElsewhere: { [logger = self.logger] vin in
+                guard let ota else { return 0 }
+                do {
+                    return try ota.forget(vin: vin)
+                } catch {
+                    // The store keeps the erasure pending: the next start tries again.
+                    logger.error("ota_forget_failed", [("error", "\(error)")])
+                    return nil
+                }
+            },
             publishRetained: { topic, payload in
                 do {
                     try client.publish(topic: topic, payload: payload, qos: 1, retain: true)
@@ -215,14 +235,16 @@ public final class Gateway: @unchecked Sendable {
                     encode: { summary, batch in
                         UpstreamMessages.encode(summary: summary, batch: batch, identity: identity)
                     },
-                    notify: { forwarder.notify() })
+                    notify: { forwarder.notify() },
+                    erasure: { vin, sinceMs in
+                        UpstreamMessages.erasure(of: vin, sinceMs: sinceMs, nowMs: wallClockMs(), identity: identity)
+                    })
             },
             metrics: metrics, logger: self.logger)
-        ota = try Self.makeOTA(configuration, broker: mqtt, logger: self.logger)
         api = try Self.makeAPI(
             configuration, statusSource: statusSource, latest: store.latest,
             openWindows: configuration.aggregation.enabled ? store.openWindows : nil, siteMailbox: siteMailbox,
-            forecasts: forecasts, ota: ota, logger: self.logger)
+            erasures: erasures, forecasts: forecasts, ota: ota, logger: self.logger)
         if let cert = configuration.http.certFile,
             let seconds = CertificateCheck.run(caFile: cert, certFile: cert, keyFile: configuration.http.keyFile)
                 .secondsToExpiry
@@ -240,8 +262,8 @@ public final class Gateway: @unchecked Sendable {
     /// and connections on each request, so the API module knows nothing of the gateway's types.
     private static func makeAPI(
         _ configuration: GatewayConfiguration, statusSource: StatusSource, latest: LatestValues,
-        openWindows: OpenWindows?, siteMailbox: SiteMailbox, forecasts: ForecastBoard, ota: OTAService?,
-        logger: Logger
+        openWindows: OpenWindows?, siteMailbox: SiteMailbox, erasures: ErasureMailbox, forecasts: ForecastBoard,
+        ota: OTAService?, logger: Logger
     ) throws -> APIServer? {
         let settings = configuration.http
         guard settings.enabled else { return nil }
@@ -274,7 +296,8 @@ public final class Gateway: @unchecked Sendable {
         }
         let service = APIService(
             configuration: api, storePath: configuration.store.path, latest: latest, openWindows: openWindows,
-            setSensorSite: { siteMailbox.submit($0) }, forecasts: forecasts, ota: ota,
+            setSensorSite: { siteMailbox.submit($0) == true },
+            forgetVehicle: { erasures.submit($0, timeout: 60) }, forecasts: forecasts, ota: ota,
             logger: logger,
             status: { statusSource.read() }, configurationDocument: configuration.redactedJSON)
         return try APIServer(service: service, logger: logger)
@@ -475,6 +498,7 @@ extension Gateway {
         status.outboxLimitBytes = configuration.upstream.enabled ? configuration.upstream.maxBacklogBytes : 0
         status.outboxDropped = snapshot.outboxDropped
         status.positionsErased = snapshot.positionsErased
+        status.vehiclesForgotten = snapshot.erasures
         status.positionRetentionS = configuration.privacy.positionRetentionS
         status.advisoriesByState = snapshot.advisories
         if let expiry = upstream?.certificateExpirySeconds { status.certificateExpiry["upstream"] = expiry }

@@ -38,5 +38,7 @@ struct DeviceRateLimiter {
             nowNanos: nowNanos, ratePerNano: ratePerNano, burst: burst)
     }
 
+    mutating func forget(_ device: DeviceID) { buckets.removeValue(forKey: device) }
+
     var devices: Int { buckets.count }
 }

@@ -21,6 +21,8 @@ public final class IngestMetrics: Sendable {
         public var outboxDropped: Int64 = 0
         /// Vehicle position rows erased by the retention sweep.
         public var positionsErased: Int64 = 0
+        /// Vehicles forgotten on request.
+        public var erasures: Int64 = 0
         public var rejects: [RejectReason: Int64] = [:]
         /// Flooded-road advisories sent to vehicles, by state (warning, alarm, cleared).
         public var advisories: [String: Int64] = [:]

@@ -69,6 +69,10 @@ public final class IngestPipeline: @unchecked Sendable {
     private var advisories: AdvisoryEngine
     private let forecasts: ForecastBoard
     private let siteMailbox: SiteMailbox
+    private let erasures: ErasureMailbox
+    /// Erases a forgotten vehicle's records outside the store (OTA); returns how many went,
+    /// nil when that failed.
+    private let forgetElsewhere: @Sendable (VIN) -> Int?
     private let outbox: OutboxRoute?
     private var nextTick: UInt64 = 0
     /// Devices first seen in the current batch, not yet known to the store.
@@ -80,6 +84,7 @@ public final class IngestPipeline: @unchecked Sendable {
     public init(
         inbound: InboundBuffer, store: RingStore, decoder: Decoder, configuration: Configuration,
         alerts: AlertEngine, forecasts: ForecastBoard, advisories: AdvisoryEngine, siteMailbox: SiteMailbox,
+        erasures: ErasureMailbox = ErasureMailbox(), forgetElsewhere: @escaping @Sendable (VIN) -> Int? = { _ in 0 },
         publishRetained: @escaping @Sendable (String, [UInt8]) -> Void,
         publish: @escaping @Sendable (String, [UInt8]) -> Void,
         outbox: OutboxRoute?, metrics: IngestMetrics, logger: Logger
@@ -87,6 +92,8 @@ public final class IngestPipeline: @unchecked Sendable {
         self.advisories = advisories
         self.forecasts = forecasts
         self.siteMailbox = siteMailbox
+        self.erasures = erasures
+        self.forgetElsewhere = forgetElsewhere
         self.publish = publish
         self.outbox = outbox
         self.alerts = alerts
@@ -145,6 +152,7 @@ extension IngestPipeline: Service {
             let taken = inbound.drain(into: &messages, max: 1024, deadlineNanos: waitUntil)
             let nowMs = wallClockMs()
             applySiteUpdates(nowMs: nowMs, into: &batch)
+            applyErasures(into: &batch, received: &received, rejects: &rejects)
             for message in messages {
                 if batch.isEmpty { batchDeadline = message.receivedAtNanos + configuration.flushIntervalNanos }
                 process(message, nowMs: nowMs, into: &batch, rejects: &rejects)
@@ -285,10 +293,7 @@ extension IngestPipeline: Service {
     /// Applies gauge sites set through the API: stored, then given to the advisory engine
     /// (which tells vehicles now inside a flooding gauge's circle).
     private func applySiteUpdates(nowMs: Int64, into batch: inout IngestBatch) {
-        let updates = siteMailbox.take()
-        guard let last = updates.last?.ticket else { return }
-        var failed: [Int] = []
-        for (site, ticket) in updates {
+        for (site, ticket) in siteMailbox.take() {
             do {
                 try store.saveSensorSites([site], source: "api", nowMs: nowMs)
                 batch.advisories.append(contentsOf: advisories.setSite(site, tsMs: nowMs))
@@ -298,12 +303,55 @@ extension IngestPipeline: Service {
                         ("device.id", site.sensor), ("lat", String(site.position.lat)),
                         ("lon", String(site.position.lon)), ("radius_m", String(site.radiusM)),
                     ])
+                siteMailbox.answer(ticket, true)
             } catch {
-                failed.append(ticket)
+                siteMailbox.answer(ticket, false)
                 logger.error("sensor_site_failed", [("device.id", site.sensor), ("error", error.description)])
             }
         }
-        siteMailbox.finish(through: last, failed: failed)
+    }
+
+    /// Forgets the vehicles asked for. Whatever of them is still in the batch is committed
+    /// first, so that it is erased with the rest instead of coming back after the erasure.
+    private func applyErasures(
+        into batch: inout IngestBatch, received: inout Int64, rejects: inout [RejectReason: Int64]
+    ) {
+        guard erasures.hasPending else { return }
+        if !batch.isEmpty { commit(&batch, received: &received, rejects: &rejects, closing: false) }
+        for (vin, ticket) in erasures.take() {
+            let started = monotonicNanos()
+            do {
+                var report = try store.forget(
+                    vin, nowMs: wallClockMs(), upstream: outbox?.erasure.map { erasure in { erasure(vin, $0) } })
+                alerts.forget(vin: vin.value)
+                advisories.forget(vin: vin.value)
+                rateLimiter.forget(DeviceID(vin: vin))
+                // On failure the erasure stays pending in the store and is finished at the next start.
+                if let records = forgetElsewhere(vin) {
+                    report.otaRecords = records
+                    try store.finishErasure(vin)
+                }
+                if report.outboxRewritten + report.outboxDeleted > 0 || outbox != nil { outbox?.notify() }
+                metrics.update { $0.erasures += 1 }
+                // The log names no VIN: the erasure would otherwise leave it in the journal.
+                logger.notice(
+                    "vehicle_forgotten",
+                    [
+                        ("known", String(report.known)), ("readings", String(report.readings)),
+                        ("positions", String(report.positions)), ("events", String(report.events)),
+                        ("aggregates", String(report.aggregates)), ("alerts", String(report.alerts)),
+                        ("advisories", String(report.advisories)), ("rejects", String(report.rejects)),
+                        ("outbox_rewritten", String(report.outboxRewritten)),
+                        ("outbox_deleted", String(report.outboxDeleted)), ("ota_records", String(report.otaRecords)),
+                        ("wal_truncated", String(report.walTruncated)),
+                        ("ms", String((monotonicNanos() - started) / 1_000_000)),
+                    ])
+                erasures.answer(ticket, .success(report))
+            } catch {
+                logger.error("vehicle_forget_failed", [("error", error.description)])
+                erasures.answer(ticket, .failure(error))
+            }
+        }
     }
 
     /// Sends the advisories of the batch just committed to their vehicles.

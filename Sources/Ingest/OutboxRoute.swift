@@ -1,4 +1,5 @@
 public import RingStore
+public import Telemetry
 
 /// Where committed data goes upstream: how a commit becomes outbox messages (queued in the
 /// commit's own transaction, so nothing stored can miss them) and whom to wake once they are
@@ -6,12 +7,16 @@ public import RingStore
 public struct OutboxRoute: Sendable {
     public var encode: @Sendable (CommitSummary, IngestBatch) -> [OutboxMessage]
     public var notify: @Sendable () -> Void
+    /// How a forgotten vehicle leaves the outbox, given the earliest time it was known from.
+    public var erasure: (@Sendable (VIN, Int64) -> OutboxErasure)?
 
     public init(
         encode: @escaping @Sendable (CommitSummary, IngestBatch) -> [OutboxMessage],
-        notify: @escaping @Sendable () -> Void
+        notify: @escaping @Sendable () -> Void,
+        erasure: (@Sendable (VIN, Int64) -> OutboxErasure)? = nil
     ) {
         self.encode = encode
         self.notify = notify
+        self.erasure = erasure
     }
 }

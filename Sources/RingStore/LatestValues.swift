@@ -35,6 +35,10 @@ public final class LatestValues: Sendable {
         }
     }
 
+    func remove(_ deviceRowID: Int64) {
+        _ = table.withLock { $0.removeValue(forKey: deviceRowID) }
+    }
+
     func publish(_ devices: [(id: Int64, latest: [Value?])]) {
         guard !devices.isEmpty else { return }
         table.withLock { table in

@@ -44,4 +44,11 @@ public final class OpenWindows: Sendable {
             table = next
         }
     }
+
+    /// Drops a device's series (erasure); the writer's aggregator drops them too.
+    func remove(device: Int64) {
+        table.withLock { table in
+            for start in table.keys { table[start] = table[start]?.filter { $0.key.device != device } }
+        }
+    }
 }

@@ -78,8 +78,8 @@ public final class RingStore {
     private(set) var rejectsRing: RingCursor
     var devices: [DeviceID: DeviceState] = [:]
     /// Device row id → name, for rows that leave the store by id (aggregates).
-    private var deviceNamesByID: [Int64: String] = [:]
-    private var vehicleIDs = Set<Int64>()
+    var deviceNamesByID: [Int64: String] = [:]
+    var vehicleIDs = Set<Int64>()
     /// The open aggregation windows (the hourly rollup lives in the file, not in memory).
     var windows: WindowAggregator
     var windowsNeedRebuild = false
@@ -218,7 +218,7 @@ public final class RingStore {
     }
 
     /// Runs `body`, turning any SQLite failure into a `StoreError` that says what was being done.
-    private func step<T>(_ doing: String, _ body: () throws -> T) throws(StoreError) -> T {
+    func step<T>(_ doing: String, _ body: () throws -> T) throws(StoreError) -> T {
         do {
             return try body()
         } catch let error as SQLiteError {

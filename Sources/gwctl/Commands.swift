@@ -1,6 +1,7 @@
 import API
 import Foundation
 import JSON
+import Telemetry
 
 /// The commands that ask the REST API.
 enum Commands {
@@ -246,6 +247,30 @@ enum Commands {
         print(
             "sensor \(id): lat \(lat), lon \(lon), radius \(radius) m — stored; vehicles inside are advised while it floods"
         )
+    }
+
+    static func forget(_ vin: String) throws(ClientError) {
+        guard VIN(vin) != nil else {
+            fail("\"\(vin.prefix(64))\" is not a VIN (17 of A-H J-N P R-Z 0-9): only vehicles are forgotten", code: 64)
+        }
+        let response = try client.send("POST", "/v1/devices/\(vin)/forget", timeout: 75)
+        if wantsJSON { return emit(response) }
+        guard case .object(let report)? = try? JSONParser.parse(Array(response.body)),
+            let removed = report["removed"]?.object
+        else {
+            fail("the gateway answered something else than an erasure report")
+        }
+        let known = report["known"] == .bool(true)
+        print(known ? "vehicle \(vin) forgotten" : "vehicle \(vin) was not known as a device; traces of it were erased")
+        for (key, value) in removed.members {
+            guard let count = value.number, count > 0 else { continue }
+            print("  \(key.replacingOccurrences(of: "_", with: " ")): \(Int(count))")
+        }
+        let names = Int(report["upstream_names"]?.number ?? 0)
+        if names > 0 { print("  erasure notice queued upstream, naming \(names) pseudonym(s) of the vehicle") }
+        if report["wal_truncated"] != .bool(true) {
+            print("  note: the write-ahead log was busy; its old pages go at the next checkpoint")
+        }
     }
 
     static func token() {

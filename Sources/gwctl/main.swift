@@ -133,6 +133,10 @@ let parser = ArgumentParser(
             arguments: ["ID"], options: deviceFileOptions),
         CommandSpec(
             "device list", summary: "on the board: the devices enrolled at the broker", options: deviceFileOptions),
+        CommandSpec(
+            "device forget",
+            summary: "erase everything the gateway holds about a vehicle and tell the city side (operator token)",
+            arguments: ["VIN"]),
         CommandSpec("stats", summary: "offline: counts from a store file", options: [dbOption]),
         CommandSpec(
             "watch", summary: "offline: a line per interval from a store file (Ctrl-C ends)",
@@ -169,6 +173,7 @@ func run() throws(ClientError) {
     case "health": try Commands.health()
     case "devices": try Commands.devices()
     case "device": try Commands.device(arguments.arguments[0])
+    case "device forget": try Commands.forget(arguments.arguments[0])
     case "series": try Commands.series(arguments.arguments[0], arguments.arguments[1])
     case "alerts": try Commands.alerts()
     case "rejects": try Commands.rejects()
