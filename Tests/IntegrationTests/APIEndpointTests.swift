@@ -93,12 +93,19 @@ struct APIEndpointTests {
                 }
             #expect(got == expected, "\(target)")
         }
-        // The one write route: operators only.
+        // The write routes: operators only.
         let site = #"{"lat": 3.139, "lon": 101.6869, "radius_m": 400}"#
         let writes: [Int] = try [nil, "not-a-token", Self.viewerToken, Self.operatorToken].map {
             try Self.send(port, "PUT", "/v1/sensors/gauge-9/site", token: $0, body: site).status
         }
         #expect(writes == [401, 401, 403, 200])
+        // Erasure, the other write: operators only; a sensor id is not a vehicle to forget.
+        let forgets: [Int] = try [nil, "not-a-token", Self.viewerToken, Self.operatorToken].map {
+            try Self.send(port, "POST", "/v1/devices/1HGCM82633A004352/forget", token: $0).status
+        }
+        #expect(forgets == [401, 401, 403, 200])
+        #expect(try Self.send(port, "POST", "/v1/devices/gauge-9/forget", token: Self.operatorToken).status == 400)
+        #expect(try live.gateway.count("SELECT count(*) FROM devices WHERE name = '1HGCM82633A004352'") == 0)
         let refused = try Self.get(port, "/v1/devices", token: nil)
         #expect(refused.headers["www-authenticate"]?.hasPrefix("Bearer") == true)
         #expect(try Self.json(refused)["error"]?["code"] == .string("unauthorized"))
@@ -252,7 +259,8 @@ struct APIEndpointTests {
         #expect(
             Set(paths.keys)
                 == [
-                    "/v1/health", "/v1/devices", "/v1/devices/{id}", "/v1/series", "/v1/alerts", "/v1/rejects",
+                    "/v1/health", "/v1/devices", "/v1/devices/{id}", "/v1/devices/{id}/forget", "/v1/series",
+                    "/v1/alerts", "/v1/rejects",
                     "/v1/config", "/metrics", "/v1/openapi.json", "/v1/sensors/{id}/site", "/v1/map",
                     "/v1/ota/blobs/{sha256}", "/v1/ota/manifests", "/v1/ota/campaigns", "/v1/ota/campaigns/{id}",
                     "/v1/ota/campaigns/{id}/pause", "/v1/ota/campaigns/{id}/resume", "/v1/ota/campaigns/{id}/cancel",
