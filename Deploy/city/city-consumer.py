@@ -11,7 +11,10 @@ contract says a consumer must:
   least once) and is skipped as a whole;
 - an aggregate window is keyed by (gateway, device, signal, window_s, start_ms); a higher
   revision replaces a lower one, a lower or equal one changes nothing, whatever the order;
-- alerts are keyed by alert_id; status keeps the newest per gateway.
+- alerts are keyed by alert_id; status keeps the newest per gateway;
+- an erasure notice (a vehicle forgotten on a board, `gwctl device forget`) deletes everything
+  received from that gateway under the names it lists: aggregates, alerts, events and refused
+  payloads. Only its id and the number of names are kept, so the notice cannot re-identify anyone.
 
 A message is acknowledged only after its transaction committed, so a consumer killed at any
 point loses nothing: the broker delivers the message again and the keys above drop the copy.
@@ -44,10 +47,12 @@ CREATE TABLE IF NOT EXISTS events(batch_id TEXT NOT NULL, position INTEGER NOT N
 CREATE TABLE IF NOT EXISTS status(gateway TEXT PRIMARY KEY, state TEXT NOT NULL, ts_ms INTEGER, body TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS refused(topic TEXT NOT NULL, reason TEXT NOT NULL, payload BLOB,
     received_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS erasures(erasure_id TEXT PRIMARY KEY, gateway TEXT NOT NULL, names INTEGER NOT NULL,
+    ts_ms INTEGER, received_ms INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS outcomes(outcome TEXT PRIMARY KEY, count INTEGER NOT NULL, bytes INTEGER NOT NULL);
 """
 
-KINDS = ("aggregates", "alerts", "events", "status")
+KINDS = ("aggregates", "alerts", "events", "status", "erasures")
 
 
 def now_ms():
@@ -88,6 +93,20 @@ def apply_message(db, prefix, topic, payload):
             " ts_ms=excluded.ts_ms, body=excluded.body"
             " WHERE excluded.ts_ms IS NULL OR status.ts_ms IS NULL OR excluded.ts_ms >= status.ts_ms",
             (gateway, str(body.get("state", "")), ts, payload.decode("utf-8", "replace")))
+        return "applied"
+    if kind == "erasures":
+        erasure_id, names = body.get("erasure_id"), body.get("vehicles")
+        if not isinstance(erasure_id, str) or not isinstance(names, list) or not all(
+                isinstance(name, str) for name in names):
+            return refuse(db, topic, "malformed_erasure", payload)
+        if db.execute("SELECT 1 FROM erasures WHERE erasure_id = ?", (erasure_id,)).fetchone():
+            return "duplicate"
+        for name in names:
+            for table in ("aggregates", "alerts", "events"):
+                db.execute("DELETE FROM %s WHERE gateway = ? AND device = ?" % table, (gateway, name))
+            db.execute("DELETE FROM refused WHERE instr(payload, ?) > 0", (name.encode(),))
+        db.execute("INSERT INTO erasures VALUES(?,?,?,?,?)",
+                   (erasure_id, gateway, len(names), body.get("ts_ms"), now_ms()))
         return "applied"
     if kind == "alerts":
         alert_id = body.get("alert_id")
