@@ -51,11 +51,18 @@ public struct OutboxErasure {
     /// The notice queued for the city side (`erasures`), and how many names it lists.
     public var notice: OutboxMessage
     public var names: Int
+    /// Strings that a message naming the vehicle contains (its names): only messages with one
+    /// of them are given to `scrub`. Must not be empty.
+    public var matches: [String]
 
-    public init(scrub: @escaping ([UInt8]) -> OutboxScrub, notice: OutboxMessage, names: Int) {
+    public init(
+        scrub: @escaping ([UInt8]) -> OutboxScrub, notice: OutboxMessage, names: Int, matches: [String]
+    ) {
+        precondition(!matches.isEmpty)
         self.scrub = scrub
         self.notice = notice
         self.names = names
+        self.matches = matches
     }
 }
 
@@ -83,17 +90,23 @@ extension RingStore {
             try database.transaction {
                 var sinceMs = state?.firstSeenMs ?? nowMs
                 if let id = state?.id {
-                    let earliest = try database.statement(
+                    // One scan for what the blanking below cannot tell afterwards: how many of
+                    // the rows are positions, and the earliest time (for the upstream names).
+                    let held = try database.statement(
                         """
-                        SELECT min(t) FROM (SELECT min(ts_ms) AS t FROM readings WHERE device_id = ?1
-                            UNION ALL SELECT min(ts_ms) FROM events WHERE device_id = ?1)
+                        SELECT count(*) FILTER (WHERE signal_id IN (\(Self.positionSignalList))), min(ts_ms)
+                        FROM readings WHERE device_id = ?
                         """)
-                    earliest.bind(arguments: id)
-                    if try earliest.step(), !earliest.isNull(0) { sinceMs = min(sinceMs, earliest.int64(0)) }
-                    earliest.reset()
-                    report.positions = try count(
-                        "SELECT count(*) FROM readings WHERE device_id = ? AND signal_id IN (\(Self.positionSignalList))",
-                        id)
+                    held.bind(arguments: id)
+                    if try held.step() {
+                        report.positions = Int(held.int64(0))
+                        if !held.isNull(1) { sinceMs = min(sinceMs, held.int64(1)) }
+                    }
+                    held.reset()
+                    let firstEvent = try database.statement("SELECT min(ts_ms) FROM events WHERE device_id = ?")
+                    firstEvent.bind(arguments: id)
+                    if try firstEvent.step(), !firstEvent.isNull(0) { sinceMs = min(sinceMs, firstEvent.int64(0)) }
+                    firstEvent.reset()
                     report.readings = try change(
                         "UPDATE readings SET device_id = 0, signal_id = 0, ts_ms = 0, value = 0, dev_seq = 0 WHERE device_id = ?",
                         id)
@@ -112,7 +125,12 @@ extension RingStore {
                 if let upstream, configuration.outboxGauge != nil {
                     let erasure = upstream(sinceMs)
                     report.upstreamNames = erasure.names
-                    let select = try database.statement("SELECT id, payload FROM outbox")
+                    // Only the messages holding one of the names are read and parsed: a full
+                    // backlog is hundreds of MiB, which must not come into memory.
+                    let mentions = erasure.matches.indices.map { "instr(payload, CAST(?\($0 + 1) AS BLOB)) > 0" }
+                    let select = try database.statement(
+                        "SELECT id, payload FROM outbox WHERE \(mentions.joined(separator: " OR "))")
+                    for (index, match) in erasure.matches.enumerated() { select.bindText(match, at: Int32(index + 1)) }
                     var rows: [(Int64, [UInt8])] = []
                     while try select.step() { rows.append((select.int64(0), select.blob(1))) }
                     select.reset()
@@ -137,6 +155,11 @@ extension RingStore {
                     pendingOutbox = (0, 0)
                     pendingDrops = 0
                     try enqueue([erasure.notice], nowMs: nowMs)
+                } else {
+                    // No upstream link now, but the file may still hold messages queued while
+                    // there was one: those naming the VIN go.
+                    report.outboxDeleted = try change(
+                        "DELETE FROM outbox WHERE instr(payload, CAST(? AS BLOB)) > 0", name)
                 }
                 // The vehicle's OTA records live in another file: marked here, in this
                 // transaction, and erased by `finishErasure` (again at the next start if a
@@ -190,13 +213,6 @@ extension RingStore {
             try delete.run()
         }
         _ = truncateLog()
-    }
-
-    private func count(_ sql: String, _ argument: Int64) throws -> Int {
-        let select = try database.statement(sql)
-        select.bind(arguments: argument)
-        defer { select.reset() }
-        return try select.step() ? Int(select.int64(0)) : 0
     }
 
     @discardableResult

@@ -37,7 +37,8 @@ extension UpstreamMessages {
                         ("gateway_id", .string(identity.gatewayID)),
                         ("vehicles", .array(names.map { .string($0) })), ("ts_ms", .int(nowMs)),
                     ]))))
-        return OutboxErasure(scrub: { scrub($0, removing: matches) }, notice: notice, names: names.count)
+        return OutboxErasure(
+            scrub: { scrub($0, removing: matches) }, notice: notice, names: names.count, matches: Array(matches))
     }
 
     /// A queued message without the records of `names`: an alert naming one goes whole, a batch

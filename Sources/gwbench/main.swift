@@ -406,12 +406,18 @@ case "privacy":
         totalMs += took
         commits += 1
     } while store.aggregationDue(nowMs: sweepNow)
+    // Erasure of one vehicle from the full ring: one transaction, one scan of the ring.
+    let ringRows = store.statistics.readings
+    let eraseBegan = DispatchTime.now().uptimeNanoseconds
+    let report = try store.forget(VIN(vins[0])!, nowMs: sweepNow)
+    let eraseMs = Double(DispatchTime.now().uptimeNanoseconds - eraseBegan) / 1e6
+    precondition(report.known && report.readings == perVehicle * 2)
     print(
         String(
             format:
-                "encode_500_plain_us=%.0f encode_500_pseudonym_us=%.0f pseudonym_ns_per_window=%.0f positions_erased=%d readings_kept=%d sweep_commits=%d sweep_total_ms=%.0f sweep_slowest_commit_ms=%.1f",
+                "encode_500_plain_us=%.0f encode_500_pseudonym_us=%.0f pseudonym_ns_per_window=%.0f positions_erased=%d readings_kept=%d sweep_commits=%d sweep_total_ms=%.0f sweep_slowest_commit_ms=%.1f forget_ring_rows=%d forget_ms=%.0f",
             plainUs, pseudonymUs, (pseudonymUs - plainUs) * 1000 / 500, erased, vehicles * perVehicle * 2, commits,
-            totalMs, slowestMs))
+            totalMs, slowestMs, ringRows, eraseMs))
 case "restart-warm":
     var configuration = RingStore.Configuration(path: option("db"))
     configuration.capacityReadings = Int64(number("capacity", default: 1_000_000))

@@ -65,7 +65,7 @@ import Testing
             return OutboxErasure(
                 scrub: { payload in
                     String(decoding: payload, as: UTF8.self).contains(target.name) ? .drop : .keep
-                }, notice: notice, names: 1)
+                }, notice: notice, names: 1, matches: [target.name])
         }
         #expect(report.known)
         #expect(Int64(report.readings) == targetRows)
