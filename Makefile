@@ -1,5 +1,5 @@
 # Conveniences; the README's two commands work without make.
-.PHONY: run test deb board-test bench soak format
+.PHONY: run test deb board-test bench soak format console-screenshots
 
 run:
 	bash Deploy/quickstart.sh
@@ -23,6 +23,12 @@ bench:
 
 soak:
 	bash Benchmarks/soak.sh
+
+# The README's console screenshots, from the browser test (headless Chromium).
+console-screenshots:
+	EXTRA_PACKAGES="chromium" bash .ci/deps.sh
+	swift build --build-tests
+	TG_CONSOLE_SCREENSHOTS=$(CURDIR)/Tests/Screenshots swift test --skip-build --filter ConsoleTests
 
 format:
 	swift format -i -r Sources Tests Package.swift

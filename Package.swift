@@ -74,7 +74,7 @@ let package = Package(
             dependencies: [
                 "HTTP", "RingStore", "Telemetry", "Metrics", "Crypto", "JSON", "Logging", "Suggest", "Advisories",
                 "Geo",
-                "Alerts", "Campaigns", "OTA", "Threads", "Lifecycle",
+                "Alerts", "Campaigns", "OTA", "Threads", "Lifecycle", "Console",
             ],
             swiftSettings: swiftSettings),
 
@@ -115,6 +115,13 @@ let package = Package(
             swiftSettings: swiftSettings),
         .target(name: "Lifecycle", dependencies: ["Logging"], swiftSettings: swiftSettings),
         .target(name: "Privacy", dependencies: ["Crypto"], swiftSettings: swiftSettings),
+        // The web console's page, stylesheet and script, compiled into the binary (no files to install).
+        .target(
+            name: "Console",
+            resources: [
+                .embedInCode("Assets/index.html"), .embedInCode("Assets/app.css"), .embedInCode("Assets/app.js"),
+            ],
+            swiftSettings: swiftSettings),
         .target(name: "Version", swiftSettings: swiftSettings),
         .target(
             name: "FuzzTargets", dependencies: ["Telemetry", "HTTP", "OTA", "Delta", "Crypto", "JSON", "Gateway"],

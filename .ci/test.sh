@@ -5,7 +5,8 @@ cd "$(dirname "$0")/.."
 # faketime: the clock-jump test; dpkg-dev, fakeroot: the package the deploy tests install into
 # a throwaway root; lintian and libcurl4-openssl-dev (gwctl's static link): the release package.
 # rabbitmq-server, python3-pika: the three-node city cluster and its reference consumer (Deploy/city).
-EXTRA_PACKAGES="faketime dpkg-dev fakeroot lintian libcurl4-openssl-dev rabbitmq-server python3-pika" source .ci/deps.sh
+# chromium: the console's tests run it headless.
+EXTRA_PACKAGES="faketime dpkg-dev fakeroot lintian libcurl4-openssl-dev rabbitmq-server python3-pika chromium" source .ci/deps.sh
 # promtool, Prometheus's own checker, for the metrics test: taken out of Debian's package, not
 # installed (installing it would start a Prometheus server).
 if ! command -v promtool >/dev/null 2>&1 && [ ! -x .build/tools/promtool/usr/bin/promtool ]; then

@@ -1,5 +1,6 @@
 import Advisories
 import Alerts
+import Console
 import Geo
 import HTTP
 import JSON
@@ -44,6 +45,12 @@ extension APIService {
                 ("gateway_id", .string(live.gatewayID)),
                 ("uptime_s", .int(max(0, now - live.startedMs) / 1000)),
                 ("broker", .object(JSONObject([("connected", .bool(live.brokerConnected))]))),
+                (
+                    "certificates",
+                    .object(
+                        JSONObject(
+                            live.certificateExpiry.sorted { $0.key < $1.key }.map { ($0.key, .int($0.value)) }))
+                ),
                 (
                     "upstream",
                     .object(
@@ -430,6 +437,21 @@ extension APIService {
         headers.add("X-Series-Step-Ms", String(stepMs))
         headers.add("X-Series-Unit", signal.unit)
         return HTTPResponse(status: .ok, headers: headers, body: entry.body)
+    }
+
+    // MARK: console
+
+    /// A file of the console, with a policy that lets the page run only its own script and style.
+    func consoleFile(_ name: String) throws(APIError) -> HTTPResponse {
+        guard let asset = ConsoleAssets.files[name] else {
+            throw APIError(.notFound, "not_found", "the console has app.css and app.js, not \(name.prefix(64))")
+        }
+        var headers = HTTPHeaders()
+        headers.add("Content-Type", asset.contentType)
+        headers.add("Content-Security-Policy", ConsoleAssets.contentSecurityPolicy)
+        headers.add("X-Frame-Options", "DENY")
+        headers.add("Referrer-Policy", "no-referrer")
+        return HTTPResponse(status: .ok, headers: headers, body: asset.bytes)
     }
 
     // MARK: erasure

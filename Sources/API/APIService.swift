@@ -206,6 +206,25 @@ public final class APIService: Sendable {
             responseSchema: Schemas.string,
             handler: { service, _, _ throws(APIError) in try service.metrics() }),
         Route(
+            method: "GET", pattern: [], access: .public,
+            summary: "Sends a browser to the console", responseType: "text/html", responseSchema: Schemas.string,
+            successes: [("302", "To /console")],
+            handler: { _, _, _ throws(APIError) in
+                var headers = HTTPHeaders()
+                headers.add("Location", "/console")
+                return HTTPResponse(status: .found, headers: headers)
+            }),
+        Route(
+            method: "GET", pattern: ["console"], access: .public,
+            summary: "The console: one page for a field technician (it asks for a token and calls this API)",
+            responseType: "text/html", responseSchema: Schemas.string,
+            handler: { service, _, _ throws(APIError) in try service.consoleFile("index.html") }),
+        Route(
+            method: "GET", pattern: ["console", "{file}"], access: .public,
+            summary: "The console's stylesheet (app.css) and script (app.js)",
+            responseType: "text/plain", responseSchema: Schemas.string,
+            handler: { service, _, parameters throws(APIError) in try service.consoleFile(parameters["file"] ?? "") }),
+        Route(
             method: "GET", pattern: ["v1", "openapi.json"], access: .viewer,
             summary: "This document",
             responseSchema: Schemas.openAPI,

@@ -265,6 +265,19 @@ enum Schemas {
         ("status", string), ("version", string), ("gateway_id", string), ("uptime_s", integer),
         ("broker", object([("connected", boolean)])),
         (
+            "certificates",
+            .object(
+                JSONObject([
+                    ("type", .string("object")), ("additionalProperties", integer),
+                    (
+                        "description",
+                        .string(
+                            "Seconds until each certificate the gateway presents expires (upstream, http); negative: expired"
+                        )
+                    ),
+                ]))
+        ),
+        (
             "upstream",
             object([
                 ("configured", boolean), ("connected", boolean), ("backlog_messages", integer),
@@ -550,7 +563,8 @@ extension APIService {
     }
 
     func isOpen(_ access: Access) -> Bool {
-        (access == .health && configuration.openHealth) || (access == .metrics && configuration.openMetrics)
+        access == .public || (access == .health && configuration.openHealth)
+            || (access == .metrics && configuration.openMetrics)
     }
 
     private func operationID(_ route: Route) -> String {

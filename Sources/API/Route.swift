@@ -9,6 +9,8 @@ enum Access: Sendable, Equatable {
     case metrics
     case viewer
     case `operator`
+    /// Anyone: the console's files, which hold no data (what the page shows needs a token).
+    case `public`
 }
 
 /// A query parameter a route accepts, for validation and for the OpenAPI document.

@@ -117,6 +117,7 @@ if [ "$phase" = install ]; then
     check "config and data modes" test "$(stat -c '%a %U %G' /etc/telemetry-gateway /var/lib/telemetry-gateway /etc/mosquitto/certs/telemetry-gateway-ca.key)" \
         = "$(printf '750 root telemetry-gateway\n750 telemetry-gateway telemetry-gateway\n600 root root')"
     check "health answers 200 on loopback" test "$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:8080/v1/health)" = 200
+    check "the console is served from the binary" sh -c "curl -fsS http://127.0.0.1:8080/console/app.js | grep -q consoleInternals"
     check "gatewayd sandbox: $(exposure gatewayd.service 2.0 | cut -d' ' -f2-3)" exposure gatewayd.service 2.0
     check "mosquitto sandbox: $(exposure mosquitto.service 3.0 | cut -d' ' -f2-3)" exposure mosquitto.service 3.0
     check "device listener on 8883 (TLS)" sh -c 'echo | openssl s_client -connect 127.0.0.1:8883 -CAfile /etc/telemetry-gateway/device-ca.crt -verify_return_error -verify_hostname localhost 2>&1 | grep -q "Verify return code: 0 (ok)"'

@@ -264,12 +264,13 @@ struct APIEndpointTests {
                     "/v1/config", "/metrics", "/v1/openapi.json", "/v1/sensors/{id}/site", "/v1/map",
                     "/v1/ota/blobs/{sha256}", "/v1/ota/manifests", "/v1/ota/campaigns", "/v1/ota/campaigns/{id}",
                     "/v1/ota/campaigns/{id}/pause", "/v1/ota/campaigns/{id}/resume", "/v1/ota/campaigns/{id}/cancel",
-                    "/v1/ota/vehicles",
+                    "/v1/ota/vehicles", "/", "/console", "/console/{file}",
                 ])
         for (path, item) in paths.members {
             guard case .object(let operations) = item else { continue }
             for (method, operation) in operations.members {
                 let concrete = path.replacingOccurrences(of: "{id}", with: "nobody")
+                    .replacingOccurrences(of: "{file}", with: "app.js")
                 // Every documented query parameter is accepted; one that is not documented is refused.
                 var query: [String] = []
                 for parameter in operation["parameters"]?.arrayValue ?? [] where parameter["in"] == .string("query") {
