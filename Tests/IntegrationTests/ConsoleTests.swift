@@ -246,5 +246,55 @@ struct ConsoleTests {
         #expect(try browser.evaluate("sessionStorage.length") == .int(0))
         try browser.send("Runtime.evaluate", [("expression", .string("1"))])
         #expect(browser.problems.isEmpty, "\(browser.problems)")
+        // The check above can fail: an injected inline script is refused by the policy, and
+        // the refusal is seen.
+        try browser.evaluate(
+            "(() => { const s = document.createElement('script'); s.textContent = 'window.injected = 1'; document.body.append(s); return true; })()"
+        )
+        #expect(try browser.evaluate("window.injected === undefined") == .bool(true))
+        try browser.wait("the policy's refusal reported") {
+            try browser.send("Runtime.evaluate", [("expression", .string("1"))])
+            return browser.problems.contains { $0.contains("Content Security Policy") }
+        }
+    }
+
+    /// The OTA view with a real campaign (pushed with gwctl to gwsim vehicles, held outside its
+    /// install window so it stays running): pause, resume, and cancel with its second click,
+    /// each through the API, each shown by the page.
+    @Test func anOperatorPausesResumesAndCancelsACampaign() throws {
+        let fixture = try OTATests.Fixture()
+        defer { fixture.gateway.stop() }
+        let (v1, v2, _) = try OTATests.images(in: fixture, size: 64 * 1024)
+        try fixture.fleet(3, firmware: v1)
+        try fixture.waitForVehicles(3)
+        let hour = Calendar.current.component(.hour, from: Date())
+        let window = String(format: "%02d:00-%02d:00", (hour + 2) % 24, (hour + 3) % 24)
+        let push = try fixture.gwctl([
+            "ota", "push", v2, "--version", "1.1.0", "--counter", "2", "--hw", "tgu-1", "--key",
+            fixture.keyPath + ".key", "--all", "--window", window,
+        ])
+        #expect(push.status == 0, "\(push.output)")
+        try fixture.waitForCampaign(1, ["running"])
+        let browser = try Chromium(scratch: fixture.scratch)
+        try Self.signIn(browser, base: "http://127.0.0.1:\(fixture.gateway.httpPort)", token: OTATests.operatorToken)
+        try browser.wait(for: "the health view", "document.querySelector('#view .cards .card')")
+        let card = "document.querySelector('.campaign[data-campaign=\"1\"]')"
+        try Self.show(browser, "#ota", until: "\(card)?.querySelector('.pill')?.textContent === 'running'")
+        #expect(try browser.evaluate("\(card).querySelector('.resume').disabled") == .bool(true))
+        try Self.capture(browser, "ota")
+        try browser.evaluate("\(card).querySelector('.pause').click()")
+        try browser.wait(for: "paused", "\(card)?.querySelector('.pill')?.textContent === 'paused'")
+        #expect(try fixture.campaign(1)["state"] == .string("paused"))
+        try browser.evaluate("\(card).querySelector('.resume').click()")
+        try browser.wait(for: "running again", "\(card)?.querySelector('.pill')?.textContent === 'running'")
+        // Cancel needs a second click: the first only arms it.
+        try browser.evaluate("\(card).querySelector('.cancel').click()")
+        try browser.wait(for: "the armed cancel", "\(card)?.querySelector('.cancel')?.textContent === 'Confirm cancel'")
+        #expect(try fixture.campaign(1)["state"] == .string("running"))
+        try browser.evaluate("\(card).querySelector('.cancel').click()")
+        try browser.wait(for: "canceled", "\(card)?.querySelector('.pill')?.textContent === 'canceled'")
+        #expect(try fixture.campaign(1)["state"] == .string("canceled"))
+        try browser.send("Runtime.evaluate", [("expression", .string("1"))])
+        #expect(browser.problems.isEmpty, "\(browser.problems)")
     }
 }

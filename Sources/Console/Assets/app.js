@@ -423,7 +423,8 @@ function countsBar(counts) {
     ["queued", "muted"], ["offered", "muted"], ["failed", "alarm"], ["timed_out", "alarm"], ["rejected", "alarm"],
     ["canceled", "muted"]];
   const total = Object.values(counts).reduce((a, b) => a + b, 0) || 1;
-  const root = svg("svg", { viewBox: "0 0 300 14", class: "chart", role: "img", "aria-label": "vehicles by state" });
+  const root = svg("svg", { viewBox: "0 0 300 14", class: "counts", preserveAspectRatio: "none", role: "img",
+    "aria-label": "vehicles by state" });
   let x = 0;
   const colours = { ok: "#0a6b2d", info: "#0b4f9c", muted: "#9a9a9a", warning: "#8a5a00", alarm: "#b00020" };
   for (const [name, tone] of order) {
