@@ -38,6 +38,11 @@ struct ConsoleTests {
         let traffic: ChildProcess
         let browser: Chromium
         var base: String { "http://127.0.0.1:\(gateway.httpPort)" }
+
+        func tearDown() {
+            _ = traffic.stop(signal: SIGKILL)
+            gateway.stop()
+        }
     }
 
     static func setUp() throws -> Setup {
@@ -89,10 +94,7 @@ struct ConsoleTests {
     /// policy violation anywhere.
     @Test func anOperatorSeesEveryViewAndAGaugeInAlarmWithinSeconds() async throws {
         let setup = try Self.setUp()
-        defer {
-            _ = setup.traffic.stop(signal: SIGKILL)
-            setup.gateway.stop()
-        }
+        defer { setup.tearDown() }
         let browser = setup.browser
         let now = Int64(Date().timeIntervalSince1970 * 1000)
         // The last six hours of the gauge, every 5 minutes: a slow rise after rain.
@@ -221,10 +223,7 @@ struct ConsoleTests {
     /// A viewer without the positions scope: no OTA tab or controls, and no vehicle on the map.
     @Test func aViewerSeesNoOTAControlsAndNoVehicleTracks() async throws {
         let setup = try Self.setUp()
-        defer {
-            _ = setup.traffic.stop(signal: SIGKILL)
-            setup.gateway.stop()
-        }
+        defer { setup.tearDown() }
         let browser = setup.browser
         let now = Int64(Date().timeIntervalSince1970 * 1000)
         try await setup.publisher.send(
