@@ -456,7 +456,7 @@ extension APIService {
 
     // MARK: erasure
 
-    func forget(id: String) throws(APIError) -> HTTPResponse {
+    func forget(_ request: HTTPRequest, id: String) throws(APIError) -> HTTPResponse {
         guard let vin = VIN(id) else {
             throw .badParameter(
                 "id", "only a vehicle can be forgotten, and \"\(id.prefix(64))\" is not a VIN (17 of A-H J-N P R-Z 0-9)"
@@ -465,8 +465,14 @@ extension APIService {
         guard let forgetVehicle else {
             throw APIError(.serviceUnavailable, "unavailable", "this gateway does not take erasures")
         }
+        // The route is for operators: the request was authenticated before it got here.
+        let requestedBy =
+            switch authority.authenticate(authorization: request.head.headers["authorization"]) {
+            case .authenticated(let name, _): name
+            default: "unknown"
+            }
         let report: ErasureReport
-        switch forgetVehicle(vin) {
+        switch forgetVehicle(vin, requestedBy) {
         case nil:
             throw APIError(
                 .serviceUnavailable, "not_applied",

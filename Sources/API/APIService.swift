@@ -42,8 +42,9 @@ public final class APIService: Sendable {
     let openWindows: OpenWindows?
     /// Hands a gauge site to the ingest thread; true once it is stored and in effect.
     let setSensorSite: (@Sendable (GaugeSite) -> Bool)?
-    /// Hands a vehicle to forget to the ingest thread; nil when it did not answer in time.
-    let forgetVehicle: (@Sendable (VIN) -> Result<ErasureReport, StoreError>?)?
+    /// Hands a vehicle to forget, and the name of the token asking, to the ingest thread; nil
+    /// when it did not answer in time.
+    let forgetVehicle: (@Sendable (VIN, String) -> Result<ErasureReport, StoreError>?)?
     /// Each gauge's trend forecast, kept by the ingest thread.
     let forecasts: ForecastBoard?
     /// OTA distribution; nil when `ota.enabled` is false.
@@ -52,8 +53,8 @@ public final class APIService: Sendable {
     public init(
         configuration: APIConfiguration, storePath: String, latest: LatestValues, openWindows: OpenWindows?,
         setSensorSite: (@Sendable (GaugeSite) -> Bool)? = nil,
-        forgetVehicle: (@Sendable (VIN) -> Result<ErasureReport, StoreError>?)? = nil, forecasts: ForecastBoard? = nil,
-        ota: OTAService? = nil,
+        forgetVehicle: (@Sendable (VIN, String) -> Result<ErasureReport, StoreError>?)? = nil,
+        forecasts: ForecastBoard? = nil, ota: OTAService? = nil,
         logger: Logger,
         status: @escaping @Sendable () -> LiveStatus, configurationDocument: JSONValue
     ) {
@@ -131,8 +132,8 @@ public final class APIService: Sendable {
                 ("400", "The id is not a VIN"),
                 ("503", "The erasure did not finish in time or failed; see gatewayd's log and retry"),
             ],
-            handler: { service, _, parameters throws(APIError) in
-                try service.forget(id: parameters["id"] ?? "")
+            handler: { service, request, parameters throws(APIError) in
+                try service.forget(request, id: parameters["id"] ?? "")
             }),
         Route(
             method: "GET", pattern: ["v1", "series"], access: .viewer,

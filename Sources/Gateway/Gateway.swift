@@ -307,7 +307,8 @@ public final class Gateway: @unchecked Sendable {
         let service = APIService(
             configuration: api, storePath: configuration.store.path, latest: latest, openWindows: openWindows,
             setSensorSite: { siteMailbox.submit($0) == true },
-            forgetVehicle: { erasures.submit($0, timeout: 60) }, forecasts: forecasts, ota: ota,
+            forgetVehicle: { erasures.submit(ErasureRequest(vin: $0, requestedBy: $1), timeout: 60) },
+            forecasts: forecasts, ota: ota,
             logger: logger,
             status: { statusSource.read() }, configurationDocument: configuration.redactedJSON)
         return try APIServer(service: service, logger: logger)

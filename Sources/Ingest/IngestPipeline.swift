@@ -318,7 +318,8 @@ extension IngestPipeline: Service {
     ) {
         guard erasures.hasPending else { return }
         if !batch.isEmpty { commit(&batch, received: &received, rejects: &rejects, closing: false) }
-        for (vin, ticket) in erasures.take() {
+        for (request, ticket) in erasures.take() {
+            let vin = request.vin
             let started = monotonicNanos()
             do {
                 var report = try store.forget(
@@ -337,7 +338,8 @@ extension IngestPipeline: Service {
                 logger.notice(
                     "vehicle_forgotten",
                     [
-                        ("known", String(report.known)), ("readings", String(report.readings)),
+                        ("requested_by", request.requestedBy), ("known", String(report.known)),
+                        ("readings", String(report.readings)),
                         ("positions", String(report.positions)), ("events", String(report.events)),
                         ("aggregates", String(report.aggregates)), ("alerts", String(report.alerts)),
                         ("advisories", String(report.advisories)), ("rejects", String(report.rejects)),
@@ -348,7 +350,8 @@ extension IngestPipeline: Service {
                     ])
                 erasures.answer(ticket, .success(report))
             } catch {
-                logger.error("vehicle_forget_failed", [("error", error.description)])
+                logger.error(
+                    "vehicle_forget_failed", [("requested_by", request.requestedBy), ("error", error.description)])
                 erasures.answer(ticket, .failure(error))
             }
         }

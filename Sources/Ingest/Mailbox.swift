@@ -71,5 +71,17 @@ public final class Mailbox<Request: Sendable, Reply: Sendable>: @unchecked Senda
 /// Gauge sites set through the API; the reply says whether the site was stored.
 public typealias SiteMailbox = Mailbox<GaugeSite, Bool>
 
-/// Vehicles to forget (`POST /v1/devices/{id}/forget`); the reply says what was removed.
-public typealias ErasureMailbox = Mailbox<VIN, Result<ErasureReport, StoreError>>
+/// A vehicle to forget (`POST /v1/devices/{id}/forget`), and the name of the token that asked:
+/// the log keeps who erased, never whom.
+public struct ErasureRequest: Sendable {
+    public var vin: VIN
+    public var requestedBy: String
+
+    public init(vin: VIN, requestedBy: String) {
+        self.vin = vin
+        self.requestedBy = requestedBy
+    }
+}
+
+/// Vehicles to forget; the reply says what was removed.
+public typealias ErasureMailbox = Mailbox<ErasureRequest, Result<ErasureReport, StoreError>>

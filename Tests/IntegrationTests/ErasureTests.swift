@@ -243,6 +243,9 @@ struct ErasureTests {
         #expect(
             gwctl.output.contains("forgotten") || gwctl.output.contains("traces of it were erased"), "\(gwctl.output)")
         #expect(try Self.traces(gateway, Self.target).isEmpty)
+        // The log says who erased (the token's name) and what went, never whom.
+        let logged = try #require(gateway.log.split(separator: "\n").last { $0.contains("event=vehicle_forgotten ") })
+        #expect(logged.contains("requested_by=ops") && !logged.contains(Self.target), "\(logged)")
         let metrics = try rawRequest(port: gateway.httpPort, "GET /metrics HTTP/1.1\r\nHost: gw\r\n\r\n")
         #expect(metrics?.text.contains("gateway_vehicles_forgotten_total 1") == true)
         gateway.stop()
