@@ -55,7 +55,7 @@ final class SeriesCache: Sendable {
         return entry
     }
 
-    /// Drops every body of a device (erased: its row id may be given to a new device).
+    /// Drops every body: after an erasure, the erased device's row id may be given to a new one.
     func removeAll() {
         entries.withLock { $0.removeAll() }
     }

@@ -48,20 +48,19 @@ public struct AdvisoryEngine: Sendable {
     /// reaches the engine's copy too. A vehicle dropped is no longer near anything; its next
     /// fix puts it back.
     public mutating func forgetPositions(olderThan cutoffMs: Int64) {
-        for (vin, vehicle) in vehicles where vehicle.tsMs < cutoffMs {
-            vehicles.removeValue(forKey: vin)
-            vehicleCells[vehicle.cell]?.remove(vin)
-            if vehicleCells[vehicle.cell]?.isEmpty == true { vehicleCells.removeValue(forKey: vehicle.cell) }
-        }
+        for (vin, vehicle) in vehicles where vehicle.tsMs < cutoffMs { removeVehicle(vin) }
+    }
+
+    private mutating func removeVehicle(_ vin: String) {
+        guard let vehicle = vehicles.removeValue(forKey: vin) else { return }
+        vehicleCells[vehicle.cell]?.remove(vin)
+        if vehicleCells[vehicle.cell]?.isEmpty == true { vehicleCells.removeValue(forKey: vehicle.cell) }
     }
 
     /// Forgets a vehicle entirely (erasure): its position, and that it was told of an incident
     /// (so it gets no `cleared`: the record of having told it is gone too).
     public mutating func forget(vin: String) {
-        if let vehicle = vehicles.removeValue(forKey: vin) {
-            vehicleCells[vehicle.cell]?.remove(vin)
-            if vehicleCells[vehicle.cell]?.isEmpty == true { vehicleCells.removeValue(forKey: vehicle.cell) }
-        }
+        removeVehicle(vin)
         for sensor in incidents.keys { incidents[sensor]?.advised.removeValue(forKey: vin) }
     }
 

@@ -187,22 +187,6 @@ public final class Gateway: @unchecked Sendable {
         try store.forgetAdvisedOfEndedIncidents()
         let ota = try Self.makeOTA(configuration, broker: mqtt, logger: self.logger)
         self.ota = ota
-        // An erasure interrupted by a stop between the store and the OTA file is finished now.
-        // If that fails again, the gateway starts anyway and the erasure stays pending.
-        for vin in try store.pendingErasures() {
-            do {
-                _ = try ota?.forget(vin: vin)
-                try store.finishErasure(vin)
-                self.logger.notice("erasure_finished", [("detail", "an erasure interrupted by a stop was completed")])
-            } catch {
-                self.logger.error(
-                    "erasure_still_pending",
-                    [
-                        ("error", "\(error)"),
-                        ("detail", "the OTA records of a forgotten vehicle remain; retried at the next start"),
-                    ])
-            }
-        }
         let client = client
         let publishLogger = self.logger
         let upstream = upstream

@@ -132,6 +132,7 @@ extension IngestPipeline: Service {
     public func stop() { waitUntilFinished() }
 
     private func run() {
+        finishPendingErasures()
         var messages: [InboundMessage] = []
         messages.reserveCapacity(1024)
         var batch = IngestBatch()
@@ -327,12 +328,9 @@ extension IngestPipeline: Service {
                 alerts.forget(vin: vin.value)
                 advisories.forget(vin: vin.value)
                 rateLimiter.forget(DeviceID(vin: vin))
-                // On failure the erasure stays pending in the store and is finished at the next start.
-                if let records = forgetElsewhere(vin) {
-                    report.otaRecords = records
-                    try store.finishErasure(vin)
-                }
-                if report.outboxRewritten + report.outboxDeleted > 0 || outbox != nil { outbox?.notify() }
+                report.otaRecords = try finishErasure(vin) ?? 0
+                // The notice is queued: wake the forwarder.
+                outbox?.notify()
                 metrics.update { $0.erasures += 1 }
                 // The log names no VIN: the erasure would otherwise leave it in the journal.
                 logger.notice(
@@ -354,6 +352,30 @@ extension IngestPipeline: Service {
                     "vehicle_forget_failed", [("requested_by", request.requestedBy), ("error", error.description)])
                 erasures.answer(ticket, .failure(error))
             }
+        }
+    }
+
+    /// Erases the vehicle's records outside the store, then the store's pending mark; nil when
+    /// that failed, and the mark stays for the next start (`finishPendingErasures`).
+    private func finishErasure(_ vin: VIN) throws(StoreError) -> Int? {
+        guard let records = forgetElsewhere(vin) else { return nil }
+        try store.finishErasure(vin)
+        return records
+    }
+
+    /// Erasures that a stop interrupted between the store and the records elsewhere.
+    private func finishPendingErasures() {
+        do {
+            for vin in try store.pendingErasures() where try finishErasure(vin) != nil {
+                logger.notice("erasure_finished", [("detail", "an erasure interrupted by a stop was completed")])
+            }
+        } catch {
+            logger.error(
+                "erasure_still_pending",
+                [
+                    ("error", error.description),
+                    ("detail", "a forgotten vehicle's OTA records remain; retried at the next start"),
+                ])
         }
     }
 
