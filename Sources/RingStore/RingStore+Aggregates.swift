@@ -21,20 +21,52 @@ extension RingStore {
         let startMs: Int64
     }
 
-    /// Feeds one accepted reading to the open windows; a reading for a closed window is
-    /// collected in `late` and merged into the stored window at the end of the transaction.
-    func aggregate(
-        device: Int64, signal: Int, ts: Int64, value: Double, nowMs: Int64, late: inout [LateKey: WindowStats]
-    ) {
-        let series = SeriesKey(device: device, signal: signal)
-        if !windows.add(series, ts: ts, value: value, nowMs: nowMs) {
-            late[LateKey(series: series, startMs: windows.start(of: ts)), default: WindowStats()].add(value, ts: ts)
-        }
+    /// An aggregated reading of the commit in progress.
+    struct PendingReading {
+        let series: SeriesKey
+        let ts: Int64
+        let value: Double
     }
 
-    /// Inside the commit's transaction: merges late readings, persists the windows that closed,
-    /// rolls them into their hours, closes due hours, and returns every row that changed and is
-    /// closed (to be sent upstream).
+    /// The least number of series written per commit while a window is being written out:
+    /// a few thousand devices' window closes in one commit, as before.
+    static let closingChunkMin = 512
+
+    /// Adds the commit's readings to the shared windows under one lock; returns those whose
+    /// window (or series of it) is already stored, to be merged into the file.
+    func aggregatePending(nowMs: Int64) -> [LateKey: WindowStats] {
+        var late: [LateKey: WindowStats] = [:]
+        guard !pendingAggregation.isEmpty else { return late }
+        openWindows.withAggregator { windows in
+            for reading in pendingAggregation
+            where !windows.add(reading.series, ts: reading.ts, value: reading.value, nowMs: nowMs) {
+                late[LateKey(series: reading.series, startMs: windows.start(of: reading.ts)), default: WindowStats()]
+                    .add(reading.value, ts: reading.ts)
+            }
+        }
+        pendingAggregation.removeAll(keepingCapacity: true)
+        return late
+    }
+
+    /// How many series (and separately, hours) this commit writes of what has closed.
+    ///
+    /// A window's series are spread over a quarter of the window after it closes, paced by
+    /// the time since the last chunk: at 10 000 devices (160 000 series, 60 s windows) and a
+    /// 50 ms flush, about 530 series per commit instead of all of them in one commit that
+    /// held ingest for 2–3 s. The pause since the last chunk counts up to 250 ms (an idle
+    /// gateway commits every 200 ms; the first chunk of a window follows a long pause).
+    /// Never fewer than `closingChunkMin`, so small gateways close a window in one commit as
+    /// before.
+    func closingChunk(nowMs: Int64, seriesPerWindow: Int, windowMs: Int64) -> Int {
+        let elapsed = min(max(nowMs - lastClosingWorkMs, 1), 250)
+        let spreadMs = max(windowMs / 4, 1)
+        let paced = (Double(seriesPerWindow) * Double(elapsed) / Double(spreadMs)).rounded(.up)
+        return max(Self.closingChunkMin, Int(paced))
+    }
+
+    /// Inside the commit's transaction: merges late readings, writes a chunk of the windows
+    /// that closed and rolls it into its hours, closes a chunk of the hours whose minutes are
+    /// all written, and returns every row that changed and is closed (to be sent upstream).
     func persistAggregates(
         late: [LateKey: WindowStats], nowMs: Int64, ring: inout RingCursor, changed: inout [AggregateRow]
     ) throws {
@@ -42,50 +74,77 @@ extension RingStore {
         let windowS = settings.windowMs / 1000
         let hourS = AggregationSettings.rollupMs / 1000
         let hours = WindowAggregator(windowMs: AggregationSettings.rollupMs, latenessMs: settings.latenessMs)
+        let (writtenBefore, chunks) = openWindows.withAggregator { windows in
+            windows.beginClosing(nowMs: nowMs)
+            let before = windows.closedThrough(nowMs: nowMs)
+            guard windows.hasClosingWork else { return (before, [WindowAggregator.ClosedChunk]()) }
+            let limit = closingChunk(
+                nowMs: nowMs, seriesPerWindow: windows.seriesPerWindow, windowMs: settings.windowMs)
+            return (before, windows.takeClosing(max: limit))
+        }
+        // An hour is closed once all its minutes are written; until then its row stays open
+        // (revision 0) and late minutes merge into it without a revision of their own.
+        func hourClosed(_ hourStart: Int64) -> Bool { hourStart + AggregationSettings.rollupMs <= writtenBefore }
         for (key, stats) in late {
             let row = try merge(
                 key.series, windowS: windowS, startMs: key.startMs, stats: stats, closed: true, ring: &ring)
             changed.append(row)
             let hourStart = hours.start(of: key.startMs)
             let hourRow = try merge(
-                key.series, windowS: hourS, startMs: hourStart, stats: stats,
-                closed: hours.isClosed(start: hourStart, nowMs: nowMs), ring: &ring)
+                key.series, windowS: hourS, startMs: hourStart, stats: stats, closed: hourClosed(hourStart),
+                ring: &ring)
             if hourRow.revision > 0 { changed.append(hourRow) }
         }
-        for window in windows.close(nowMs: nowMs) {
-            let hourStart = hours.start(of: window.startMs)
-            for (series, stats) in window.series.sorted(by: { $0.key < $1.key }) {
+        var written = 0
+        for chunk in chunks {
+            let hourStart = hours.start(of: chunk.startMs)
+            for (series, stats) in chunk.series {
                 changed.append(
-                    try merge(
-                        series, windowS: windowS, startMs: window.startMs, stats: stats, closed: true, ring: &ring))
-                let hourRow = try merge(
-                    series, windowS: hourS, startMs: hourStart, stats: stats,
-                    closed: hours.isClosed(start: hourStart, nowMs: nowMs), ring: &ring)
-                if hourRow.revision > 0 { changed.append(hourRow) }
+                    try merge(series, windowS: windowS, startMs: chunk.startMs, stats: stats, closed: true, ring: &ring)
+                )
+                _ = try merge(series, windowS: hourS, startMs: hourStart, stats: stats, closed: false, ring: &ring)
             }
+            written += chunk.series.count
         }
-        let closeHours = try database.statement(
-            """
-            UPDATE aggregates SET revision = 1 WHERE revision = 0 AND window_s = ? AND start_ms <= ?
-            RETURNING device_id, signal_id, start_ms, count, sum, min, max, first_ts, last_ts, last
-            """)
-        closeHours.bind(arguments: hourS, nowMs - settings.latenessMs - AggregationSettings.rollupMs)
-        while try closeHours.step() {
-            changed.append(
-                AggregateRow(
-                    device: deviceName(closeHours.int64(0)), signal: signalName(Int(closeHours.int64(1))),
-                    windowS: hourS,
-                    startMs: closeHours.int64(2), stats: Self.stats(closeHours, from: 3), revision: 1,
-                    isVehicle: isVehicle(closeHours.int64(0))))
+        let (writtenThrough, progress, perWindow) = openWindows.withAggregator {
+            ($0.closedThrough(nowMs: nowMs), $0.progress, $0.seriesPerWindow)
         }
-        closeHours.reset()
+        if written > 0 || hourClosesPending || writtenThrough != hoursCheckedThroughMs {
+            lastClosingWorkMs = nowMs
+            hoursCheckedThroughMs = writtenThrough
+            let limit = closingChunk(nowMs: nowMs, seriesPerWindow: perWindow, windowMs: settings.windowMs)
+            let closeHours = try database.statement(
+                """
+                UPDATE aggregates SET revision = 1 WHERE slot IN (
+                    SELECT slot FROM aggregates WHERE revision = 0 AND start_ms <= ? AND window_s = ? LIMIT ?)
+                RETURNING device_id, signal_id, start_ms, count, sum, min, max, first_ts, last_ts, last
+                """)
+            closeHours.bind(arguments: writtenThrough - AggregationSettings.rollupMs, hourS, limit)
+            var closed = 0
+            while try closeHours.step() {
+                changed.append(
+                    AggregateRow(
+                        device: deviceName(closeHours.int64(0)), signal: signalName(Int(closeHours.int64(1))),
+                        windowS: hourS,
+                        startMs: closeHours.int64(2), stats: Self.stats(closeHours, from: 3), revision: 1,
+                        isVehicle: isVehicle(closeHours.int64(0))))
+                closed += 1
+            }
+            closeHours.reset()
+            hourClosesPending = closed >= limit
+        }
         changed = Self.finalStates(changed)
-        let closedThrough = windows.start(of: nowMs - settings.latenessMs)
         let saveBoundary = try database.statement(
-            "INSERT INTO meta(key, value) VALUES ('aggregates_closed_through_ms', ?) "
-                + "ON CONFLICT(key) DO UPDATE SET value = excluded.value")
-        saveBoundary.bind(arguments: String(closedThrough))
+            "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
+        saveBoundary.bind(arguments: "aggregates_closed_through_ms", String(writtenThrough))
         try saveBoundary.run()
+        if let progress {
+            saveBoundary.bind(
+                arguments: "aggregates_closing", "\(progress.startMs) \(progress.writtenThrough.rawValue)")
+            try saveBoundary.run()
+        } else if written > 0 {
+            try database.execute("DELETE FROM meta WHERE key = 'aggregates_closing'")
+        }
     }
 
     /// Merges `stats` into the stored window, or stores it in the ring's next slot. A closed
@@ -165,25 +224,38 @@ extension RingStore {
     }
 
     /// Rebuilds the open windows from the readings the ring holds: everything at or after the
-    /// last boundary persisted. Run at start and after a failed commit, so the windows always
-    /// agree with what the file holds.
+    /// last boundary persisted, less the series of a window that a stop interrupted halfway
+    /// and that are already written. Run at start and after a failed commit, so the windows
+    /// always agree with what the file holds.
     func rebuildWindows() throws {
-        windows.reset()
-        guard configuration.aggregation != nil else { return }
+        guard let settings = configuration.aggregation else {
+            openWindows.withAggregator { $0.reset() }
+            return
+        }
         let boundary =
             try database.scalarText(
                 "SELECT value FROM meta WHERE key = 'aggregates_closed_through_ms'"
             ).flatMap { Int64($0) } ?? .min
+        let progress = try database.scalarText("SELECT value FROM meta WHERE key = 'aggregates_closing'").flatMap {
+            text -> WindowAggregator.ClosingProgress? in
+            let parts = text.split(separator: " ")
+            guard parts.count == 2, let start = Int64(parts[0]), let written = Int64(parts[1]) else { return nil }
+            return WindowAggregator.ClosingProgress(startMs: start, writtenThrough: SeriesKey(rawValue: written))
+        }
+        var windows = WindowAggregator(windowMs: settings.windowMs, latenessMs: settings.latenessMs)
+        windows.resume(from: progress)
         let select = try database.statement(
             "SELECT device_id, signal_id, ts_ms, value FROM readings WHERE ts_ms >= ?")
         select.bind(arguments: boundary)
-        // `nowMs: .min` keeps every window open here; the next commit closes what is due.
+        // `nowMs: .min` keeps every window open here; the next commit closes what is due. A
+        // series already written of the interrupted window is refused by `add` (resume).
         while try select.step() {
             windows.add(
                 SeriesKey(device: select.int64(0), signal: Int(select.int64(1))), ts: select.int64(2),
                 value: select.double(3), nowMs: .min)
         }
         select.reset()
+        openWindows.withAggregator { $0 = windows }
         windowsNeedRebuild = false
     }
 
@@ -199,31 +271,16 @@ extension RingStore {
         Signal.catalogue.first { $0.id == id }?.name ?? "signal_\(id)"
     }
 
-    /// True when windows are due to close or the hourly retention pass is due, so the pipeline
-    /// commits even when no message arrives.
-    /// Hands the open windows to readers at most every `windowsPublishIntervalMs`.
-    ///
-    /// Why not after every commit: readers share the aggregator's tables copy-on-write, so the
-    /// next reading after a publish copies the whole current window (every series) — 3 % of all
-    /// ingest instructions at 1 000 devices by callgrind, and proportional to the series count.
-    /// A series request therefore sees the newest minute at most this stale; an idle gateway
-    /// publishes what is pending through `aggregationDue`.
-    func publishWindows(nowMs: Int64, force: Bool) {
-        windowsUnpublished = true
-        guard force || nowMs - windowsPublishedMs >= Self.windowsPublishIntervalMs else { return }
-        openWindows.publish(from: windows, nowMs: nowMs)
-        windowsPublishedMs = nowMs
-        windowsUnpublished = false
-    }
-
-    static let windowsPublishIntervalMs: Int64 = 250
-
+    /// True when windows are due to close, a closed window or hour still has chunks to write,
+    /// or the hourly retention pass is due, so the pipeline commits even when no message
+    /// arrives.
     public func aggregationDue(nowMs: Int64) -> Bool {
         if positionSweepDue(nowMs: nowMs) { return true }
         guard configuration.aggregation != nil else { return false }
         if windowsNeedRebuild { return true }
-        if windowsUnpublished && nowMs - windowsPublishedMs >= Self.windowsPublishIntervalMs { return true }
-        if let next = windows.nextCloseMs, next <= nowMs { return true }
+        let (nextClose, closingWork) = openWindows.withAggregator { ($0.nextCloseMs, $0.hasClosingWork) }
+        if (closingWork || hourClosesPending) && nowMs - lastClosingWorkMs >= 20 { return true }
+        if let nextClose, nextClose <= nowMs { return true }
         return nowMs >= nextRetentionMs
     }
 }

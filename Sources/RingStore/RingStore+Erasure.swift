@@ -180,8 +180,7 @@ extension RingStore {
             deviceNamesByID.removeValue(forKey: state.id)
             vehicleIDs.remove(state.id)
             latest.remove(state.id)
-            windows.remove(device: state.id)
-            openWindows.remove(device: state.id)
+            openWindows.withAggregator { $0.remove(device: state.id) }
         }
         report.walTruncated = truncateLog()
         return report

@@ -93,21 +93,7 @@ extension RingStore {
         guard !sweepBehind else { return nil }
         nextPositionSweepMs = nowMs + 60_000
         let cutoff = nowMs - retention
-        var changed: [(id: Int64, latest: [LatestValues.Value?])] = []
-        for (device, var state) in devices where device.kind == .vehicle {
-            var touched = false
-            for signal in Self.positionSignals where signal.slot < state.latest.count {
-                if let value = state.latest[signal.slot], value.tsMs < cutoff {
-                    state.latest[signal.slot] = nil
-                    touched = true
-                }
-            }
-            if touched {
-                devices[device] = state
-                changed.append((state.id, state.latest))
-            }
-        }
-        latest.replace(changed)
+        latest.erase(slots: Self.positionSignals.map(\.slot), olderThan: cutoff)
         if erased > 0 { _ = try? database.execute("PRAGMA wal_checkpoint(TRUNCATE)") }
         return cutoff
     }

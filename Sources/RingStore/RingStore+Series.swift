@@ -34,24 +34,21 @@ extension RingStore {
 
     /// One pass over the ring at start-up (about 0.3 s per million readings).
     func loadLatest() throws {
-        var byID: [Int64: [LatestValues.Value?]] = [:]
+        var updates: [LatestValues.Update] = []
         let select = try database.statement("SELECT device_id, signal_id, ts_ms, value FROM readings")
         while try select.step() {
-            let id = select.int64(0)
             guard let signal = Signal.catalogue.first(where: { $0.id == Int(select.int64(1)) }) else { continue }
-            var slots = byID.removeValue(forKey: id) ?? Array(repeating: nil, count: Signal.catalogue.count)
-            let ts = select.int64(2)
-            if ts >= slots[signal.slot]?.tsMs ?? .min {
-                slots[signal.slot] = LatestValues.Value(tsMs: ts, value: select.double(3))
+            updates.append(
+                LatestValues.Update(
+                    deviceRowID: select.int64(0), slot: signal.slot,
+                    value: LatestValues.Value(tsMs: select.int64(2), value: select.double(3))))
+            if updates.count >= 65_536 {
+                latest.apply(updates)
+                updates.removeAll(keepingCapacity: true)
             }
-            byID[id] = slots
         }
         select.reset()
-        for (device, state) in devices {
-            if let slots = byID[state.id] { devices[device]?.latest = slots }
-        }
-        latest.publish(byID.map { ($0.key, $0.value) })
-        if configuration.aggregation != nil { openWindows.publish(from: windows, nowMs: .min / 2) }
+        latest.apply(updates)
         lastMarkMinute = try database.scalarInt("SELECT max(minute_ms) FROM reading_marks") ?? .min
     }
 }
@@ -120,13 +117,5 @@ extension RingStore {
         } catch {
             throw .invalidConfiguration("saving sensor sites: \(error)")
         }
-    }
-}
-
-extension RingStore.DeviceState {
-    mutating func noteLatest(_ reading: Reading, ts: Int64) {
-        if latest.isEmpty { latest = Array(repeating: nil, count: Signal.catalogue.count) }
-        let slot = reading.signal.slot
-        if ts >= latest[slot]?.tsMs ?? .min { latest[slot] = LatestValues.Value(tsMs: ts, value: reading.value) }
     }
 }

@@ -66,8 +66,6 @@ public final class RingStore {
         var model: String?
         var tracker: SequenceTracker
         var readings: Int64
-        /// The newest reading per `Signal.slot`, for the API (in memory only).
-        var latest: [LatestValues.Value?] = []
     }
 
     public let configuration: Configuration
@@ -80,12 +78,18 @@ public final class RingStore {
     /// Device row id → name, for rows that leave the store by id (aggregates).
     var deviceNamesByID: [Int64: String] = [:]
     var vehicleIDs = Set<Int64>()
-    /// The open aggregation windows (the hourly rollup lives in the file, not in memory).
-    var windows: WindowAggregator
     var windowsNeedRebuild = false
-    /// When the open windows were last handed to readers, and whether commits changed them since.
-    var windowsPublishedMs = Int64.min / 2
-    var windowsUnpublished = false
+    /// The commit's aggregated readings, added to the shared windows in one go (one lock per
+    /// commit, not per reading); kept to reuse its capacity.
+    var pendingAggregation: [PendingReading] = []
+    /// The commit's readings for the API's latest values, applied once it committed.
+    var pendingLatest: [LatestValues.Update] = []
+    /// When the last chunk of closed windows or hours was written.
+    var lastClosingWorkMs = Int64.min / 2
+    /// Hours due to close were left for the next commit (more than one chunk of them).
+    var hourClosesPending = false
+    /// The written-through boundary the hours were last closed up to.
+    var hoursCheckedThroughMs = Int64.min
     private(set) var aggregatesRing: RingCursor
     private(set) var alertsRing: RingCursor
     var nextRetentionMs: Int64 = .min
@@ -94,7 +98,8 @@ public final class RingStore {
     var pendingDrops: Int64 = 0
     /// The newest reading of each series, for the API.
     public let latest = LatestValues()
-    /// Aggregation windows not yet stored, for the API's series.
+    /// The aggregation windows not yet stored (the hourly rollup lives in the file), shared
+    /// with the API's series readers.
     public let openWindows: OpenWindows
     /// The file's page limit: from `maxFileBytes`, else SQLite's default.
     var maxPages: Int64 = 1_073_741_823
@@ -125,11 +130,9 @@ public final class RingStore {
             throw .sqlite(error, doing: "opening \(configuration.path)")
         }
         database.setDefensive(true)
-        windows = WindowAggregator(
+        openWindows = OpenWindows(
             windowMs: configuration.aggregation?.windowMs ?? 60_000,
             latenessMs: configuration.aggregation?.latenessMs ?? 0)
-        openWindows = OpenWindows(
-            keepMs: 3 * (configuration.aggregation?.windowMs ?? 60_000) + (configuration.aggregation?.latenessMs ?? 0))
         aggregatesRing = RingCursor(capacity: configuration.aggregation?.capacityRows ?? 1)
         alertsRing = RingCursor(capacity: configuration.capacityAlerts)
         readingsRing = RingCursor(capacity: configuration.capacityReadings)
@@ -365,7 +368,6 @@ public final class RingStore {
         var rejects = rejectsRing
         var aggregates = aggregatesRing
         var alerts = alertsRing
-        var late: [LateKey: WindowStats] = [:]
         var positionsErased = 0
         let aggregating = configuration.aggregation != nil
         try step("committing a batch of \(batch.items.count) messages") {
@@ -373,6 +375,8 @@ public final class RingStore {
             // Any failure below leaves the in-memory windows ahead of the file: rebuild next time.
             windowsNeedRebuild = aggregating
             try database.transaction {
+                pendingAggregation.removeAll(keepingCapacity: true)
+                pendingLatest.removeAll(keepingCapacity: true)
                 let minute = nowMs - nowMs % 60_000
                 if minute > lastMarkMinute { try mark(minute: minute, readings: readings) }
                 let insertReading = try database.statement(
@@ -420,12 +424,15 @@ public final class RingStore {
                             }
                             if !written { try write(insertReading) }
                             if evicts { summary.readingsEvicted += 1 }
-                            state.noteLatest(reading, ts: ts)
+                            pendingLatest.append(
+                                LatestValues.Update(
+                                    deviceRowID: state.id, slot: reading.signal.slot,
+                                    value: LatestValues.Value(tsMs: ts, value: reading.value)))
                             if aggregating && reading.signal.isAggregated {
-                                aggregate(
-                                    device: state.id, signal: reading.signal.id, ts: ts, value: reading.value,
-                                    nowMs: nowMs,
-                                    late: &late)
+                                pendingAggregation.append(
+                                    PendingReading(
+                                        series: SeriesKey(device: state.id, signal: reading.signal.id), ts: ts,
+                                        value: reading.value))
                             }
                         }
                         summary.readingsStored += values.count
@@ -528,6 +535,7 @@ public final class RingStore {
                 }
                 positionsErased = try sweepPositions(nowMs: nowMs, readings: readings)
                 if aggregating {
+                    let late = aggregatePending(nowMs: nowMs)
                     try persistAggregates(late: late, nowMs: nowMs, ring: &aggregates, changed: &summary.aggregates)
                     if nowMs >= nextRetentionMs { try expireAggregates(nowMs: nowMs) }
                 }
@@ -551,8 +559,9 @@ public final class RingStore {
         summary.positionsErased = positionsErased
         aggregatesRing = aggregates
         alertsRing = alerts
-        latest.publish(touched.values.map { ($0.id, $0.latest) })
-        if configuration.aggregation != nil { publishWindows(nowMs: nowMs, force: false) }
+        latest.apply(pendingLatest)
+        pendingLatest.removeAll(keepingCapacity: true)
+        if aggregating { openWindows.withAggregator { $0.dropWritten() } }
         lastMarkMinute = max(lastMarkMinute, nowMs - nowMs % 60_000)
         if let gauge = configuration.outboxGauge {
             gauge.add(messages: pendingOutbox.messages, bytes: pendingOutbox.bytes)

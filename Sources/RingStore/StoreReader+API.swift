@@ -189,6 +189,10 @@ extension StoreReader {
     ) throws(StoreError) -> (buckets: [Bucket], source: SeriesSource) {
         var buckets: [Bucket] = []
         var rawFrom = fromMs
+        // The writer's windows before the file: a window leaves memory only after the commit
+        // that stored it, so one read now and the file read after find it in one place or both
+        // (then the file's copy wins), never in neither.
+        let held = openWindows?.windows(deviceRowID: deviceRowID, signalID: signalID)
         do {
             // One read transaction: the ring position, the marks and the rows agree.
             try database.execute("BEGIN")
@@ -204,9 +208,9 @@ extension StoreReader {
                     into: &buckets)
             }
             guard rawFrom < toMs else { return (buckets, .aggregates) }
-            if let openWindows {
+            if let held {
                 var open: [Bucket] = []
-                for window in openWindows.windows(deviceRowID: deviceRowID, signalID: signalID)
+                for window in held
                 where window.startMs >= rawFrom && window.startMs < toMs && window.stats.count > 0 {
                     let bucket = Bucket(
                         timeMs: window.startMs - window.startMs % stepMs, count: window.stats.count,

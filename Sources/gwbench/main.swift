@@ -16,8 +16,10 @@ import Upstream
 /// gwbench: measurements that need a client on both sides of gatewayd.
 ///
 ///   gwbench alert-latency --local-port P --upstream-port U --certs DIR --gateway-id ID [--count N]
+///       [--interval-ms 10] [--samples-out FILE]
 ///       publishes alarm and all-clear levels on the local broker, one at a time, and times each
-///       alert's arrival at the upstream broker (mutual TLS); prints p50, p99, p99.9 and max.
+///       alert's arrival at the upstream broker (mutual TLS); prints p50, p99, p99.9 and max, and
+///       writes "send_wall_ms latency_ms" per alert to FILE.
 ///   gwbench fill-outbox --db FILE --rows N [--batch 500] [--gateway-id ID]
 ///       writes N aggregate rows as upstream batches into a stopped gateway's outbox, in the
 ///       exact wire format, to measure how fast a backlog drains.
@@ -51,7 +53,7 @@ import Upstream
 ///       pass for the newest values) and rebuilding the gauges' trends from the levels written in
 ///       the last 30 minutes; prints each in milliseconds.
 let usage = """
-    usage: gwbench alert-latency --local-port P --upstream-port U --certs DIR --gateway-id ID [--count N] [--interval-ms 10]
+    usage: gwbench alert-latency --local-port P --upstream-port U --certs DIR --gateway-id ID [--count N] [--interval-ms 10] [--samples-out FILE]
            gwbench fill-outbox --db FILE --rows N [--batch 500] [--gateway-id ID]
            gwbench seed-api --db FILE [--devices 10000] [--hours 24] [--capacity 1000000]
            gwbench restart-warm --db FILE [--capacity 1000000]
@@ -125,6 +127,9 @@ case "alert-latency":
     var latencies: [Double] = []
     var inbox: [InboundMessage] = []
     var timeouts = 0
+    // Each alarm's wall-clock send time and latency, one line each, to see where in the minute
+    // the slow ones fall (the soak compares window closes with the rest of the minute).
+    var samples = ""
     // Paced below the upstream rate limit, so what is measured is latency, not throttling.
     let intervalNanos = UInt64(number("interval-ms", default: 10)) * 1_000_000
     var nextSend = monotonicNanos()
@@ -144,7 +149,9 @@ case "alert-latency":
                 guard let alert = try? JSONParser.parse(message.payload), alert["device"] == .string(sensor),
                     alert["ts_ms"] == .int(ts), alert["type"] == .string("water_level")
                 else { continue }
-                latencies.append(Double(monotonicNanos() - sent) / 1e6)
+                let latency = Double(monotonicNanos() - sent) / 1e6
+                latencies.append(latency)
+                samples += String(format: "%lld %.3f\n", ts - Int64(index), latency)
                 matched = true
             }
         }
@@ -152,6 +159,7 @@ case "alert-latency":
     }
     local.stop()
     upstream.stop()
+    if let path = options["samples-out"] { try samples.write(toFile: path, atomically: true, encoding: .utf8) }
     guard !latencies.isEmpty else { fail("no alert arrived upstream") }
     let sorted = latencies.sorted()
     print(
@@ -222,6 +230,9 @@ case "advisory-latency":
     var latencies: [Double] = []
     var inbox: [InboundMessage] = []
     var timeouts = 0
+    // Each alarm's wall-clock send time and latency, one line each, to see where in the minute
+    // the slow ones fall (the soak compares window closes with the rest of the minute).
+    var samples = ""
     for index in 0..<(2 * count) {
         let alarm = index % 2 == 0
         let ts = Int64(Date().timeIntervalSince1970 * 1000)
@@ -236,7 +247,9 @@ case "advisory-latency":
                 guard let advisory = try? JSONParser.parse(message.payload),
                     advisory["state"] == .string(alarm ? "alarm" : "cleared")
                 else { continue }
-                latencies.append(Double(monotonicNanos() - sent) / 1e6)
+                let latency = Double(monotonicNanos() - sent) / 1e6
+                latencies.append(latency)
+                samples += String(format: "%lld %.3f\n", ts - Int64(index), latency)
                 matched = true
             }
         }

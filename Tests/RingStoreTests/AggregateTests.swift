@@ -112,4 +112,62 @@ import Testing
         let hours = try commit(store, [level(4, at: 2_700_100, 4)], now: 3_700_000)
         #expect(hours.aggregates.contains { $0.windowS == 3600 && $0.stats.count == 4 })
     }
+
+    /// Many series close over several commits (a chunk each), and a stop halfway loses
+    /// nothing and counts nothing twice: the restart rebuilds only the series not yet written.
+    @Test func aClosedWindowIsWrittenInChunksAndSurvivesAStopHalfway() throws {
+        let directory = try TemporaryDirectory()
+        let gauges = (0..<1_500).map { DeviceID(sensor: SensorID(String(format: "g-%04d", $0))!) }
+        func reading(_ index: Int, seq: UInt32, at offset: Int64) -> IngestBatch.Item {
+            .readings(
+                device: gauges[index], ts: base + offset, seq: seq,
+                readings: [Reading(signal: .waterLevel, value: Double(index))])
+        }
+        func minuteRows(_ db: Database) throws -> [String: (count: Int64, revision: Int64)] {
+            let select = try db.statement(
+                "SELECT device, count, revision FROM aggregates_v WHERE window_s = 60 AND start_ms = ?")
+            select.bind(arguments: base)
+            var rows: [String: (count: Int64, revision: Int64)] = [:]
+            while try select.step() { rows[select.text(0) ?? ""] = (select.int64(1), select.int64(2)) }
+            return rows
+        }
+        var sent: [AggregateRow] = []
+        do {
+            let store = try RingStore(configuration: configuration(directory, capacity: 100_000), logger: quiet)
+            _ = try commit(store, gauges.indices.map { reading($0, seq: 1, at: 1_000) }, now: 55_000)
+            sent += try commit(store, [], now: 62_000).aggregates
+            #expect(try minuteRows(reader(directory)).count == RingStore.closingChunkMin, "one chunk per commit")
+            sent += try commit(store, [], now: 62_010).aggregates
+            #expect(try minuteRows(reader(directory)).count == 2 * RingStore.closingChunkMin)
+            #expect(store.aggregationDue(nowMs: base + 62_100), "the rest is due without traffic")
+        }
+        // Stopped after two chunks; a late reading for a written series and one for a series
+        // still to write arrive after the restart.
+        let store = try RingStore(configuration: configuration(directory, capacity: 100_000), logger: quiet)
+        sent += try commit(store, [reading(3, seq: 2, at: 2_000), reading(1_400, seq: 2, at: 2_000)], now: 62_020)
+            .aggregates
+        var now: Int64 = 62_030
+        while store.aggregationDue(nowMs: base + now) && now < 70_000 {
+            sent += try commit(store, [], now: now).aggregates
+            now += 50
+        }
+        let rows = try minuteRows(reader(directory))
+        #expect(rows.count == gauges.count)
+        #expect(rows["g-0003"]! == (2, 2), "written before the stop: the late reading is a revision")
+        #expect(rows["g-1400"]! == (2, 1), "written after: the late reading joined it")
+        #expect(rows.values.filter { $0.count == 1 }.count == gauges.count - 2)
+        #expect(rows.values.allSatisfy { $0.revision == 1 || $0.count == 2 })
+        let minutes = sent.filter { $0.windowS == 60 }
+        #expect(minutes.count == gauges.count + 1, "each window sent once, g-0003 twice")
+        // The hour closes (in chunks too) once its minutes are all written: every hour once.
+        var hours: [AggregateRow] = []
+        now = 3_602_000
+        repeat {
+            hours += try commit(store, [], now: now).aggregates.filter { $0.windowS == 3600 }
+            now += 50
+        } while store.aggregationDue(nowMs: base + now) && now < 3_700_000
+        #expect(hours.count == gauges.count)
+        #expect(Set(hours.map(\.device)).count == gauges.count)
+        #expect(hours.reduce(0) { $0 + $1.stats.count } == Int64(gauges.count + 2))
+    }
 }
