@@ -63,6 +63,18 @@ public struct JSONParser {
         return value
     }
 
+    /// One JSON number starting at `index`, read exactly as `parse` reads it (the same
+    /// integer/double split and the same conversion); `index` moves past it. Nil if no valid
+    /// number starts there. For decoders that walk a known shape without building a tree.
+    public static func number(in buffer: UnsafeBufferPointer<UInt8>, at index: inout Int) -> JSONValue? {
+        guard index < buffer.count else { return nil }
+        var cursor = Cursor(bytes: buffer, maxDepth: 1)
+        cursor.index = index
+        guard let value = try? cursor.parseNumber() else { return nil }
+        index = cursor.index
+        return value
+    }
+
     struct Cursor {
         let bytes: UnsafeBufferPointer<UInt8>
         let maxDepth: Int

@@ -48,6 +48,14 @@ public struct Decoder: Sendable {
         guard payload.count <= configuration.maxPayloadBytes else {
             throw Rejection(.payloadTooLarge, "\(payload.count) bytes, limit \(configuration.maxPayloadBytes)")
         }
+        if let message = decodeFast(parsedTopic, payload: payload, nowMs: nowMs) { return message }
+        return try decodeTree(parsedTopic, payload: payload, nowMs: nowMs)
+    }
+
+    /// The general path: a JSON tree, every check, a rejection that says what is wrong.
+    func decodeTree(_ parsedTopic: Topic, payload: UnsafeBufferPointer<UInt8>, nowMs: Int64) throws(Rejection)
+        -> Message
+    {
         let document: JSONValue
         do {
             document = try JSONParser.parse(buffer: payload, maxDepth: 8)
@@ -190,14 +198,21 @@ public struct Decoder: Sendable {
         guard let pid = PID(hex: key) else {
             throw Rejection(.badPIDKey, "PID key \(key.prefix(8).debugDescription) is not two hex digits")
         }
-        guard let definition = PIDDefinition.table[Int(pid.code)] else {
+        guard PIDDefinition.table[Int(pid.code)] != nil else {
             throw Rejection(.unknownPID, "PID \(pid) is not decoded by this gateway")
         }
         guard case .string(let hex) = value else {
             throw Rejection(.wrongType, "PID \(pid) value must be a hex string, got \(value.typeName)")
         }
-        // Decoded straight from the digits: no byte array per PID on the hot path.
-        let digits = hex.utf8
+        try decodePIDValue(pid, digits: hex.utf8, into: &readings)
+    }
+
+    /// A PID's value from its hex digits (the general path's string, or the fast path's bytes):
+    /// decoded straight from the digits, no byte array per PID on the hot path.
+    func decodePIDValue(_ pid: PID, digits: some Collection<UInt8>, into readings: inout [Reading]) throws(Rejection) {
+        guard let definition = PIDDefinition.table[Int(pid.code)] else {
+            throw Rejection(.unknownPID, "PID \(pid) is not decoded by this gateway")
+        }
         guard digits.count % 2 == 0 else { throw Rejection(.badHex, "PID \(pid) value is not whole bytes of hex") }
         var raw: UInt64 = 0
         var firstByte: UInt8 = 0
