@@ -74,13 +74,14 @@ extension RingStore {
         let windowS = settings.windowMs / 1000
         let hourS = AggregationSettings.rollupMs / 1000
         let hours = WindowAggregator(windowMs: AggregationSettings.rollupMs, latenessMs: settings.latenessMs)
-        let (writtenBefore, chunks) = openWindows.withAggregator { windows in
+        // One pace for this commit's minutes and hours alike.
+        let (writtenBefore, chunks, limit) = openWindows.withAggregator { windows in
             windows.beginClosing(nowMs: nowMs)
             let before = windows.closedThrough(nowMs: nowMs)
-            guard windows.hasClosingWork else { return (before, [WindowAggregator.ClosedChunk]()) }
             let limit = closingChunk(
                 nowMs: nowMs, seriesPerWindow: windows.seriesPerWindow, windowMs: settings.windowMs)
-            return (before, windows.takeClosing(max: limit))
+            guard windows.hasClosingWork else { return (before, [WindowAggregator.ClosedChunk](), limit) }
+            return (before, windows.takeClosing(max: limit), limit)
         }
         // An hour is closed once all its minutes are written; until then its row stays open
         // (revision 0) and late minutes merge into it without a revision of their own.
@@ -106,13 +107,10 @@ extension RingStore {
             }
             written += chunk.series.count
         }
-        let (writtenThrough, progress, perWindow) = openWindows.withAggregator {
-            ($0.closedThrough(nowMs: nowMs), $0.progress, $0.seriesPerWindow)
-        }
+        let (writtenThrough, progress) = openWindows.withAggregator { ($0.closedThrough(nowMs: nowMs), $0.progress) }
         if written > 0 || hourClosesPending || writtenThrough != hoursCheckedThroughMs {
             lastClosingWorkMs = nowMs
             hoursCheckedThroughMs = writtenThrough
-            let limit = closingChunk(nowMs: nowMs, seriesPerWindow: perWindow, windowMs: settings.windowMs)
             let closeHours = try database.statement(
                 """
                 UPDATE aggregates SET revision = 1 WHERE slot IN (
@@ -256,6 +254,8 @@ extension RingStore {
         }
         select.reset()
         openWindows.withAggregator { $0 = windows }
+        // What the hours were last closed up to is known again only after the next commit.
+        hoursCheckedThroughMs = .min
         windowsNeedRebuild = false
     }
 
