@@ -157,7 +157,8 @@ let package = Package(
                 "Privacy", "Crypto",
             ],
             swiftSettings: swiftSettings),
-        .testTarget(name: "AggregationTests", dependencies: ["Aggregation"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "AggregationTests", dependencies: ["Aggregation", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "AlertsTests", dependencies: ["Alerts"], swiftSettings: swiftSettings),
         .testTarget(name: "CryptoTests", dependencies: ["Crypto"], swiftSettings: swiftSettings),
         .testTarget(name: "GeoTests", dependencies: ["Geo", "Advisories"], swiftSettings: swiftSettings),

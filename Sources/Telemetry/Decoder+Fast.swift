@@ -29,12 +29,8 @@ extension Decoder {
         repeat {
             guard let key = scanner.key() else { return nil }
             switch key {
-            case .ts:
-                guard ts == nil, case .int(let value)? = scanner.number() else { return nil }
-                ts = value
-            case .seq:
-                guard seq == nil, case .int(let value)? = scanner.number() else { return nil }
-                seq = value
+            case .ts, .seq:
+                guard scanner.envelope(key, ts: &ts, seq: &seq) else { return nil }
             case .pids:
                 guard !sawPIDs, scanner.open() else { return nil }
                 sawPIDs = true
@@ -76,12 +72,8 @@ extension Decoder {
         repeat {
             guard let key = scanner.key() else { return nil }
             switch key {
-            case .ts:
-                guard ts == nil, case .int(let value)? = scanner.number() else { return nil }
-                ts = value
-            case .seq:
-                guard seq == nil, case .int(let value)? = scanner.number() else { return nil }
-                seq = value
+            case .ts, .seq:
+                guard scanner.envelope(key, ts: &ts, seq: &seq) else { return nil }
             case .levelCm:
                 guard level == nil, let value = scanner.number()?.number, Self.waterLevelRange.contains(value) else {
                     return nil
@@ -191,6 +183,17 @@ struct FlatScanner {
         skipWhitespace()
         guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { return false }
         index += 1
+        return true
+    }
+
+    /// `ts` or `seq`: an integer, once.
+    mutating func envelope(_ member: Member, ts: inout Int64?, seq: inout Int64?) -> Bool {
+        guard case .int(let value)? = number() else { return false }
+        switch member {
+        case .ts where ts == nil: ts = value
+        case .seq where seq == nil: seq = value
+        default: return false
+        }
         return true
     }
 

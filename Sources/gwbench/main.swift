@@ -16,7 +16,7 @@ import Upstream
 /// gwbench: measurements that need a client on both sides of gatewayd.
 ///
 ///   gwbench alert-latency --local-port P --upstream-port U --certs DIR --gateway-id ID [--count N]
-///       [--interval-ms 10] [--samples-out FILE]
+///       [--interval-ms 10] [--samples-out FILE] [--sensor NAME]
 ///       publishes alarm and all-clear levels on the local broker, one at a time, and times each
 ///       alert's arrival at the upstream broker (mutual TLS); prints p50, p99, p99.9 and max, and
 ///       writes "send_wall_ms latency_ms" per alert to FILE.
@@ -53,7 +53,7 @@ import Upstream
 ///       pass for the newest values) and rebuilding the gauges' trends from the levels written in
 ///       the last 30 minutes; prints each in milliseconds.
 let usage = """
-    usage: gwbench alert-latency --local-port P --upstream-port U --certs DIR --gateway-id ID [--count N] [--interval-ms 10] [--samples-out FILE]
+    usage: gwbench alert-latency --local-port P --upstream-port U --certs DIR --gateway-id ID [--count N] [--interval-ms 10] [--samples-out FILE] [--sensor NAME]
            gwbench fill-outbox --db FILE --rows N [--batch 500] [--gateway-id ID]
            gwbench seed-api --db FILE [--devices 10000] [--hours 24] [--capacity 1000000]
            gwbench restart-warm --db FILE [--capacity 1000000]
@@ -63,7 +63,7 @@ let usage = """
            gwbench ota-baseline --port P [--vehicles 200] [--bytes 8388608] [--block-size 16384]
            gwbench ingest --port P (--db FILE [--gateway-pid PID] | --baseline 1) [--devices 1000] [--water-pct 20]
                   [--qos 1] [--connections 4] [--window 1000] [--rate MSGS_PER_S] [--messages N | --duration S]
-                  [--sample-every S] [--label L] [--json-out FILE] [--allow-loss 1] [--settle-s 5]
+                  [--sample-every S] [--label L] [--json-out FILE] [--allow-loss 1] [--settle-s 5] [--exclude-device NAME]
            gwbench chart --in RESULTS.jsonl --out CHART.svg
     """
 
@@ -123,7 +123,7 @@ case "alert-latency":
         usleep(10_000)
     }
     usleep(300_000)
-    let sensor = "bench-alerts-\(getpid())"
+    let sensor = options["sensor"] ?? "bench-alerts-\(getpid())"
     var latencies: [Double] = []
     var inbox: [InboundMessage] = []
     var timeouts = 0
@@ -539,6 +539,7 @@ case "ingest":
     load.sampleEveryS = Double(options["sample-every"] ?? "0") ?? 0
     load.label = options["label"] ?? ""
     load.settleS = Double(options["settle-s"] ?? "5") ?? 5
+    load.excludeDevice = options["exclude-device"]
     guard load.baseline || load.database != nil else { fail("ingest needs --db FILE (gatewayd's store) or --baseline 1") }
     let result = try IngestLoad(options: load).run()
     let rate = Double(result.counted) / max(result.seconds, 0.001)

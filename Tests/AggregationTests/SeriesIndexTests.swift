@@ -1,3 +1,4 @@
+import TestSupport
 import Testing
 
 @testable import Aggregation
@@ -7,7 +8,7 @@ import Testing
     /// however they arrived (seeded).
     @Test(arguments: [11 as UInt64, 12, 13])
     func idsStayStableAndSortInKeyOrder(seed: UInt64) {
-        var random = SplitMix64(seed: seed)
+        var random = SplitMix(seed: seed)
         var index = SeriesIndex()
         var assigned: [SeriesKey: Int32] = [:]
         for round in 0..<4 {
@@ -30,7 +31,7 @@ import Testing
     /// A slot keeps what WindowStats keeps, for any order of readings (seeded).
     @Test(arguments: [21 as UInt64, 22])
     func slotsAgreeWithWindowStats(seed: UInt64) {
-        var random = SplitMix64(seed: seed)
+        var random = SplitMix(seed: seed)
         let start: Int64 = 1_767_225_600_000
         var pages = WindowPages(startMs: start)
         var spare: [[WindowPages.Slot]] = []

@@ -1,4 +1,5 @@
 import Aggregation
+import TestSupport
 import Testing
 
 @Suite struct WindowStatsTests {
@@ -157,7 +158,7 @@ extension WindowAggregator.ClosedChunk {
     /// after the boundary, less the series the saved progress says are written.
     @Test(arguments: [1 as UInt64, 2, 3, 4, 5, 6, 7, 8])
     func everyReadingCountedOnceAcrossChunksLateDataAndStops(seed: UInt64) {
-        var random = SplitMix64(seed: seed)
+        var random = SplitMix(seed: seed)
         let windowMs: Int64 = 1_000
         struct Reading {
             let series: SeriesKey
@@ -243,18 +244,5 @@ extension WindowAggregator.ClosedChunk {
             }
         }
         #expect(mismatches.isEmpty, "\(mismatches.count) series counted wrong, first: \(mismatches.prefix(5))")
-    }
-}
-
-/// A small seeded generator, so a failing case can be run again.
-struct SplitMix64 {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE5_E4B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

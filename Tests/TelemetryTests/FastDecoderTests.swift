@@ -28,7 +28,7 @@ import Testing
     /// case, number spellings, unknown and repeated members, escapes, truncation.
     @Test(arguments: [31 as UInt64, 32, 33, 34])
     func agreesWithTheGeneralPathOnSeededPayloads(seed: UInt64) {
-        var random = SeededRandom(seed: seed)
+        var random = SplitMix(seed: seed)
         var taken = 0
         var clean = 0
         let pids = (0..<256).compactMap { code in PIDDefinition.table[code].map { (UInt8(code), $0.byteCount) } }
@@ -110,18 +110,5 @@ import Testing
             #expect(general == .success(fast), "\(topic) \(String(decoding: payload, as: UTF8.self))")
         }
         #expect(taken >= 10, "the vectors' valid PID and level messages go the fast way (\(taken) of \(inputs.count))")
-    }
-}
-
-/// SplitMix64, as a RandomNumberGenerator for shuffles.
-struct SeededRandom: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE5_E4B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
