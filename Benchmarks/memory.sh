@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Where gatewayd's memory goes by device count: peak RSS with aggregation on and off, the load
+# paced (RATE messages/s for 20 s) so that no backlog builds up in the gateway or the broker and
+# what is measured is the per-device and per-series state. Not run in CI.
+#
+#   bash Benchmarks/memory.sh                     # 10 000 and 100 000 devices, 12 000 messages/s
+#   DEVICES="1000 10000" RATE=8000 bash Benchmarks/memory.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source .ci/deps.sh
+source .ci/loopback.sh
+DEVICES=${DEVICES:-"10000 100000"}
+RATE=${RATE:-12000}
+swift build -c release >/dev/null
+bin=$(swift build -c release --show-bin-path)
+dir=$(mktemp -d /tmp/gw-mem.XXXXXX)
+trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$dir"' EXIT
+port=$(free_port 19730)
+printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 1000000\nmax_inflight_messages 1000\n' "$port" >"$dir/mosquitto.conf"
+mosquitto -c "$dir/mosquitto.conf" >"$dir/mosquitto.log" 2>&1 &
+wait_port "$port"
+run() {
+    local devices=$1 aggregation=$2 rate=$3
+    rm -rf "$dir/run"; mkdir -p "$dir/run"
+    cat >"$dir/run/gateway.json" <<CONF
+{"gateway_id": "mem", "broker": {"port": $port}, "http": {"enabled": false}, "ota": {"enabled": false},
+ "limits": {"device_rate_per_s": 1000000, "device_burst": 1000000}, "aggregation": {"enabled": $aggregation},
+ "store": {"path": "$dir/run/gateway.db", "capacity_readings": 1000000, "max_devices": 200000},
+ "log": {"level": "warning", "stats_interval_s": 0}}
+CONF
+    MALLOC_ARENA_MAX=2 "$bin/gatewayd" --config "$dir/run/gateway.json" 2>"$dir/run/gatewayd.log" &
+    local gw=$!
+    for _ in $(seq 200); do grep -q mqtt_connected "$dir/run/gatewayd.log" 2>/dev/null && break; sleep 0.05; done
+    sleep 0.3
+    echo "devices=$devices aggregation=$aggregation rate=$rate $("$bin/gwbench" ingest --port "$port" --db "$dir/run/gateway.db" --gateway-pid "$gw" --devices "$devices" --rate "$rate" --duration 20 --connections 4 --label mem | tr ' ' '\n' | grep -E '^(readings_lost|gatewayd_peak_rss_mb|latency_ms_p99)=' | paste -sd' ')"
+    kill -TERM "$gw"; wait "$gw" || true
+}
+for devices in $DEVICES; do
+    run "$devices" true "$RATE"
+    run "$devices" false "$RATE"
+done
