@@ -95,7 +95,4 @@ struct SeriesIndex: Sendable {
         unsorted.removeAll()
         return sorted
     }
-
-    /// Bytes held, for measuring.
-    var bytes: Int { slots.capacity * 8 + slotIDs.capacity * 4 + keys.capacity * 8 + sorted.capacity * 4 }
 }

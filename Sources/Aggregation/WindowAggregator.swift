@@ -239,9 +239,6 @@ public struct WindowAggregator: Sendable {
     /// Open series-windows held in memory.
     public var openCount: Int { open.reduce(0) { $0 + $1.present } }
 
-    /// Series-windows held in memory, open and closing.
-    public var heldCount: Int { openCount + closing.reduce(0) { $0 + $1.pages.present } }
-
     /// Forgets everything (before a rebuild from the store).
     public mutating func reset() {
         index = SeriesIndex()

@@ -132,7 +132,4 @@ public final class LatestValues: Sendable {
             table.free.append(ordinal)
         }
     }
-
-    /// Slots held (devices × catalogue signals), for measuring.
-    var slotCount: Int { table.withLock { $0.pages.count * Table.devicesPerPage * Signal.catalogue.count } }
 }

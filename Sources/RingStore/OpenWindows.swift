@@ -35,7 +35,4 @@ public final class OpenWindows: Sendable {
     func withAggregator<R>(_ body: (inout WindowAggregator) throws -> R) rethrows -> R {
         try aggregator.withLock { try body(&$0) }
     }
-
-    /// Series-windows held in memory (open and being written out), for the health page.
-    public var heldCount: Int { aggregator.withLock { $0.heldCount } }
 }
