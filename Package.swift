@@ -55,6 +55,14 @@ let package = Package(
             dependencies: ["OTA", "SQLite", "MQTT", "Crypto", "JSON", "Logging", "Telemetry", "Threads", "Lifecycle"],
             swiftSettings: swiftSettings),
 
+        // Fleet OTA over the city link: a gateway's end (FleetLink) and the operator's depot.
+        .target(
+            name: "Fleet",
+            dependencies: [
+                "Campaigns", "OTA", "MQTT", "SQLite", "Crypto", "JSON", "Logging", "Lifecycle", "Threads", "Telemetry",
+            ],
+            swiftSettings: swiftSettings),
+
         // Storage and wiring.
         .target(
             name: "RingStore",
@@ -65,7 +73,7 @@ let package = Package(
             dependencies: [
                 "MQTT", "RingStore", "Telemetry", "Alerts", "Crypto", "JSON", "Logging", "API", "Metrics", "Suggest",
                 "Advisories", "Geo", "Campaigns", "Systemd", "Threads", "Version", "Ingest", "Upstream", "Lifecycle",
-                "Privacy",
+                "Privacy", "Fleet",
             ],
             swiftSettings: swiftSettings),
 
@@ -95,6 +103,7 @@ let package = Package(
             name: "gwctl",
             dependencies: [
                 "RingStore", "API", "Arguments", "JSON", "HTTP", "Crypto", "OTA", "Delta", "Telemetry", "Version",
+                "Fleet", "MQTT", "Logging", "SQLite",
             ],
             swiftSettings: swiftSettings),
         .target(name: "Systemd", swiftSettings: swiftSettings),

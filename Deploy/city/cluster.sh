@@ -60,9 +60,16 @@ gateway_definitions() { # gateway ids -> the users, permissions and topic permis
 import json, sys
 prefix, ids = sys.argv[1], sys.argv[2:]
 users = [{"name": i, "password_hash": "", "hashing_algorithm": "rabbit_password_hashing_sha256", "tags": []} for i in ids]
-perms = [{"user": i, "vhost": "/", "configure": "^$", "write": "^amq\\.topic$", "read": "^$"} for i in ids]
-# {username} is expanded by the broker: one rule, every gateway confined to its own prefix.
-topics = [{"user": i, "vhost": "/", "exchange": "amq.topic", "write": "^" + prefix.replace(".", "\\.") + "\\.{username}\\.", "read": "^$"} for i in ids]
+p = prefix.replace(".", "\\.")
+# The fleet link's persistent session (client id telemetry-gateway-ID-ota): its own queue only.
+session = lambda i: "^mqtt-subscription-telemetry-gateway-%s-otaqos[01]$" % i
+perms = [{"user": i, "vhost": "/", "configure": session(i), "write": "^amq\\.topic$|" + session(i),
+          "read": "^amq\\.topic$|" + session(i)} for i in ids]
+# {username} is expanded by the broker: one rule, every gateway confined to its own prefix
+# (and its fetch requests); it may read the fleet's announcements and the chunks sent to it.
+topics = [{"user": i, "vhost": "/", "exchange": "amq.topic",
+           "write": "^" + p + "\\.{username}\\.|^" + p + "-ota\\.from\\.{username}\\.",
+           "read": "^" + p + "-ota\\.(releases|orders|tally|to\\.{username}\\.)"} for i in ids]
 print(json.dumps({"users": users, "permissions": perms, "topic_permissions": topics}))
 PY
 }
@@ -86,6 +93,7 @@ up)
         bash "$here/../make-certs.sh" "$dir/certs" 0 gw-01 >/dev/null
     fi
     client_cert city-platform
+    client_cert ota-depot
     for id in "$@"; do client_cert "$id"; done
     : >"$dir/rabbitmq-env.conf"
     echo '[rabbitmq_mqtt,rabbitmq_auth_mechanism_ssl].' >"$dir/enabled_plugins"
@@ -116,6 +124,9 @@ definitions = json.load(open(sys.argv[1]))
 prefix = sys.argv[3]
 for b in definitions["bindings"]:
     b["routing_key"] = prefix + ".#"
+for t in definitions["topic_permissions"]:
+    for k in ("write", "read"):
+        t[k] = t[k].replace("^city", "^" + prefix.replace(".", "\\."))
 json.dump(definitions, open(sys.argv[2], "w"), indent=1)
 PY
     # Declared once all three have joined, so the quorum queue has a member on each.

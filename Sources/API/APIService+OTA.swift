@@ -188,6 +188,34 @@ extension APIService {
             help: "Time the block sender waited for the bandwidth cap.")
         out.sample(
             "gateway_ota_throttled_seconds_total", [], Double(metrics.throttledNanos.load(ordering: .relaxed)) / 1e9)
+        if let fleet = metrics.fleet.withLock({ $0 }) {
+            out.gauge(
+                "gateway_fleet_connected", help: "1 while the fleet link to the city broker is up (ota.fleet).",
+                fleet.connected ? 1 : 0)
+            out.counter(
+                "gateway_fleet_orders_applied_total", help: "Signed fleet campaigns and commands taken.",
+                fleet.ordersApplied)
+            out.family(
+                "gateway_fleet_refused_total", type: "counter",
+                help: "Releases, orders and chunks from the city side refused, by code (bad_signature, unsigned, replayed, ...).")
+            for (code, count) in fleet.refused.sorted(by: { $0.key < $1.key }) {
+                out.sample("gateway_fleet_refused_total", [("code", code)], count)
+            }
+            out.counter(
+                "gateway_fleet_duplicates_total", help: "Announcements delivered again by the broker, taken once.",
+                fleet.duplicates)
+            out.counter(
+                "gateway_fleet_releases_verified_total", help: "Fleet releases fetched whole and verified.",
+                fleet.releasesVerified)
+            out.counter(
+                "gateway_fleet_fetched_bytes_total", help: "Blob bytes fetched from the depot over the city link.",
+                fleet.bytesFetched)
+            out.counter("gateway_fleet_fetch_requests_total", help: "Range requests sent to the depot.", fleet.fetchRequests)
+            out.counter("gateway_fleet_reports_sent_total", help: "Fleet reports published upstream.", fleet.reportsSent)
+            out.gauge(
+                "gateway_fleet_report_backlog", help: "Fleet reports not yet acknowledged by the city broker.",
+                Double(fleet.backlog))
+        }
         let gauges = ota.gauges()
         out.gauge(
             "gateway_ota_transfers", help: "Vehicles offered or downloading (holding a transfer slot).",

@@ -93,11 +93,16 @@ public struct Campaign: Sendable, Equatable {
     public var reason: String?
     public var createdMs: Int64
     public var updatedMs: Int64
+    /// Part of a fleet campaign (fleet OTA): this gateway runs it for the target vehicles it
+    /// sees, and waves, abort and completion follow the fleet's tally, not its own runs.
+    public var fleet = false
 
     public init(
         id: UInt32, manifestID: Int64, hardwareID: String, targetsAll: Bool, settings: CampaignSettings,
-        state: CampaignState = .running, wave: Int = 0, reason: String? = nil, createdMs: Int64, updatedMs: Int64
+        state: CampaignState = .running, wave: Int = 0, reason: String? = nil, createdMs: Int64, updatedMs: Int64,
+        fleet: Bool = false
     ) {
+        self.fleet = fleet
         self.id = id
         self.manifestID = manifestID
         self.hardwareID = hardwareID
@@ -150,4 +155,39 @@ public struct VehicleRun: Sendable, Equatable {
     /// Offered or transferring: holds one of the gateway's transfer slots.
     public var holdsSlot: Bool { state == .offered || state == .downloading }
     public var isActive: Bool { !state.isTerminal && state != .queued }
+}
+
+/// The whole fleet's progress in one campaign, summed by the depot from every gateway's
+/// reports (each vehicle once, wherever it was last). Wave figures are cumulative, in the
+/// manifest's target order, so every gateway draws the same wave lines.
+public struct FleetTally: Sendable, Equatable {
+    public struct Wave: Sendable, Equatable {
+        public var size: Int
+        public var installed: Int
+        public var terminal: Int
+
+        public init(size: Int, installed: Int, terminal: Int) {
+            self.size = size
+            self.installed = installed
+            self.terminal = terminal
+        }
+    }
+
+    public var targets: Int
+    /// Vehicles in a final state other than canceled.
+    public var finished: Int
+    public var failures: Int
+    public var installed: Int
+    /// Vehicles in any final state.
+    public var terminal: Int
+    public var waves: [Wave]
+
+    public init(targets: Int, finished: Int, failures: Int, installed: Int, terminal: Int, waves: [Wave]) {
+        self.targets = targets
+        self.finished = finished
+        self.failures = failures
+        self.installed = installed
+        self.terminal = terminal
+        self.waves = waves
+    }
 }

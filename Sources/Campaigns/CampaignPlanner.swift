@@ -39,6 +39,8 @@ public struct CampaignPlanner: Sendable {
         public var release: ReleaseInfo
         public var runs: [VehicleRun]
         var index: [VIN: Int]
+        /// The fleet's progress, for a fleet campaign; nil until the depot's first tally.
+        public var tally: FleetTally?
 
         /// Vehicles in waves up to `wave` (cumulative share of the targets, at least one).
         public func size(ofWave wave: Int) -> Int {
@@ -123,8 +125,18 @@ public struct CampaignPlanner: Sendable {
         guard let entry = entries[id] else { return }
         let limit = Int64(entry.campaign.settings.vehicleTimeoutSeconds) * 1000
         for position in entry.runs.indices where entry.runs[position].isActive {
-            let run = entry.runs[position]
+            var run = entry.runs[position]
             guard nowMs - run.progressMs > limit else { continue }
+            if entry.campaign.fleet {
+                // In a fleet, silence means the vehicle drove on: it is not offered here again
+                // until it reports here, and the attempt is not counted (it may finish elsewhere).
+                run.state = .queued
+                run.reason = Self.away
+                run.detail = "silent for \(entry.campaign.settings.vehicleTimeoutSeconds) s: left this gateway"
+                finishVehicle(run.vin, id: id, &actions)
+                save(id, position, run, nowMs: nowMs, &actions)
+                continue
+            }
             retryOrFail(
                 id, position, terminal: .timedOut, reason: "timeout",
                 detail: "no status or block request for \(entry.campaign.settings.vehicleTimeoutSeconds) s in state \(run.state.rawValue)",
@@ -132,9 +144,63 @@ public struct CampaignPlanner: Sendable {
         }
     }
 
+    /// Why a fleet campaign's vehicle waits: it was offered here and went quiet.
+    static let away = "away"
+
+    /// The depot's newest tally for a fleet campaign: waves, abort and completion follow it.
+    public mutating func apply(tally: FleetTally, campaign id: UInt32, nowMs: Int64) -> [PlannerAction] {
+        guard let entry = entries[id], entry.campaign.fleet else { return [] }
+        entries[id]!.tally = tally
+        var actions: [PlannerAction] = []
+        if entry.campaign.state == .running { _ = evaluate(id, nowMs: nowMs, &actions) }
+        return actions
+    }
+
+    /// A fleet campaign's waves, abort and completion, from the fleet's tally.
+    private mutating func evaluateFleet(_ id: UInt32, nowMs: Int64, _ actions: inout [PlannerAction]) -> Bool {
+        guard let entry = entries[id], let tally = entry.tally else { return false }
+        let settings = entry.campaign.settings
+        if tally.finished >= settings.abortMinFinished, tally.failures * 100 > settings.abortFailurePct * tally.finished {
+            stop(
+                id, as: .aborted,
+                reason: "fleet: \(tally.failures) of \(tally.finished) finished vehicles failed, above abort_failure_pct \(settings.abortFailurePct)",
+                nowMs: nowMs, &actions)
+            return true
+        }
+        if tally.targets > 0, tally.terminal >= tally.targets {
+            setCampaign(
+                id, .completed, reason: "fleet: \(tally.installed) of \(tally.targets) installed, \(tally.failures) failed",
+                nowMs: nowMs, &actions)
+            return true
+        }
+        var wave = entry.campaign.wave
+        while wave < settings.waves.count - 1, wave < tally.waves.count {
+            let figures = tally.waves[wave]
+            if figures.installed * 100 >= settings.successPct * figures.size {
+                wave += 1
+                continue
+            }
+            if figures.terminal >= figures.size {
+                stop(
+                    id, as: .aborted,
+                    reason: "fleet: wave \(wave + 1) ended with \(figures.installed) of \(figures.size) installed, below success_pct \(settings.successPct)",
+                    nowMs: nowMs, &actions)
+                return true
+            }
+            break
+        }
+        if wave != entry.campaign.wave {
+            entries[id]!.campaign.wave = wave
+            entries[id]!.campaign.updatedMs = nowMs
+            actions.append(.saveCampaign(entries[id]!.campaign))
+        }
+        return false
+    }
+
     /// Waves, abort and completion. True when the campaign has just ended.
     private mutating func evaluate(_ id: UInt32, nowMs: Int64, _ actions: inout [PlannerAction]) -> Bool {
         guard let entry = entries[id] else { return false }
+        if entry.campaign.fleet { return evaluateFleet(id, nowMs: nowMs, &actions) }
         let settings = entry.campaign.settings
         let failures = entry.runs.count { $0.state.isFailure }
         let finished = entry.runs.count { $0.state.isTerminal && $0.state != .canceled }
@@ -190,6 +256,8 @@ public struct CampaignPlanner: Sendable {
             var run = entry.runs[position]
             if activeCampaign[run.vin] != nil { continue }
             let known = inventory[run.vin]
+            // A fleet campaign offers only to vehicles that came here and did not leave again.
+            if entry.campaign.fleet, known == nil || run.reason == Self.away { continue }
             if let known, known.sha256 == entry.release.sha256 {
                 run.state = .installed
                 run.detail = "already running this image"
@@ -212,6 +280,7 @@ public struct CampaignPlanner: Sendable {
     /// A status message from a vehicle.
     public mutating func report(vin: VIN, _ report: VehicleReport, nowMs: Int64) -> [PlannerAction] {
         var actions: [PlannerAction] = []
+        returned(vin: vin, nowMs: nowMs, &actions)
         if let installed = report.installed, inventory[vin] != installed {
             inventory[vin] = installed
             actions.append(.saveInventory(vin: vin, firmware: installed))
@@ -300,6 +369,20 @@ public struct CampaignPlanner: Sendable {
     public mutating func recordOfferedFile(campaign id: UInt32, vin: VIN, file: FileKind) {
         guard let position = entries[id]?.index[vin] else { return }
         entries[id]!.runs[position].file = file
+    }
+
+    /// A vehicle that left during a fleet campaign reported here again: it may be offered.
+    private mutating func returned(vin: VIN, nowMs: Int64, _ actions: inout [PlannerAction]) {
+        for id in entries.keys.sorted() {
+            guard let entry = entries[id], entry.campaign.fleet, !entry.campaign.state.isFinal,
+                let position = entry.index[vin], entry.runs[position].state == .queued,
+                entry.runs[position].reason == Self.away
+            else { continue }
+            var run = entry.runs[position]
+            run.reason = nil
+            run.detail = nil
+            save(id, position, run, nowMs: nowMs, &actions)
+        }
     }
 
     /// A vehicle of the campaign's hardware reported: it joins a running "all vehicles"
@@ -408,6 +491,18 @@ public struct CampaignPlanner: Sendable {
         }
         var actions: [PlannerAction] = []
         stop(id, as: .canceled, reason: "canceled by operator", nowMs: nowMs, &actions)
+        return actions
+    }
+
+    /// Like `cancel`, but the campaign ends `aborted`: what a fleet's abort threshold, reached
+    /// over several gateways, does on each of them.
+    public mutating func abort(_ id: UInt32, nowMs: Int64) throws(ControlError) -> [PlannerAction] {
+        guard let entry = entries[id] else { throw .unknownCampaign(id) }
+        guard !entry.campaign.state.isFinal else {
+            throw .notAllowed(campaign: id, state: entry.campaign.state, verb: "abort")
+        }
+        var actions: [PlannerAction] = []
+        stop(id, as: .aborted, reason: "aborted by operator", nowMs: nowMs, &actions)
         return actions
     }
 

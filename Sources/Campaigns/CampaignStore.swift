@@ -58,6 +58,10 @@ public final class CampaignStore {
                 vin TEXT PRIMARY KEY, hardware_id TEXT NOT NULL, version TEXT NOT NULL, counter INTEGER NOT NULL,
                 sha256 TEXT NOT NULL, updated_ms INTEGER NOT NULL) WITHOUT ROWID;
             """)
+        // Fleet campaigns (added with fleet OTA; files made before have none).
+        if try db.scalarInt("SELECT count(*) FROM pragma_table_info('campaigns') WHERE name = 'fleet'") == 0 {
+            try db.execute("ALTER TABLE campaigns ADD COLUMN fleet INTEGER NOT NULL DEFAULT 0")
+        }
     }
 
     // MARK: - Manifests
@@ -130,23 +134,25 @@ public final class CampaignStore {
     // MARK: - Campaigns
 
     public func createCampaign(
-        manifestID: Int64, hardwareID: String, targetsAll: Bool, settings: CampaignSettings, vins: [VIN], nowMs: Int64
+        manifestID: Int64, hardwareID: String, targetsAll: Bool, settings: CampaignSettings, vins: [VIN], nowMs: Int64,
+        fleet: Bool = false
     ) throws -> (Campaign, [VehicleRun]) {
         try db.transaction {
             let insert = try db.statement(
                 """
-                INSERT INTO campaigns(manifest_id, hardware_id, targets_all, state, wave, reason, settings, created_ms, updated_ms)
-                VALUES (?,?,?,?,0,NULL,?,?,?)
+                INSERT INTO campaigns(manifest_id, hardware_id, targets_all, state, wave, reason, settings, created_ms,
+                    updated_ms, fleet)
+                VALUES (?,?,?,?,0,NULL,?,?,?,?)
                 """)
             insert.bind(
                 arguments: manifestID, hardwareID, targetsAll ? 1 : 0, CampaignState.scheduled.rawValue,
-                settings.json.serialized(), nowMs, nowMs)
+                settings.json.serialized(), nowMs, nowMs, fleet ? 1 : 0)
             try insert.run()
             let id = db.lastInsertRowID
             guard id > 0, id <= Int64(UInt32.max) else { throw StoreFailure("campaign ids are exhausted") }
             let campaign = Campaign(
                 id: UInt32(id), manifestID: manifestID, hardwareID: hardwareID, targetsAll: targetsAll,
-                settings: settings, state: .scheduled, createdMs: nowMs, updatedMs: nowMs)
+                settings: settings, state: .scheduled, createdMs: nowMs, updatedMs: nowMs, fleet: fleet)
             let runs = vins.enumerated().map { VehicleRun(vin: $1, order: $0, progressMs: nowMs, updatedMs: nowMs) }
             for run in runs { try save(run: run, campaign: campaign.id) }
             return (campaign, runs)
@@ -248,7 +254,7 @@ public final class CampaignStore {
 
     public func campaigns() throws -> [(Campaign, [VehicleRun])] {
         let query = try db.statement(
-            "SELECT id, manifest_id, hardware_id, targets_all, state, wave, reason, settings, created_ms, updated_ms FROM campaigns ORDER BY id"
+            "SELECT id, manifest_id, hardware_id, targets_all, state, wave, reason, settings, created_ms, updated_ms, fleet FROM campaigns ORDER BY id"
         )
         var campaigns: [Campaign] = []
         while try query.step() {
@@ -261,7 +267,8 @@ public final class CampaignStore {
                     id: UInt32(truncatingIfNeeded: query.int64(0)), manifestID: query.int64(1),
                     hardwareID: query.text(2) ?? "", targetsAll: query.int64(3) != 0, settings: settings,
                     state: CampaignState(rawValue: query.text(4) ?? "") ?? .canceled, wave: Int(query.int64(5)),
-                    reason: query.text(6), createdMs: query.int64(8), updatedMs: query.int64(9)))
+                    reason: query.text(6), createdMs: query.int64(8), updatedMs: query.int64(9),
+                    fleet: query.int64(10) != 0))
         }
         query.reset()
         return try campaigns.map { campaign in (campaign, try runs(campaign: campaign.id)) }

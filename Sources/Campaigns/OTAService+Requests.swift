@@ -161,14 +161,15 @@ extension OTAService {
     // MARK: - Campaigns
 
     /// `{"manifest": id, "waves": [5,25,100], ...settings}`.
-    public func createCampaign(_ body: JSONValue) throws(OTARequestError) -> JSONValue {
-        let created = try insertCampaign(body)
+    /// `fleet`: a part of a fleet campaign (see `Campaign.fleet`), made by the fleet link.
+    public func createCampaign(_ body: JSONValue, fleet: Bool = false) throws(OTARequestError) -> JSONValue {
+        let created = try insertCampaign(body, fleet: fleet)
         // The first offers go out now, not at the next tick.
         tick()
         return created
     }
 
-    private func insertCampaign(_ body: JSONValue) throws(OTARequestError) -> JSONValue {
+    private func insertCampaign(_ body: JSONValue, fleet: Bool) throws(OTARequestError) -> JSONValue {
         guard let object = body.object else {
             throw OTARequestError(400, "bad_request", "the body must be a JSON object")
         }
@@ -213,7 +214,7 @@ extension OTAService {
                 }
                 let (campaign, runs) = try core.store.createCampaign(
                     manifestID: record.id, hardwareID: release.hardwareID, targetsAll: release.targets == .all,
-                    settings: settings, vins: vins, nowMs: now)
+                    settings: settings, vins: vins, nowMs: now, fleet: fleet)
                 core.manifests[record.id] = signed
                 core.planner.add(campaign: campaign, release: Self.releaseInfo(release), runs: runs)
                 gate.campaign(campaign.id, running: true)
@@ -274,6 +275,7 @@ extension OTAService {
                 switch verb {
                 case "pause": return try core.planner.pause(id, nowMs: now)
                 case "resume": return try core.planner.resume(id, nowMs: now)
+                case "abort": return try core.planner.abort(id, nowMs: now)
                 default: return try core.planner.cancel(id, nowMs: now)
                 }
             }
@@ -286,6 +288,14 @@ extension OTAService {
         perform(actions)
         if verb == "resume" { tick() }
         return try campaign(id)
+    }
+
+    /// The fleet's tally for a fleet campaign (from the depot, through the fleet link).
+    public func apply(tally: FleetTally, campaign id: UInt32) {
+        let now = Self.nowMs()
+        let actions = core.withLock { core in core.planner.apply(tally: tally, campaign: id, nowMs: now) }
+        perform(actions)
+        if !actions.isEmpty { tick() }
     }
 
     public func vehicles() -> JSONValue {

@@ -71,6 +71,7 @@ public final class OTAService: @unchecked Sendable {
     let sender: BlockSender
     let gate = ServeGate()
     let uploads = Mutex(())
+    private let runObserver = Mutex<(@Sendable (UInt32, VehicleRun) -> Void)?>(nil)
     private let stopping = Atomic<Bool>(false)
     private var started = false
     private let finished = DispatchSemaphore(value: 0)
@@ -109,6 +110,12 @@ public final class OTAService: @unchecked Sendable {
             client: client, metrics: metrics, gate: gate, logger: self.logger,
             maxQueued: configuration.maxQueuedRequests,
             maxUnwritten: configuration.maxUnwrittenBlocks, bytesPerSecond: configuration.maxBytesPerSecond)
+    }
+
+    /// Called with every vehicle state once the store has it, on the thread that saved it:
+    /// the fleet link reports a fleet campaign's vehicles upstream from here. Keep it short.
+    public func observeRuns(_ observer: @escaping @Sendable (UInt32, VehicleRun) -> Void) {
+        runObserver.withLock { $0 = observer }
     }
 
     /// Forgets a vehicle (erasure): in the file first, then in memory, so a failure leaves
@@ -307,6 +314,9 @@ public final class OTAService: @unchecked Sendable {
                     break
                 }
             }
+        }
+        if let observer = runObserver.withLock({ $0 }) {
+            for case .saveRun(let campaign, let run) in actions { observer(campaign, run) }
         }
         for publish in publishes {
             do {

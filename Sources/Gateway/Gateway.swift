@@ -14,6 +14,7 @@ import Synchronization
 import Systemd
 import Telemetry
 import Upstream
+import Fleet
 import Version
 
 #if canImport(FoundationEssentials)
@@ -45,6 +46,7 @@ public final class Gateway: @unchecked Sendable {
     let outboxGauge: OutboxGauge?
     private let api: APIServer?
     private let ota: OTAService?
+    private let fleet: FleetLink?
     private let rates = RateMeter()
     private let startedMs = Int64(Date().timeIntervalSince1970 * 1000)
     private var rateTimer: (any DispatchSourceTimer)?
@@ -187,6 +189,7 @@ public final class Gateway: @unchecked Sendable {
         try store.forgetAdvisedOfEndedIncidents()
         let ota = try Self.makeOTA(configuration, broker: mqtt, logger: self.logger)
         self.ota = ota
+        fleet = try Self.makeFleet(configuration, ota: ota, logger: self.logger)
         let client = client
         let publishLogger = self.logger
         let upstream = upstream
@@ -247,7 +250,7 @@ public final class Gateway: @unchecked Sendable {
         } else {
             httpCertificateExpiresMs = nil
         }
-        let parts: [(any Service)?] = [upstream, pipeline, client, ota, api]
+        let parts: [(any Service)?] = [upstream, pipeline, client, ota, fleet, api]
         services = ServiceGroup(parts.compactMap { $0 }, logger: self.logger)
         statusSource.attach(self)
     }
@@ -334,6 +337,33 @@ public final class Gateway: @unchecked Sendable {
                 ])
         }
         return try OTAService(configuration: ota, logger: logger)
+    }
+
+    /// Fleet OTA (`ota.fleet`): a second connection to the city broker with the upstream
+    /// link's nodes and certificate, so releases and orders reach a board nobody can dial into.
+    private static func makeFleet(_ configuration: GatewayConfiguration, ota: OTAService?, logger: Logger) throws
+        -> FleetLink?
+    {
+        let settings = configuration.upstream
+        guard configuration.ota.fleet, let ota else { return nil }
+        guard configuration.upstream.enabled, !settings.nodes.isEmpty else {
+            logger.warning("fleet_without_upstream", [("detail", "ota.fleet needs the upstream section: it is off")])
+            return nil
+        }
+        var mqtt = MQTTClient.Configuration(
+            clientID: (settings.clientID ?? "telemetry-gateway-\(configuration.gatewayID)") + "-ota")
+        mqtt.brokers = settings.nodes.map { .init(host: $0.host, port: Int($0.port)) }
+        mqtt.reconnectMaxMs = Int(settings.reconnectMaxS) * 1000
+        mqtt.connackTimeoutMs = Int(settings.connectTimeoutS) * 1000
+        mqtt.keepAliveSeconds = Int32(settings.keepAliveSeconds)
+        if let caFile = settings.caFile {
+            mqtt.tls = .init(caFile: caFile, certFile: settings.certFile, keyFile: settings.keyFile)
+        }
+        return try FleetLink(
+            configuration: .init(
+                prefix: settings.topicPrefix, gatewayID: configuration.gatewayID, mqtt: mqtt,
+                trustedKeys: ota.configuration.trustedKeys, signatureThreshold: ota.configuration.signatureThreshold),
+            ota: ota, logger: logger)
     }
 
     /// Vehicles' names upstream: keyed pseudonyms unless `privacy.upstream_vin` is `plain`, or

@@ -14,10 +14,13 @@ public struct OTASettings: Sendable {
     public var maxBlobBytes: Int64 = 512 * 1024 * 1024
     public var maxBytesPerSecond: Int64 = 0
     public var maxConcurrentTransfers: Int64 = 50
+    /// Take releases and signed orders from the city broker (fleet OTA). Off by default: the
+    /// city broker must first let this gateway read `{prefix}-ota/` (Deploy/city).
+    public var fleet = false
 
     static let keys = [
         "enabled", "directory", "trusted_keys", "signature_threshold", "block_size", "max_blob_bytes",
-        "max_bytes_per_second", "max_concurrent_transfers",
+        "max_bytes_per_second", "max_concurrent_transfers", "fleet",
     ]
 
     static func parse(_ root: JSONObject, into ota: inout OTASettings, reader: inout ConfigReader) {
@@ -38,6 +41,7 @@ public struct OTASettings: Sendable {
         }
         ota.maxConcurrentTransfers = reader.integer(
             object, "max_concurrent_transfers", path: "ota.max_concurrent_transfers", default: 50, range: 1...100_000)
+        ota.fleet = reader.boolean(object, "fleet", path: "ota.fleet", default: false)
         if let keys = object?["trusted_keys"], keys != .null {
             guard case .array(let values) = keys else {
                 reader.problem("ota.trusted_keys", "must be an array of hex Ed25519 public keys (gwctl ota keygen prints one)")
@@ -68,7 +72,7 @@ public struct OTASettings: Sendable {
                 ("trusted_keys", .array(trustedKeys.map(JSONValue.string))),
                 ("signature_threshold", .int(signatureThreshold)), ("block_size", .int(blockSize)),
                 ("max_blob_bytes", .int(maxBlobBytes)), ("max_bytes_per_second", .int(maxBytesPerSecond)),
-                ("max_concurrent_transfers", .int(maxConcurrentTransfers)),
+                ("max_concurrent_transfers", .int(maxConcurrentTransfers)), ("fleet", .bool(fleet)),
             ]))
     }
 }

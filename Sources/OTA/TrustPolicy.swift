@@ -17,15 +17,19 @@ public struct TrustPolicy: Sendable {
 
     /// Passes only when at least `threshold` distinct trusted keys signed the exact bytes.
     public func verify(_ signed: SignedManifest) throws(ManifestError) {
+        try verify(signatures: signed.signatures, bytes: signed.signedBytes)
+    }
+
+    func verify(signatures: [SignedManifest.Signature], bytes: [UInt8]) throws(ManifestError) {
         var valid = Set<String>()
         var untrusted: [String] = []
         var invalid: [String] = []
-        for signature in signed.signatures {
+        for signature in signatures {
             guard let key = keys[signature.keyID] else {
                 untrusted.append(signature.keyID)
                 continue
             }
-            if key.verify(signature: signature.signature, message: signed.signedBytes) {
+            if key.verify(signature: signature.signature, message: bytes) {
                 valid.insert(signature.keyID)
             } else {
                 invalid.append(signature.keyID)

@@ -2,6 +2,7 @@ import API
 import Arguments
 import Foundation
 import JSON
+import OTA
 import RingStore
 import Version
 
@@ -42,6 +43,25 @@ let releaseOptions = [
     OptionSpec("--all", value: false, help: "target every vehicle of --hw"),
     OptionSpec("--expires-days", help: "days the manifest stays valid (default 30)"),
     OptionSpec("--name", help: "release name (default: the image's file name)"),
+]
+
+let depotOption = OptionSpec("--depot", help: "the operator's depot directory (blobs and depot.db)")
+let cityOptions = [
+    OptionSpec("--broker", help: "city broker nodes, host:port[,host:port...] (MQTT over TLS)"),
+    OptionSpec("--broker-ca", help: "CA file the city broker's certificate is checked against"),
+    OptionSpec("--broker-cert", help: "this account's client certificate on the city broker"),
+    OptionSpec("--broker-key", help: "its private key"),
+    OptionSpec("--prefix", help: "upstream.topic_prefix of the gateways (default city)"),
+    depotOption,
+]
+let campaignOptions = [
+    OptionSpec("--waves", help: "cumulative percentages of targets per wave (default 100), e.g. 5,25,100"),
+    OptionSpec("--success-pct", help: "installed share that starts the next wave (default 95)"),
+    OptionSpec("--abort-failure-pct", help: "failed share of finished vehicles that aborts (default 20)"),
+    OptionSpec("--abort-min-finished", help: "finished vehicles before the abort rule applies (default 5)"),
+    OptionSpec("--timeout", help: "seconds of silence before a vehicle's attempt times out (default 900)"),
+    OptionSpec("--retries", help: "further attempts after a timeout or failed install (default 2)"),
+    OptionSpec("--window", help: "local hours when offers go out, e.g. 01:00-05:00"),
 ]
 
 let parser = ArgumentParser(
@@ -113,8 +133,32 @@ let parser = ArgumentParser(
                 OptionSpec("--window", help: "local hours when offers go out, e.g. 01:00-05:00"),
             ]),
         CommandSpec(
-            "ota status", summary: "campaigns, or one campaign's vehicles with progress", arguments: ["[CAMPAIGN]"],
-            options: [OptionSpec("--watch", value: false, help: "refresh every second until the campaign ends")]),
+            "ota status", summary: "campaigns, or one campaign's vehicles with progress; --city: a fleet campaign",
+            arguments: ["[CAMPAIGN]"],
+            options: [
+                OptionSpec("--watch", value: false, help: "refresh every second until the campaign ends"),
+                OptionSpec("--city", value: false, help: "the fleet campaign CAMPAIGN, from the depot's reports"),
+                depotOption,
+            ]),
+        CommandSpec(
+            "fleet push",
+            summary: "sign (or take --manifest) a release, put it in the depot, announce it to every gateway; "
+                + "--campaign NAME starts a signed fleet campaign",
+            arguments: ["IMAGE"],
+            options: releaseOptions + cityOptions + campaignOptions + [
+                OptionSpec("--manifest", help: "a manifest signed elsewhere"),
+                OptionSpec("--delta", help: "with --manifest: the delta file it names"),
+                OptionSpec("--campaign", help: "the campaign's name (1-64 of A-Z a-z 0-9 . _ -), new each time"),
+            ]),
+        CommandSpec(
+            "fleet serve", summary: "the depot: answer gateways' fetches from --depot and record their reports",
+            options: cityOptions + [OptionSpec("--client-id", help: "MQTT client id (default ota-depot)")]),
+    ] + FleetDocument.Verb.allCases.map { verb in
+        CommandSpec(
+            "fleet \(verb.rawValue)", summary: "a signed \(verb.rawValue) to every gateway of a fleet campaign",
+            arguments: ["CAMPAIGN"],
+            options: cityOptions + [OptionSpec("--key", help: "private key file(s), comma-separated")])
+    } + [
         CommandSpec("ota list", summary: "campaigns, newest first"),
         CommandSpec("ota pause", summary: "stop offering and tell vehicles to pause", arguments: ["CAMPAIGN"]),
         CommandSpec("ota resume", summary: "resume a paused campaign", arguments: ["CAMPAIGN"]),
@@ -183,7 +227,15 @@ func run() throws(ClientError) {
     case "ota keygen": OTACommands.keygen()
     case "ota sign": OTACommands.sign(arguments.arguments[0])
     case "ota push": try OTACommands.push(arguments.arguments[0])
+    case "ota status" where arguments.flag("--city"):
+        guard let campaign = arguments.arguments.first else { fail("--city needs the campaign's name", code: 64) }
+        FleetCommands.status(campaign: campaign)
     case "ota status": try OTACommands.status(arguments.arguments.first)
+    case "fleet push": FleetCommands.push(arguments.arguments[0])
+    case "fleet serve": FleetCommands.serve()
+    case let command where command.hasPrefix("fleet "):
+        guard let verb = FleetDocument.Verb(rawValue: String(command.dropFirst(6))) else { fail("unknown \(command)") }
+        FleetCommands.command(verb, campaign: arguments.arguments[0])
     case "ota list": try OTACommands.list()
     case "ota pause", "ota resume", "ota cancel":
         try OTACommands.control(String(arguments.command.dropFirst(4)), arguments.arguments[0])

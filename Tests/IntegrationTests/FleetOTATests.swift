@@ -1,0 +1,232 @@
+import Crypto
+import Foundation
+import JSON
+import Logging
+import MQTT
+import OTA
+import SQLite
+import Synchronization
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Fleet OTA end to end on the clustered city broker: three gateways that nobody dials into,
+/// the operator's depot, one push, vehicles of which one roams mid-transfer, and orders forged,
+/// unsigned and replayed straight onto the broker.
+@Suite(.serialized, .timeLimit(.minutes(10)))
+struct FleetOTATests {
+    static let token = "fleet-operator-token"
+
+    struct Site {
+        let id: String
+        let scratch: Scratch
+        let broker: Broker
+        let gateway: GatewayProcess
+    }
+
+    @Test func onePushReachesEveryGatewayAndRoamingVehiclesResume() throws {
+        let scratch = try Scratch()
+        let ids = ["fg-1", "fg-2", "fg-3"]
+        let cluster = try CityCluster(scratch: scratch, gateways: ids)
+        let keygen = try runTool(
+            try binary("gwctl"), ["ota", "keygen", "--out", scratch.file("operator"), "--json"], in: scratch)
+        let publicKey = try #require(try JSONParser.parse(Array(keygen.output.utf8))["public_key"]?.string)
+        let image = OTATests.image(size: 384 * 1024, seed: 3)
+        let v1 = scratch.file("v1.bin")
+        let v2 = scratch.file("v2.bin")
+        FileManager.default.createFile(atPath: v1, contents: Data(OTATests.image(size: 64 * 1024, seed: 1)))
+        FileManager.default.createFile(atPath: v2, contents: Data(image))
+
+        var sites: [Site] = []
+        for (index, id) in ids.enumerated() {
+            let siteScratch = try Scratch()
+            let broker = try Broker(scratch: siteScratch)
+            // fg-1 hands blocks to vehicles slowly, so that a vehicle can leave it mid-transfer.
+            let throttle = index == 0 ? #", "max_bytes_per_second": 49152"# : ""
+            let gateway = try GatewayProcess(
+                scratch: siteScratch, brokerPort: broker.port,
+                extra: cluster.upstreamSection(gatewayID: id, first: index)
+                    + #""ota": {"trusted_keys": ["\#(publicKey)"], "fleet": true\#(throttle)},"#,
+                http: #", "tokens": [{"name": "ops", "role": "operator", "sha256": "\#(SHA256.hex(Array(Self.token.utf8)))"}]"#,
+                gatewayID: id)
+            try gateway.start()
+            sites.append(Site(id: id, scratch: siteScratch, broker: broker, gateway: gateway))
+        }
+        let depotDirectory = scratch.file("depot")
+        let (depotCert, depotKey) = cluster.certificate("ota-depot")
+        let brokerOptions = [
+            "--broker", cluster.nodes.map(\.mqtt).joined(separator: ","), "--broker-ca", cluster.caFile,
+            "--broker-cert", depotCert, "--broker-key", depotKey, "--depot", depotDirectory,
+        ]
+        let depot = try ChildProcess(
+            name: "depot", executable: try binary("gwctl"), arguments: ["fleet", "serve"] + brokerOptions,
+            logPath: scratch.file("depot.log"))
+        defer { _ = depot.stop() }
+        try waitFor("the depot connected", seconds: 30) { depot.log.contains("event=depot_connected") }
+        for site in sites {
+            try waitFor("\(site.id): fleet link up", seconds: 30) {
+                try metric(site, "gateway_fleet_connected") == 1
+            }
+        }
+
+        // Vehicles 1-3 at fg-1 (3 roams to fg-2 mid-transfer), 4-5 at fg-2, 6-7 at fg-3.
+        var vehicles: [ChildProcess] = []
+        func vehicle(_ site: Site, offset: Int, count: Int, flash: String) throws -> ChildProcess {
+            let child = try ChildProcess(
+                name: "gwsim", executable: try binary("gwsim"),
+                arguments: [
+                    "--port", String(site.broker.port), "--ota-vehicles", String(count), "--ota-vin-offset",
+                    String(offset), "--ota-dir", scratch.file(flash), "--ota-trusted-key", publicKey,
+                    "--ota-firmware", v1, "--ota-install-ms", "20",
+                ],
+                logPath: scratch.file("\(flash)-\(site.id)-\(vehicles.count).log"))
+            vehicles.append(child)
+            return child
+        }
+        _ = try vehicle(sites[0], offset: 0, count: 2, flash: "fleet")
+        let roamer = try vehicle(sites[0], offset: 2, count: 1, flash: "roamer")
+        _ = try vehicle(sites[1], offset: 3, count: 2, flash: "fleet")
+        _ = try vehicle(sites[2], offset: 5, count: 2, flash: "fleet")
+        defer { for child in vehicles { _ = child.stop(signal: SIGKILL) } }
+        for (site, count) in zip(sites, [3, 2, 2]) {
+            try waitFor("\(site.id): \(count) vehicles known", seconds: 30) {
+                (try get(site, "/v1/ota/vehicles")["vehicles"]?.arrayValue?.count ?? 0) >= count
+            }
+        }
+
+        let pushed = Date()
+        let vins = (1...7).map(OTATests.vin).joined(separator: ",")
+        let push = try runTool(
+            try binary("gwctl"),
+            [
+                "fleet", "push", v2, "--version", "1.1.0", "--counter", "2", "--hw", "tgu-1", "--vins", vins,
+                "--key", scratch.file("operator.key"), "--campaign", "bus-ecu-1.1.0", "--waves", "50,100",
+                "--success-pct", "50", "--json",
+            ] + brokerOptions, in: scratch)
+        #expect(push.status == 0, "\(push.output)")
+        for site in sites {
+            try waitFor("\(site.id): the release fetched and verified", seconds: 60) {
+                site.gateway.log.contains("event=fleet_release_verified")
+            }
+        }
+        let verifiedSeconds = Date().timeIntervalSince(pushed)
+
+        // The roamer leaves fg-1 part way through and turns up at fg-2 with the blocks it holds.
+        let roamingVIN = OTATests.vin(3)
+        var heldAtA = 0
+        try waitFor("the roamer part way through at fg-1", seconds: 60) {
+            let run = try vehicleRun(sites[0], vin: roamingVIN)
+            heldAtA = Int(integer(run?["blocks_done"]))
+            return heldAtA >= 6
+        }
+        _ = roamer.stop()
+        let total = Int(integer(try vehicleRun(sites[0], vin: roamingVIN)?["blocks_total"]))
+        _ = try vehicle(sites[1], offset: 2, count: 1, flash: "roamer")
+
+        // Operator orders, then a forged, an unsigned and a replayed one straight onto the broker.
+        let pause = try runTool(
+            try binary("gwctl"),
+            ["fleet", "pause", "bus-ecu-1.1.0", "--key", scratch.file("operator.key")] + brokerOptions, in: scratch)
+        #expect(pause.status == 0, "\(pause.output)")
+        let resume = try runTool(
+            try binary("gwctl"),
+            ["fleet", "resume", "bus-ecu-1.1.0", "--key", scratch.file("operator.key")] + brokerOptions, in: scratch)
+        #expect(resume.status == 0, "\(resume.output)")
+        let depotDB = try Database(path: depotDirectory + "/depot.db", options: [.readOnly])
+        let pauseDocument = try #require(
+            try textRows(depotDB, "SELECT document FROM orders WHERE campaign = 'bus-ecu-1.1.0' AND verb = 'pause'").first)
+        let stranger = try Ed25519.PrivateKey()
+        let forged = FleetDocument(campaign: "bus-ecu-1.1.0", sequence: 90, issued: 0, body: .command(.abort))
+            .signed(with: [stranger])
+        let unsigned = FleetDocument(campaign: "bus-ecu-1.1.0", sequence: 91, issued: 0, body: .command(.cancel))
+        let attacker = try brokerClient(cluster, certificate: "ota-depot")
+        defer { attacker.stop() }
+        for payload in [Array(forged.json.serialized().utf8), Array(unsigned.json.serialized().utf8), Array(pauseDocument.utf8)] {
+            try attacker.publish(topic: "city-ota/orders", payload: payload, qos: 1)
+        }
+        for site in sites {
+            try waitFor("\(site.id): the forged, unsigned and replayed orders refused", seconds: 30) {
+                try metric(site, "gateway_fleet_refused_total", label: "code=\"untrusted_key\"") == 1
+                    && metric(site, "gateway_fleet_refused_total", label: "code=\"unsigned\"") == 1
+                    && metric(site, "gateway_fleet_refused_total", label: "code=\"replayed\"") == 1
+            }
+        }
+
+        for site in sites {
+            try waitFor("\(site.id): its part of the campaign completed", seconds: 120) {
+                let campaigns = try get(site, "/v1/ota/campaigns")["campaigns"]?.arrayValue ?? []
+                return campaigns.first?["state"] == .string("completed")
+            }
+        }
+        let roamed = try #require(try vehicleRun(sites[1], vin: roamingVIN))
+        #expect(roamed["state"] == .string("installed"))
+        let fetchedAtB = Int(integer(roamed["fetched_blocks"]))
+        #expect(fetchedAtB < total, "the roamer fetched \(fetchedAtB) of \(total) blocks at fg-2: it did not resume")
+        let installed = try JSONParser.parse(
+            Array(try Data(contentsOf: URL(fileURLWithPath: scratch.file("roamer/\(roamingVIN)/installed.json")))))
+        #expect(installed["sha256"] == .string(SHA256.hex(image)))
+
+        // One view of the fleet: each vehicle once, every gateway with the release, each image
+        // fetched once per gateway, the refusals said upstream.
+        var view = JSONValue.null
+        try waitFor("the depot's fleet view: 7 vehicles installed, each gateway's refusals reported", seconds: 60) {
+            let status = try runTool(
+                try binary("gwctl"),
+                ["ota", "status", "--city", "bus-ecu-1.1.0", "--depot", depotDirectory, "--json"], in: scratch)
+            view = try JSONParser.parse(Array(status.output.utf8))
+            return view["by_state"]?["installed"] == .int(7) && view["vehicles"] == .int(7)
+                && view["gateways"]?.arrayValue?.allSatisfy { integer($0["refusals"]) >= 3 } == true
+        }
+        #expect(view["without_release"] == .array([]), "\(view)")
+        for gateway in view["gateways"]?.arrayValue ?? [] {
+            #expect(gateway["image_bytes_fetched"] == .int(Int64(image.count)), "\(gateway)")
+        }
+        let table = try runTool(
+            try binary("gwctl"), ["ota", "status", "--city", "bus-ecu-1.1.0", "--depot", depotDirectory], in: scratch)
+        #expect(table.output.contains("installed 7"), "\(table.output)")
+        print(
+            "fleet: push -> every gateway holds the verified release in \(String(format: "%.1f", verifiedSeconds)) s;"
+                + " \(image.count) image bytes fetched per gateway over the city link;"
+                + " the roamer held \(heldAtA) of \(total) blocks at fg-1 and fetched \(fetchedAtB) at fg-2 (fresh start: \(total))"
+        )
+        withExtendedLifetime((cluster, sites, depot)) {}
+    }
+
+    private func get(_ site: Site, _ target: String) throws -> JSONValue {
+        let response = try APIEndpointTests.get(site.gateway.httpPort, target, token: Self.token)
+        #expect(response.status == 200, "\(target): \(response.text)")
+        return try JSONParser.parse(response.body)
+    }
+
+    private func vehicleRun(_ site: Site, vin: String) throws -> JSONValue? {
+        guard let campaign = try get(site, "/v1/ota/campaigns")["campaigns"]?.arrayValue?.first,
+            case .int(let id)? = campaign["id"]
+        else { return nil }
+        return try get(site, "/v1/ota/campaigns/\(id)")["vehicles"]?.arrayValue?.first { $0["vin"] == .string(vin) }
+    }
+
+    private func metric(_ site: Site, _ name: String, label: String? = nil) throws -> Double {
+        let text = try APIEndpointTests.get(site.gateway.httpPort, "/metrics", token: nil).text
+        let prefix = label.map { "\(name){\($0)} " } ?? "\(name) "
+        guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix(prefix) }) else { return 0 }
+        return Double(line.dropFirst(prefix.count)) ?? 0
+    }
+
+    private func brokerClient(_ cluster: CityCluster, certificate: String) throws -> MQTTClient {
+        var configuration = MQTTClient.Configuration(clientID: "attacker-\(UUID().uuidString.prefix(6))")
+        configuration.brokers = [.init(host: "127.0.0.1", port: cluster.nodes[1].mqttPort)]
+        configuration.tls = cluster.clientTLS(certificate)
+        configuration.cleanSession = true
+        let client = try MQTTClient(configuration: configuration, logger: Logger(level: .error))
+        client.start()
+        try waitFor("the attacker's client to connect") { client.isConnected }
+        return client
+    }
+}
+
+private func integer(_ value: JSONValue?) -> Int64 {
+    if case .int(let number)? = value { return number }
+    return 0
+}
