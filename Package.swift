@@ -177,6 +177,10 @@ let package = Package(
         .testTarget(
             name: "CampaignsTests", dependencies: ["Campaigns", "OTA", "Telemetry"], swiftSettings: swiftSettings),
         .testTarget(
+            name: "FleetTests",
+            dependencies: ["Fleet", "Campaigns", "OTA", "Crypto", "JSON", "Telemetry", "TestSupport"],
+            swiftSettings: swiftSettings),
+        .testTarget(
             name: "OTATests", dependencies: ["OTA", "Crypto", "JSON", "Telemetry", "Delta", "TestSupport"],
             swiftSettings: swiftSettings),
         .testTarget(

@@ -368,20 +368,18 @@ public final class FleetLink: @unchecked Sendable {
         }
         let outcome = core.withLock { core -> Result<Bool, FleetDocumentError> in
             let existing = core.campaigns[document.campaign]
-            if let existing, document.sequence <= existing.sequence {
-                if document.digest == existing.lastDigest {
-                    count { $0.duplicates += 1 }
-                    return .success(false)
-                }
-                return .failure(.replayed(sequence: document.sequence, highest: existing.sequence))
+            switch FleetOrderRule.judge(document, current: existing.map { ($0.sequence, $0.lastDigest) }) {
+            case .duplicate:
+                count { $0.duplicates += 1 }
+                return .success(false)
+            case .refuse(let error):
+                return .failure(error)
+            case .take:
+                break
             }
             var row: FleetState.CampaignRow
             switch document.body {
             case .campaign(let manifest, let settings, let key):
-                guard existing == nil else {
-                    return .failure(
-                        .refusedByGateway("campaign \(document.campaign) exists; change it with commands, or use a new name"))
-                }
                 row = FleetState.CampaignRow(
                     name: document.campaign, sequence: document.sequence, lastDigest: document.digest, manifest: manifest,
                     settings: JSONValue.object(settings).serialized(), vehicleKey: key)

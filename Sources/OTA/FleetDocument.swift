@@ -205,3 +205,33 @@ extension TrustPolicy {
         }
     }
 }
+
+/// What a gateway does with a fleet order whose signatures passed: the replay guard, pure so
+/// that the vectors drive the same rule the gateway runs.
+public enum FleetOrderRule {
+    public enum Verdict: Sendable, Equatable {
+        case take
+        /// The same document again (the broker's redelivery): nothing to do, not a refusal.
+        case duplicate
+        case refuse(FleetDocumentError)
+    }
+
+    /// `current`: the campaign's highest sequence taken and that document's digest, nil when
+    /// the gateway has no document of this campaign.
+    public static func judge(_ document: FleetDocument, current: (sequence: UInt64, digest: String)?) -> Verdict {
+        if let current, document.sequence <= current.sequence {
+            return document.digest == current.digest
+                ? .duplicate : .refuse(.replayed(sequence: document.sequence, highest: current.sequence))
+        }
+        switch document.body {
+        case .campaign:
+            if current != nil {
+                return .refuse(
+                    .refusedByGateway("campaign \(document.campaign) exists; change it with commands, or use a new name"))
+            }
+        case .command:
+            if current == nil { return .refuse(.unknownCampaign(document.campaign)) }
+        }
+        return .take
+    }
+}
