@@ -80,7 +80,7 @@ struct FleetOTATests {
                     "--port", String(site.broker.port), "--ota-vehicles", String(count), "--ota-vin-offset",
                     String(offset), "--ota-dir", scratch.file(flash), "--ota-trusted-key", publicKey,
                     "--ota-firmware", v1, "--ota-install-ms", "20",
-                ],
+                ] + (flash == "failing" ? ["--ota-fail-rate", "1"] : []),
                 logPath: scratch.file("\(flash)-\(site.id)-\(vehicles.count).log"))
             vehicles.append(child)
             return child
@@ -186,12 +186,59 @@ struct FleetOTATests {
         let table = try runTool(
             try binary("gwctl"), ["ota", "status", "--city", "bus-ecu-1.1.0", "--depot", depotDirectory], in: scratch)
         #expect(table.output.contains("installed 7"), "\(table.output)")
+        let abort = try fleetThresholdAbortsEveryPart(
+            sites: sites, vehicle: { try vehicle($0, offset: $1, count: $2, flash: $3) }, publicKey: publicKey, scratch: scratch, brokerOptions: brokerOptions)
         print(
             "fleet: push -> every gateway holds the verified release in \(String(format: "%.1f", verifiedSeconds)) s;"
                 + " \(image.count) image bytes fetched per gateway over the city link;"
-                + " the roamer held \(heldAtA) of \(total) blocks at fg-1 and fetched \(fetchedAtB) at fg-2 (fresh start: \(total))"
+                + " the roamer held \(heldAtA) of \(total) blocks at fg-1 and fetched \(fetchedAtB) at fg-2 (fresh start: \(total));"
+                + " second campaign aborted everywhere at the fleet threshold, \(abort) transfer(s) stopped mid-way at fg-1"
         )
         withExtendedLifetime((cluster, sites, depot)) {}
+    }
+
+    /// A second campaign to vehicles whose installs all fail, two at each gateway: no gateway
+    /// alone reaches abort_min_finished 3, the fleet does, and every part aborts, fg-1's slow
+    /// transfers included. Returns how many transfers were stopped before their last block.
+    private func fleetThresholdAbortsEveryPart(
+        sites: [Site], vehicle: (Site, Int, Int, String) throws -> ChildProcess, publicKey: String, scratch: Scratch,
+        brokerOptions: [String]
+    ) throws -> Int {
+        for (index, site) in sites.enumerated() {
+            _ = try vehicle(site, 7 + 2 * index, 2, "failing")
+        }
+        for (site, count) in zip(sites, [5, 5, 4]) {
+            try waitFor("\(site.id): \(count) vehicles known", seconds: 30) {
+                (try get(site, "/v1/ota/vehicles")["vehicles"]?.arrayValue?.count ?? 0) >= count
+            }
+        }
+        let v3 = scratch.file("v3.bin")
+        FileManager.default.createFile(atPath: v3, contents: Data(OTATests.image(size: 384 * 1024, seed: 5)))
+        let push = try runTool(
+            try binary("gwctl"),
+            [
+                "fleet", "push", v3, "--version", "1.2.0", "--counter", "3", "--hw", "tgu-1", "--vins",
+                (8...13).map(OTATests.vin).joined(separator: ","), "--key", scratch.file("operator.key"), "--campaign",
+                "bus-ecu-1.2.0", "--retries", "0", "--abort-failure-pct", "50", "--abort-min-finished", "3",
+            ] + brokerOptions, in: scratch)
+        #expect(push.status == 0, "\(push.output)")
+        var stopped = 0
+        for site in sites {
+            try waitFor("\(site.id): the second campaign aborted by the fleet's tally", seconds: 120) {
+                let campaign = try get(site, "/v1/ota/campaigns")["campaigns"]?.arrayValue?.first
+                return campaign?["state"] == .string("aborted")
+            }
+            let campaign = try #require(try get(site, "/v1/ota/campaigns")["campaigns"]?.arrayValue?.first)
+            #expect(campaign["reason"]?.string?.hasPrefix("fleet:") == true, "\(campaign)")
+            guard case .int(let id)? = campaign["id"] else { continue }
+            for run in try get(site, "/v1/ota/campaigns/\(id)")["vehicles"]?.arrayValue ?? []
+            where run["state"] == .string("canceled") && integer(run["blocks_done"]) < integer(run["blocks_total"]) {
+                stopped += 1
+            }
+        }
+        // fg-1 sends blocks slowly: its two were still downloading when the fleet crossed the line.
+        #expect(stopped >= 1)
+        return stopped
     }
 
     private func get(_ site: Site, _ target: String) throws -> JSONValue {
