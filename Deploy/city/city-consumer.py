@@ -14,7 +14,9 @@ contract says a consumer must:
 - alerts are keyed by alert_id; status keeps the newest per gateway;
 - an erasure notice (a vehicle forgotten on a board, `gwctl device forget`) deletes everything
   received from that gateway under the names it lists: aggregates, alerts, events and refused
-  payloads. Only its id and the number of names are kept, so the notice cannot re-identify anyone.
+  payloads. Only its id and the number of names are kept, so the notice cannot re-identify anyone;
+- fleet OTA reports (kind `ota`, Firmware-Protocols/fleet-ota.md) are kept once per
+  (gateway, report_id) in ota_reports.
 
 A message is acknowledged only after its transaction committed, so a consumer killed at any
 point loses nothing: the broker delivers the message again and the keys above drop the copy.
@@ -50,9 +52,11 @@ CREATE TABLE IF NOT EXISTS refused(topic TEXT NOT NULL, reason TEXT NOT NULL, pa
 CREATE TABLE IF NOT EXISTS erasures(erasure_id TEXT PRIMARY KEY, gateway TEXT NOT NULL, names INTEGER NOT NULL,
     ts_ms INTEGER, received_ms INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS outcomes(outcome TEXT PRIMARY KEY, count INTEGER NOT NULL, bytes INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS ota_reports(gateway TEXT NOT NULL, report_id INTEGER NOT NULL, type TEXT NOT NULL,
+    campaign TEXT, vehicle TEXT, state TEXT, ts_ms INTEGER, body TEXT NOT NULL, PRIMARY KEY(gateway, report_id));
 """
 
-KINDS = ("aggregates", "alerts", "events", "status", "erasures")
+KINDS = ("aggregates", "alerts", "events", "status", "erasures", "ota")
 
 
 def now_ms():
@@ -86,6 +90,15 @@ def apply_message(db, prefix, topic, payload):
         return refuse(db, topic, "not_an_object", payload)
     if "gateway_id" in body and body["gateway_id"] != gateway:
         return refuse(db, topic, "gateway_mismatch", payload)
+    if kind == "ota":
+        report_id, report_type = body.get("report_id"), body.get("type")
+        if not isinstance(report_id, int) or not isinstance(report_type, str):
+            return refuse(db, topic, "malformed_ota_report", payload)
+        cursor = db.execute(
+            "INSERT OR IGNORE INTO ota_reports VALUES(?,?,?,?,?,?,?,?)",
+            (gateway, report_id, report_type, body.get("campaign"), body.get("vehicle"), body.get("state"),
+             body.get("ts_ms"), payload.decode("utf-8", "replace")))
+        return "applied" if cursor.rowcount == 1 else "duplicate"
     if kind == "status":
         ts = body.get("ts_ms")
         db.execute(

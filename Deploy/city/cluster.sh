@@ -12,10 +12,12 @@
 #
 # `up` writes DIR/cluster.env (each node's MQTT-over-TLS and AMQP-over-TLS port), DIR/certs
 # (a CA, one server certificate for the nodes, a client certificate per gateway with
-# CN = gateway_id, and one for the consumer "city-platform"). Every listener is TLS with a
-# client certificate; the certificate's CN is the account (ssl_cert_login): there are no
-# passwords. Gateways may publish only under city/{their CN}/...; the consumer may only read the
-# quorum queue "city-platform" (replicated on all three nodes), which collects city/#.
+# CN = gateway_id, one for the consumer "city-platform" and one for the fleet OTA depot
+# "ota-depot"). Every listener is TLS with a client certificate; the certificate's CN is the
+# account (ssl_cert_login): there are no passwords. Gateways may publish only under
+# city/{their CN}/... (and their fleet fetch requests) and read only the fleet OTA topics; the
+# consumer may only read the quorum queue "city-platform" (replicated on all three nodes), which
+# collects city/#.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 rmq=/usr/lib/rabbitmq/bin

@@ -139,7 +139,8 @@ public struct CampaignPlanner: Sendable {
             }
             retryOrFail(
                 id, position, terminal: .timedOut, reason: "timeout",
-                detail: "no status or block request for \(entry.campaign.settings.vehicleTimeoutSeconds) s in state \(run.state.rawValue)",
+                detail:
+                    "no status or block request for \(entry.campaign.settings.vehicleTimeoutSeconds) s in state \(run.state.rawValue)",
                 nowMs: nowMs, &actions)
         }
     }
@@ -156,81 +157,57 @@ public struct CampaignPlanner: Sendable {
         return actions
     }
 
-    /// A fleet campaign's waves, abort and completion, from the fleet's tally.
-    private mutating func evaluateFleet(_ id: UInt32, nowMs: Int64, _ actions: inout [PlannerAction]) -> Bool {
-        guard let entry = entries[id], let tally = entry.tally else { return false }
-        let settings = entry.campaign.settings
-        if tally.finished >= settings.abortMinFinished, tally.failures * 100 > settings.abortFailurePct * tally.finished {
-            stop(
-                id, as: .aborted,
-                reason: "fleet: \(tally.failures) of \(tally.finished) finished vehicles failed, above abort_failure_pct \(settings.abortFailurePct)",
-                nowMs: nowMs, &actions)
-            return true
+    /// The counts waves, abort and completion are decided by: this gateway's own runs, or for a
+    /// fleet campaign the fleet's tally (nil until the first one arrives).
+    private func figures(_ entry: Entry) -> FleetTally? {
+        if entry.campaign.fleet { return entry.tally }
+        let runs = entry.runs
+        let waves = entry.campaign.settings.waves.indices.map { wave in
+            let members = runs.prefix(entry.size(ofWave: wave))
+            return FleetTally.Wave(
+                size: members.count, installed: members.count { $0.state == .installed },
+                terminal: members.count { $0.state.isTerminal })
         }
-        if tally.targets > 0, tally.terminal >= tally.targets {
-            setCampaign(
-                id, .completed, reason: "fleet: \(tally.installed) of \(tally.targets) installed, \(tally.failures) failed",
-                nowMs: nowMs, &actions)
-            return true
-        }
-        var wave = entry.campaign.wave
-        while wave < settings.waves.count - 1, wave < tally.waves.count {
-            let figures = tally.waves[wave]
-            if figures.installed * 100 >= settings.successPct * figures.size {
-                wave += 1
-                continue
-            }
-            if figures.terminal >= figures.size {
-                stop(
-                    id, as: .aborted,
-                    reason: "fleet: wave \(wave + 1) ended with \(figures.installed) of \(figures.size) installed, below success_pct \(settings.successPct)",
-                    nowMs: nowMs, &actions)
-                return true
-            }
-            break
-        }
-        if wave != entry.campaign.wave {
-            entries[id]!.campaign.wave = wave
-            entries[id]!.campaign.updatedMs = nowMs
-            actions.append(.saveCampaign(entries[id]!.campaign))
-        }
-        return false
+        return FleetTally(
+            targets: runs.count, finished: runs.count { $0.state.isTerminal && $0.state != .canceled },
+            failures: runs.count { $0.state.isFailure }, installed: runs.count { $0.state == .installed },
+            terminal: runs.count { $0.state.isTerminal }, waves: waves)
     }
 
     /// Waves, abort and completion. True when the campaign has just ended.
     private mutating func evaluate(_ id: UInt32, nowMs: Int64, _ actions: inout [PlannerAction]) -> Bool {
-        guard let entry = entries[id] else { return false }
-        if entry.campaign.fleet { return evaluateFleet(id, nowMs: nowMs, &actions) }
+        guard let entry = entries[id], let figures = figures(entry) else { return false }
         let settings = entry.campaign.settings
-        let failures = entry.runs.count { $0.state.isFailure }
-        let finished = entry.runs.count { $0.state.isTerminal && $0.state != .canceled }
-        if finished >= settings.abortMinFinished, failures * 100 > settings.abortFailurePct * finished {
+        let scope = entry.campaign.fleet ? "fleet: " : ""
+        if figures.finished >= settings.abortMinFinished,
+            figures.failures * 100 > settings.abortFailurePct * figures.finished
+        {
             stop(
                 id, as: .aborted,
-                reason: "\(failures) of \(finished) finished vehicles failed, above abort_failure_pct \(settings.abortFailurePct)",
+                reason: "\(scope)\(figures.failures) of \(figures.finished) finished vehicles failed, "
+                    + "above abort_failure_pct \(settings.abortFailurePct)",
                 nowMs: nowMs, &actions)
             return true
         }
-        if !entry.runs.isEmpty, entry.runs.allSatisfy({ $0.state.isTerminal }) {
-            let installed = entry.runs.count { $0.state == .installed }
+        if figures.targets > 0, figures.terminal >= figures.targets {
             setCampaign(
-                id, .completed, reason: "\(installed) of \(entry.runs.count) installed, \(failures) failed",
+                id, .completed,
+                reason: "\(scope)\(figures.installed) of \(figures.targets) installed, \(figures.failures) failed",
                 nowMs: nowMs, &actions)
             return true
         }
         var wave = entry.campaign.wave
-        while wave < settings.waves.count - 1 {
-            let size = entry.size(ofWave: wave)
-            let members = entry.runs.prefix(size)
-            let installed = members.count { $0.state == .installed }
-            if installed * 100 >= settings.successPct * size {
+        while wave < settings.waves.count - 1, wave < figures.waves.count {
+            let members = figures.waves[wave]
+            if members.installed * 100 >= settings.successPct * members.size {
                 wave += 1
                 continue
             }
-            if members.allSatisfy({ $0.state.isTerminal }) {
+            if members.terminal >= members.size {
                 stop(
                     id, as: .aborted,
-                    reason: "wave \(wave + 1) ended with \(installed) of \(size) installed, below success_pct \(settings.successPct)",
+                    reason: "\(scope)wave \(wave + 1) ended with \(members.installed) of \(members.size) installed, "
+                        + "below success_pct \(settings.successPct)",
                     nowMs: nowMs, &actions)
                 return true
             }
@@ -243,7 +220,6 @@ public struct CampaignPlanner: Sendable {
         }
         return false
     }
-
 
     private mutating func offer(_ id: UInt32, nowMs: Int64, minuteOfDay: Int, _ actions: inout [PlannerAction]) {
         guard let entry = entries[id] else { return }
@@ -292,7 +268,8 @@ public struct CampaignPlanner: Sendable {
         var run = entry.runs[position]
         guard !run.state.isTerminal, !entry.campaign.state.isFinal else {
             // A vehicle still working on a campaign that is over for it: tell it to stop.
-            if report.state != .installed, report.state != .canceled, report.state != .rejected, report.state != .failed {
+            if report.state != .installed, report.state != .canceled, report.state != .rejected, report.state != .failed
+            {
                 actions.append(.command(vin: vin, campaign: report.campaign, verb: .cancel))
             }
             return actions

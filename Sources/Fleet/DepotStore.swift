@@ -51,9 +51,10 @@ public final class DepotStore {
         return sha
     }
 
-    public func record(release digest: String, name: String, version: String, sha256: String, length: UInt64,
-        manifest: [UInt8], nowMs: Int64) throws
-    {
+    public func record(
+        release digest: String, name: String, version: String, sha256: String, length: UInt64,
+        manifest: [UInt8], nowMs: Int64
+    ) throws {
         let statement = try db.statement("INSERT OR IGNORE INTO releases VALUES (?, ?, ?, ?, ?, ?, ?)")
         statement.bind(arguments: digest, name, version, sha256, Int64(length), manifest, nowMs)
         try statement.run()
@@ -139,7 +140,9 @@ public final class DepotStore {
         switch signed.manifest.targets {
         case .vins(let vins):
             var order: [String: Int] = [:]
-            for (position, vin) in vins.enumerated() { order[FleetDocument.vehicleName(vin.value, key: key)] = position }
+            for (position, vin) in vins.enumerated() {
+                order[FleetDocument.vehicleName(vin.value, key: key)] = position
+            }
             return Plan(order: order, targets: vins.count, settings: settings, targetsAll: false)
         case .all:
             return Plan(order: [:], targets: 0, settings: settings, targetsAll: true)
@@ -217,7 +220,8 @@ public final class DepotStore {
             list.append(
                 .object(
                     JSONObject([
-                        ("vehicle", .string(name)), ("gateway", .string(entry.gateway)), ("state", .string(entry.state)),
+                        ("vehicle", .string(name)), ("gateway", .string(entry.gateway)),
+                        ("state", .string(entry.state)),
                     ])))
         }
         let sha = try db.statement("SELECT sha256 FROM releases WHERE digest = ?")
@@ -251,7 +255,9 @@ public final class DepotStore {
                             "vehicles",
                             .object(
                                 JSONObject(
-                                    (byGateway[gateway] ?? [:]).sorted { $0.key < $1.key }.map { ($0.key, .int($0.value)) }))
+                                    (byGateway[gateway] ?? [:]).sorted { $0.key < $1.key }.map {
+                                        ($0.key, .int($0.value))
+                                    }))
                         ),
                     ])))
         }
@@ -268,7 +274,8 @@ public final class DepotStore {
     /// Refusals the gateways reported, newest first.
     public func refusals(limit: Int = 50) throws -> [JSONValue] {
         let statement = try db.statement(
-            "SELECT gateway, code, campaign, reason, ts_ms FROM reports WHERE type = 'refusal' ORDER BY received_ms DESC LIMIT ?")
+            "SELECT gateway, code, campaign, reason, ts_ms FROM reports WHERE type = 'refusal' ORDER BY received_ms DESC LIMIT ?"
+        )
         statement.bind(arguments: Int64(limit))
         var rows: [JSONValue] = []
         while try statement.step() {

@@ -83,7 +83,8 @@ public final class FleetDepot: @unchecked Sendable {
 
     private func handle(_ message: InboundMessage) {
         guard let (gateway, isFetch) = topics.sender(of: message.topic), !message.isTruncated else {
-            logger.warning("depot_message_refused", [("mqtt.topic", message.topic), ("detail", "unknown topic or too large")])
+            logger.warning(
+                "depot_message_refused", [("mqtt.topic", message.topic), ("detail", "unknown topic or too large")])
             counters.withLock { $0.refused += 1 }
             return
         }
@@ -141,7 +142,10 @@ public final class FleetDepot: @unchecked Sendable {
         }
         logger.debug(
             "depot_served",
-            [("gateway", gateway), ("blob.sha256", request.sha256), ("offset", String(request.offset)), ("bytes", String(sent))])
+            [
+                ("gateway", gateway), ("blob.sha256", request.sha256), ("offset", String(request.offset)),
+                ("bytes", String(sent)),
+            ])
     }
 
     private func record(_ gateway: String, _ payload: [UInt8]) {
@@ -159,7 +163,9 @@ public final class FleetDepot: @unchecked Sendable {
                 let fresh = try store.record(
                     report: body, gateway: gateway, text: String(decoding: payload, as: UTF8.self),
                     nowMs: Int64(Date().timeIntervalSince1970 * 1000))
-                counters.withLock { fresh ? ($0.reports += 1) : ($0.duplicateReports += 1) }
+                counters.withLock { counters in
+                    if fresh { counters.reports += 1 } else { counters.duplicateReports += 1 }
+                }
                 if fresh, body["type"]?.string == "vehicle", let campaign = body["campaign"]?.string {
                     dirty.insert(campaign)
                 }
@@ -177,7 +183,10 @@ public final class FleetDepot: @unchecked Sendable {
                 guard attempt < 20 else {
                     logger.error(
                         "depot_report_lost",
-                        [("gateway", gateway), ("error", "\(error)"), ("report", String(decoding: payload, as: UTF8.self))])
+                        [
+                            ("gateway", gateway), ("error", "\(error)"),
+                            ("report", String(decoding: payload, as: UTF8.self)),
+                        ])
                     return
                 }
                 usleep(UInt32(50_000 * attempt))
@@ -200,11 +209,16 @@ public final class FleetDepot: @unchecked Sendable {
                     campaign: campaign, tally: tally, tsMs: Int64(Date().timeIntervalSince1970 * 1000))
                 try client.publish(topic: topics.tallies, payload: message.bytes, qos: 1)
                 dirty.remove(campaign)
-                if tally.targets == 0 || tally.terminal < tally.targets { running.insert(campaign) } else { running.remove(campaign) }
+                if tally.targets == 0 || tally.terminal < tally.targets {
+                    running.insert(campaign)
+                } else {
+                    running.remove(campaign)
+                }
                 logger.info(
                     "depot_tally",
                     [
-                        ("campaign", campaign), ("targets", String(tally.targets)), ("installed", String(tally.installed)),
+                        ("campaign", campaign), ("targets", String(tally.targets)),
+                        ("installed", String(tally.installed)),
                         ("failures", String(tally.failures)), ("terminal", String(tally.terminal)),
                     ])
             } catch {

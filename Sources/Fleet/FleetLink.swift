@@ -130,7 +130,8 @@ public final class FleetLink: @unchecked Sendable {
         core.withLock { core in planFetches(&core) }
         while !stopping.load(ordering: .acquiring) {
             batch.removeAll(keepingCapacity: true)
-            _ = client.inbound.drain(into: &batch, max: 64, deadlineNanos: min(nextTick, monotonicNanos() + 200_000_000))
+            _ = client.inbound.drain(
+                into: &batch, max: 64, deadlineNanos: min(nextTick, monotonicNanos() + 200_000_000))
             for message in batch { handle(message) }
             if monotonicNanos() >= nextTick {
                 nextTick = monotonicNanos() + 1_000_000_000
@@ -298,12 +299,13 @@ public final class FleetLink: @unchecked Sendable {
     private func finishReleases() {
         let ready = core.withLock { core in
             core.releases.values.filter { release in
-                release.state == .fetching && !core.fetches.contains { fetch in
-                    (try? SignedManifest(bytes: release.manifest)).map { signed in
-                        signed.manifest.sha256 == fetch.sha256
-                            || signed.manifest.deltas.contains { $0.patchSHA256 == fetch.sha256 }
-                    } ?? false
-                }
+                release.state == .fetching
+                    && !core.fetches.contains { fetch in
+                        (try? SignedManifest(bytes: release.manifest)).map { signed in
+                            signed.manifest.sha256 == fetch.sha256
+                                || signed.manifest.deltas.contains { $0.patchSHA256 == fetch.sha256 }
+                        } ?? false
+                    }
             }
         }
         for var release in ready {
@@ -381,7 +383,8 @@ public final class FleetLink: @unchecked Sendable {
             switch document.body {
             case .campaign(let manifest, let settings, let key):
                 row = FleetState.CampaignRow(
-                    name: document.campaign, sequence: document.sequence, lastDigest: document.digest, manifest: manifest,
+                    name: document.campaign, sequence: document.sequence, lastDigest: document.digest,
+                    manifest: manifest,
                     settings: JSONValue.object(settings).serialized(), vehicleKey: key)
             case .command(let verb):
                 guard var found = existing else { return .failure(.unknownCampaign(document.campaign)) }
@@ -401,7 +404,8 @@ public final class FleetLink: @unchecked Sendable {
         case .failure(let error):
             refuse(topic: topics.orders, digest: document.digest, error, campaign: document)
         case .success(false):
-            logger.debug("fleet_order_duplicate", [("campaign", document.campaign), ("sequence", String(document.sequence))])
+            logger.debug(
+                "fleet_order_duplicate", [("campaign", document.campaign), ("sequence", String(document.sequence))])
         case .success(true):
             logger.info(
                 "fleet_order_taken",
@@ -568,7 +572,8 @@ public final class FleetLink: @unchecked Sendable {
     private func sendReports() {
         let rows = core.withLock { core -> [(id: Int64, payload: [UInt8])] in
             let after = core.inFlight.isEmpty ? 0 : core.lastQueued
-            guard core.inFlight.count < 64, let rows = try? core.state.pending(after: after, limit: 64 - core.inFlight.count)
+            guard core.inFlight.count < 64,
+                let rows = try? core.state.pending(after: after, limit: 64 - core.inFlight.count)
             else { return [] }
             for row in rows { core.inFlight.insert(row.id) }
             if let last = rows.last { core.lastQueued = last.id }
@@ -592,7 +597,8 @@ public final class FleetLink: @unchecked Sendable {
     static func releaseReport(_ signed: SignedManifest, state: String, reason: String?, nowMs: Int64) -> JSONValue {
         .object(
             JSONObject([
-                ("type", .string("release")), ("manifest", .string(signed.digest)), ("name", .string(signed.manifest.name)),
+                ("type", .string("release")), ("manifest", .string(signed.digest)),
+                ("name", .string(signed.manifest.name)),
                 ("version", .string(signed.manifest.version)), ("sha256", .string(signed.manifest.sha256)),
                 ("state", .string(state)), ("reason", reason.map { .string($0) } ?? .null), ("ts_ms", .int(nowMs)),
             ]))

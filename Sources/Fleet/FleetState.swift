@@ -44,7 +44,8 @@ final class FleetState {
     }
 
     func releases() throws -> [Release] {
-        let statement = try db.statement("SELECT digest, manifest, state, manifest_id FROM releases ORDER BY received_ms")
+        let statement = try db.statement(
+            "SELECT digest, manifest, state, manifest_id FROM releases ORDER BY received_ms")
         var rows: [Release] = []
         while try statement.step() {
             rows.append(
@@ -68,7 +69,8 @@ final class FleetState {
 
     func campaigns() throws -> [CampaignRow] {
         let statement = try db.statement(
-            "SELECT name, sequence, last_digest, manifest, settings, vehicle_key, local_id, pending_verb FROM campaigns")
+            "SELECT name, sequence, last_digest, manifest, settings, vehicle_key, local_id, pending_verb FROM campaigns"
+        )
         var rows: [CampaignRow] = []
         while try statement.step() {
             rows.append(

@@ -77,13 +77,19 @@ public struct BlobChunk: Sendable, Equatable {
     public var encoded: [UInt8] {
         var out = sha256
         out.reserveCapacity(Self.headerLength + bytes.count)
-        for shift in stride(from: 56, through: 0, by: -8) { out.append(UInt8(truncatingIfNeeded: offset >> UInt64(shift))) }
-        for shift in stride(from: 56, through: 0, by: -8) { out.append(UInt8(truncatingIfNeeded: total >> UInt64(shift))) }
+        for shift in stride(from: 56, through: 0, by: -8) {
+            out.append(UInt8(truncatingIfNeeded: offset >> UInt64(shift)))
+        }
+        for shift in stride(from: 56, through: 0, by: -8) {
+            out.append(UInt8(truncatingIfNeeded: total >> UInt64(shift)))
+        }
         return out + bytes
     }
 
     public init(decoding data: [UInt8]) throws(FleetWireError) {
-        guard data.count > Self.headerLength else { throw .malformed("a chunk is at least 49 bytes, got \(data.count)") }
+        guard data.count > Self.headerLength else {
+            throw .malformed("a chunk is at least 49 bytes, got \(data.count)")
+        }
         func integer(at start: Int) -> UInt64 {
             var value: UInt64 = 0
             for index in start..<start + 8 { value = value << 8 | UInt64(data[index]) }
@@ -195,7 +201,9 @@ public struct TallyMessage: Sendable, Equatable {
         var waves: [FleetTally.Wave] = []
         for wave in object["waves"]?.arrayValue?.prefix(20) ?? [] {
             waves.append(
-                .init(size: try count(wave["size"]), installed: try count(wave["installed"]), terminal: try count(wave["terminal"])))
+                .init(
+                    size: try count(wave["size"]), installed: try count(wave["installed"]),
+                    terminal: try count(wave["terminal"])))
         }
         self.campaign = campaign
         tally = FleetTally(

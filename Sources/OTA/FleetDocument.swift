@@ -41,8 +41,9 @@ public struct FleetDocument: Sendable, Equatable {
         self.issued = issued
         self.body = body
         signatures = []
-        signedBytes = (try? Self.signedJSON(campaign: campaign, sequence: sequence, issued: issued, body: body)
-            .canonicalBytes()) ?? []
+        signedBytes =
+            (try? Self.signedJSON(campaign: campaign, sequence: sequence, issued: issued, body: body)
+                .canonicalBytes()) ?? []
     }
 
     public func signed(with keys: [Ed25519.PrivateKey]) -> FleetDocument {
@@ -86,7 +87,8 @@ public struct FleetDocument: Sendable, Equatable {
         guard let type = signed["type"]?.string else { throw .malformed("type is missing") }
         let expected: [String]
         switch type {
-        case Self.campaignType: expected = ["campaign", "issued", "manifest", "sequence", "settings", "type", "vehicle_key"]
+        case Self.campaignType:
+            expected = ["campaign", "issued", "manifest", "sequence", "settings", "type", "vehicle_key"]
         case Self.commandType: expected = ["campaign", "issued", "sequence", "type", "verb"]
         default: throw .malformed("type must be \(Self.campaignType) or \(Self.commandType), not \(type)")
         }
@@ -139,7 +141,8 @@ public struct FleetDocument: Sendable, Equatable {
                     "signatures",
                     .array(
                         signatures.map {
-                            .object(JSONObject([("key_id", .string($0.keyID)), ("sig", .string(Hex.encode($0.signature)))]))
+                            .object(
+                                JSONObject([("key_id", .string($0.keyID)), ("sig", .string(Hex.encode($0.signature)))]))
                         })
                 ),
             ]))
@@ -227,7 +230,8 @@ public enum FleetOrderRule {
         case .campaign:
             if current != nil {
                 return .refuse(
-                    .refusedByGateway("campaign \(document.campaign) exists; change it with commands, or use a new name"))
+                    .refusedByGateway(
+                        "campaign \(document.campaign) exists; change it with commands, or use a new name"))
             }
         case .command:
             if current == nil { return .refuse(.unknownCampaign(document.campaign)) }

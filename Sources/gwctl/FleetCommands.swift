@@ -67,7 +67,8 @@ enum FleetCommands {
                 fail("\(manifestPath): \(error)", code: 65)
             }
             release = .init(
-                signed: signed, image: OTACommands.readFile(imagePath), delta: arguments.value("--delta").map(OTACommands.readFile))
+                signed: signed, image: OTACommands.readFile(imagePath),
+                delta: arguments.value("--delta").map(OTACommands.readFile))
         } else {
             release = OTACommands.buildRelease(imagePath: imagePath)
         }
@@ -104,7 +105,8 @@ enum FleetCommands {
             do { key = try SecureRandom.bytes(32) } catch { fail("no randomness: \(error)") }
             let document = FleetDocument(
                 campaign: campaignName, sequence: 1, issued: nowMs / 1000,
-                body: .campaign(manifest: release.signed.digest, settings: campaignSettings(), vehicleKey: key)
+                body: .campaign(
+                    manifest: release.signed.digest, settings: OTACommands.campaignSettings(), vehicleKey: key)
             ).signed(with: OTACommands.loadKeys())
             announce(document, store: store, publisher: publisher)
             output.append(("campaign", .string(campaignName)))
@@ -116,25 +118,6 @@ enum FleetCommands {
             print("campaign \(campaignName) published (sequence 1)")
             print("follow it with: gwctl ota status --city \(campaignName) --depot \(store.directory)")
         }
-    }
-
-    static func campaignSettings() -> JSONObject {
-        var settings: [(key: String, value: JSONValue)] = []
-        if let waves = arguments.value("--waves") {
-            let values = waves.split(separator: ",").map { Int64($0.trimmingCharacters(in: .whitespaces)) }
-            guard values.allSatisfy({ $0 != nil }) else { fail("--waves takes percentages such as 5,25,100", code: 64) }
-            settings.append(("waves", .array(values.map { .int($0!) })))
-        }
-        for (option, key) in [
-            ("--success-pct", "success_pct"), ("--abort-failure-pct", "abort_failure_pct"),
-            ("--abort-min-finished", "abort_min_finished"), ("--timeout", "vehicle_timeout_s"), ("--retries", "retries"),
-        ] {
-            guard let text = arguments.value(option) else { continue }
-            guard let number = Int64(text) else { fail("\(option) must be an integer", code: 64) }
-            settings.append((key, .int(number)))
-        }
-        if let window = arguments.value("--window") { settings.append(("window", .string(window))) }
-        return JSONObject(settings)
     }
 
     static func announce(_ document: FleetDocument, store: DepotStore, publisher: FleetPublisher) {
@@ -178,7 +161,8 @@ enum FleetCommands {
         let server: FleetDepot
         do {
             server = try FleetDepot(
-                store: store, prefix: prefix, mqtt: brokerConfiguration(clientID: arguments.value("--client-id") ?? "ota-depot"),
+                store: store, prefix: prefix,
+                mqtt: brokerConfiguration(clientID: arguments.value("--client-id") ?? "ota-depot"),
                 logger: Logger(level: .info))
         } catch { fail("cannot set up the depot: \(error)", code: 69) }
         signal(SIGTERM, SIG_IGN)
@@ -192,7 +176,7 @@ enum FleetCommands {
         }
         Logger(level: .info).info("depot_serving", [("depot", store.directory), ("prefix", prefix)])
         server.run { stop.flag.load(ordering: .relaxed) }
-        sources.forEach { $0.cancel() }
+        for source in sources { source.cancel() }
         let counters = server.snapshot
         Logger(level: .info).info(
             "depot_stopped",
@@ -211,7 +195,9 @@ enum FleetCommands {
     static func status(campaign: String) {
         let store = depot()
         let view: JSONValue
-        do { view = try store.fleetStatus(campaign: campaign) } catch { fail("cannot read the depot: \(error)", code: 74) }
+        do { view = try store.fleetStatus(campaign: campaign) } catch {
+            fail("cannot read the depot: \(error)", code: 74)
+        }
         if wantsJSON { return print(view.serialized()) }
         guard case .bool(true)? = view["known"] else { fail("the depot has no campaign \(campaign)", code: 65) }
         print("campaign \(campaign): \(integer(view["vehicles"])) vehicle(s) reported")

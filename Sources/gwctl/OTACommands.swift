@@ -162,23 +162,10 @@ enum OTACommands {
         guard let manifest = try? JSONParser.parse(Array(stored.body)), case .int(let manifestID)? = manifest["id"] else {
             throw .badResponse("no manifest id")
         }
-        var campaign: [(key: String, value: JSONValue)] = [("manifest", .int(manifestID))]
-        if let waves = arguments.value("--waves") {
-            let values = waves.split(separator: ",").map { Int64($0.trimmingCharacters(in: .whitespaces)) }
-            guard values.allSatisfy({ $0 != nil }) else { fail("--waves takes percentages such as 5,25,100", code: 64) }
-            campaign.append(("waves", .array(values.map { .int($0!) })))
-        }
-        for (option, key) in [
-            ("--success-pct", "success_pct"), ("--abort-failure-pct", "abort_failure_pct"),
-            ("--abort-min-finished", "abort_min_finished"), ("--timeout", "vehicle_timeout_s"), ("--retries", "retries"),
-        ] {
-            guard let text = arguments.value(option) else { continue }
-            guard let number = Int64(text) else { fail("\(option) must be an integer", code: 64) }
-            campaign.append((key, .int(number)))
-        }
-        if let window = arguments.value("--window") { campaign.append(("window", .string(window))) }
+        var campaign = campaignSettings()
+        campaign.members.insert(("manifest", .int(manifestID)), at: 0)
         let created = try client.send(
-            "POST", "/v1/ota/campaigns", json: Data(JSONValue.object(JSONObject(campaign)).serialized().utf8))
+            "POST", "/v1/ota/campaigns", json: Data(JSONValue.object(campaign).serialized().utf8))
         if wantsJSON { return Commands.emit(created) }
         guard let body = try? JSONParser.parse(Array(created.body)) else { throw .badResponse("campaign not JSON") }
         let release_ = release.signed.manifest
@@ -187,6 +174,27 @@ enum OTACommands {
                 + "to \(number(body["targets"])) vehicle(s) of \(release_.hardwareID), manifest \(manifestID)"
                 + (stored.status == 200 ? " (already stored)" : ""))
         print("follow it with: gwctl ota status \(number(body["id"])) --watch")
+    }
+
+    /// The campaign settings from --waves, --success-pct, … (`campaignOptions`), as the REST API
+    /// and fleet campaign documents take them.
+    static func campaignSettings() -> JSONObject {
+        var settings: [(key: String, value: JSONValue)] = []
+        if let waves = arguments.value("--waves") {
+            let values = waves.split(separator: ",").map { Int64($0.trimmingCharacters(in: .whitespaces)) }
+            guard values.allSatisfy({ $0 != nil }) else { fail("--waves takes percentages such as 5,25,100", code: 64) }
+            settings.append(("waves", .array(values.map { .int($0!) })))
+        }
+        for (option, key) in [
+            ("--success-pct", "success_pct"), ("--abort-failure-pct", "abort_failure_pct"),
+            ("--abort-min-finished", "abort_min_finished"), ("--timeout", "vehicle_timeout_s"), ("--retries", "retries"),
+        ] {
+            guard let text = arguments.value(option) else { continue }
+            guard let number = Int64(text) else { fail("\(option) must be an integer", code: 64) }
+            settings.append((key, .int(number)))
+        }
+        if let window = arguments.value("--window") { settings.append(("window", .string(window))) }
+        return JSONObject(settings)
     }
 
     /// Uploads a blob in 1 MiB chunks from where the gateway's copy ends, so an interrupted

@@ -124,14 +124,7 @@ let parser = ArgumentParser(
                 OptionSpec(
                     "--manifest", help: "a manifest signed elsewhere (instead of --key and the release options)"),
                 OptionSpec("--delta", help: "with --manifest: the delta file it names"),
-                OptionSpec("--waves", help: "cumulative percentages of targets per wave (default 100), e.g. 5,25,100"),
-                OptionSpec("--success-pct", help: "installed share that starts the next wave (default 95)"),
-                OptionSpec("--abort-failure-pct", help: "failed share of finished vehicles that aborts (default 20)"),
-                OptionSpec("--abort-min-finished", help: "finished vehicles before the abort rule applies (default 5)"),
-                OptionSpec("--timeout", help: "seconds of silence before a vehicle's attempt times out (default 900)"),
-                OptionSpec("--retries", help: "further attempts after a timeout or failed install (default 2)"),
-                OptionSpec("--window", help: "local hours when offers go out, e.g. 01:00-05:00"),
-            ]),
+            ] + campaignOptions),
         CommandSpec(
             "ota status", summary: "campaigns, or one campaign's vehicles with progress; --city: a fleet campaign",
             arguments: ["[CAMPAIGN]"],

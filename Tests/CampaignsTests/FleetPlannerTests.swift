@@ -21,7 +21,8 @@ import Testing
 
     func arrive(_ planner: inout CampaignPlanner, _ index: Int, now: Int64 = 0) {
         _ = planner.report(
-            vin: CampaignPlannerTests.vin(index), VehicleReport(campaign: 0, state: .idle, installed: Self.installedOld),
+            vin: CampaignPlannerTests.vin(index),
+            VehicleReport(campaign: 0, state: .idle, installed: Self.installedOld),
             nowMs: now)
     }
 
@@ -74,10 +75,12 @@ import Testing
         _ = planner.report(vin: CampaignPlannerTests.vin(2), VehicleReport(campaign: 1, state: .installed), nowMs: 100)
         #expect(offers(planner.tick(nowMs: 1_000, minuteOfDay: 0)).isEmpty)
         #expect(planner.entries[1]?.campaign.state == .running, "not complete without the fleet's word")
-        _ = planner.apply(tally: Self.tally(targets: 8, installed: 2, waves: [(4, 2, 2), (8, 2, 2)]), campaign: 1, nowMs: 2_000)
+        _ = planner.apply(
+            tally: Self.tally(targets: 8, installed: 2, waves: [(4, 2, 2), (8, 2, 2)]), campaign: 1, nowMs: 2_000)
         #expect(planner.entries[1]?.campaign.wave == 1)
         #expect(offers(planner.tick(nowMs: 2_000, minuteOfDay: 0)).count == 2)
-        _ = planner.apply(tally: Self.tally(targets: 8, installed: 8, waves: [(4, 4, 4), (8, 8, 8)]), campaign: 1, nowMs: 3_000)
+        _ = planner.apply(
+            tally: Self.tally(targets: 8, installed: 8, waves: [(4, 4, 4), (8, 8, 8)]), campaign: 1, nowMs: 3_000)
         #expect(planner.entries[1]?.campaign.state == .completed)
     }
 
@@ -103,7 +106,9 @@ import Testing
                 id: 1, manifestID: 1, hardwareID: "tgu-1", targetsAll: false, settings: CampaignSettings(),
                 state: .running, createdMs: 0, updatedMs: 0),
             release: CampaignPlannerTests.release, runs: [VehicleRun(vin: CampaignPlannerTests.vin(1), order: 0)])
-        #expect(planner.apply(tally: Self.tally(targets: 1, installed: 1, waves: [(1, 1, 1)]), campaign: 1, nowMs: 0).isEmpty)
+        #expect(
+            planner.apply(tally: Self.tally(targets: 1, installed: 1, waves: [(1, 1, 1)]), campaign: 1, nowMs: 0)
+                .isEmpty)
         #expect(planner.entries[1]?.campaign.state == .running)
     }
 }

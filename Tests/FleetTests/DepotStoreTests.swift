@@ -29,7 +29,8 @@ import Testing
         let vehicleKey = Array(repeating: UInt8(9), count: 32)
         let campaign = FleetDocument(
             campaign: "c", sequence: 1, issued: 0,
-            body: .campaign(manifest: manifest.digest, settings: JSONObject([("waves", .array([.int(50), .int(100)]))]),
+            body: .campaign(
+                manifest: manifest.digest, settings: JSONObject([("waves", .array([.int(50), .int(100)]))]),
                 vehicleKey: vehicleKey)
         ).signed(with: [key])
         try store.record(order: FleetDocumentRecord(campaign), nowMs: 0)
@@ -41,7 +42,8 @@ import Testing
                 ("vehicle", .string(FleetDocument.vehicleName(vin.value, key: vehicleKey))), ("state", .string(state)),
                 ("ts_ms", .int(ts)),
             ])
-            return try store.record(report: body, gateway: gateway, text: JSONValue.object(body).serialized(), nowMs: ts)
+            return try store.record(
+                report: body, gateway: gateway, text: JSONValue.object(body).serialized(), nowMs: ts)
         }
         // Vehicle 1 starts at gw-a, roams to gw-b and installs there; gw-a later times it out.
         _ = try report("gw-a", vins[0], "downloading", ts: 1)

@@ -16,7 +16,9 @@ import Testing
 
     @Test func ordersGetTheirVerdictsInDeliveryOrder() throws {
         let vectors = try Self.load()
-        let keys = try (vectors["trusted_keys"]?.arrayValue ?? []).map { try Ed25519.PublicKey(raw: Hex.decode($0.string!)!) }
+        let keys = try (vectors["trusted_keys"]?.arrayValue ?? []).map {
+            try Ed25519.PublicKey(raw: Hex.decode($0.string!)!)
+        }
         let policy = TrustPolicy(keys: keys, threshold: 1)
         var taken: [String: (sequence: UInt64, digest: String)] = [:]
         let orders = try #require(vectors["orders"]?.arrayValue)
@@ -52,13 +54,16 @@ import Testing
         let key = try Ed25519.PrivateKey()
         let document = FleetDocument(
             campaign: "c-1", sequence: 4, issued: 1_795_000_000,
-            body: .campaign(manifest: String(repeating: "ab", count: 32), settings: JSONObject([("retries", .int(1))]),
+            body: .campaign(
+                manifest: String(repeating: "ab", count: 32), settings: JSONObject([("retries", .int(1))]),
                 vehicleKey: Array(repeating: 7, count: 32))
         ).signed(with: [key])
         let parsed = try FleetDocument(bytes: Array(document.json.serialized().utf8))
         #expect(parsed == document)
         try TrustPolicy(keys: [key.publicKey]).verify(parsed)
-        #expect(throws: FleetDocumentError.self) { try TrustPolicy(keys: [try Ed25519.PrivateKey().publicKey]).verify(parsed) }
+        #expect(throws: FleetDocumentError.self) {
+            try TrustPolicy(keys: [try Ed25519.PrivateKey().publicKey]).verify(parsed)
+        }
     }
 
     @Test func wireShapesMatchTheVectors() throws {
@@ -75,7 +80,8 @@ import Testing
         #expect(Hex.encode(decoded.bytes) == chunk["bytes_hex"]?.string)
         #expect(decoded.encoded == encoded)
         let fetch = try FetchRequest(bytes: Array(vectors["fetch_request"]!["text"]!.string!.utf8))
-        #expect(fetch.sha256 == vectors["fetch_request"]?["sha256"]?.string && fetch.offset == 256 && fetch.length == 512)
+        #expect(
+            fetch.sha256 == vectors["fetch_request"]?["sha256"]?.string && fetch.offset == 256 && fetch.length == 512)
         #expect(try FetchRequest(bytes: fetch.bytes) == fetch)
         let tally = try TallyMessage(bytes: Array(vectors["tally"]!["text"]!.string!.utf8))
         #expect(tally.campaign == "bus-ecu-1.1.0" && tally.tally.targets == 7 && tally.tally.waves.count == 2)
@@ -87,7 +93,8 @@ import Testing
         var random = SplitMix(seed: 17)
         let vectors = try Self.load()
         let seeds: [[UInt8]] = [
-            Array(vectors["orders"]!.arrayValue![0]["bytes"]!.string!.utf8), Hex.decode(vectors["chunk"]!["encoded_hex"]!.string!)!,
+            Array(vectors["orders"]!.arrayValue![0]["bytes"]!.string!.utf8),
+            Hex.decode(vectors["chunk"]!["encoded_hex"]!.string!)!,
             Array(vectors["tally"]!["text"]!.string!.utf8), Array(vectors["fetch_request"]!["text"]!.string!.utf8),
         ]
         var refused = 0
