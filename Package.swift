@@ -133,7 +133,8 @@ let package = Package(
             swiftSettings: swiftSettings),
         .target(name: "Version", swiftSettings: swiftSettings),
         .target(
-            name: "FuzzTargets", dependencies: ["Telemetry", "HTTP", "OTA", "Delta", "Crypto", "JSON", "Gateway"],
+            name: "FuzzTargets",
+            dependencies: ["Telemetry", "HTTP", "OTA", "Delta", "Crypto", "JSON", "Gateway", "Fleet"],
             swiftSettings: swiftSettings),
         // libFuzzer harness when built with -sanitize=fuzzer -DFUZZING (.ci/fuzz.sh); a replay tool otherwise.
         .executableTarget(name: "gwfuzz", dependencies: ["FuzzTargets"], swiftSettings: swiftSettings),

@@ -13,7 +13,7 @@ source .ci/deps.sh
 seconds=${1:-30}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(decoder http manifest ota delta config)
+[ ${#targets[@]} -gt 0 ] || targets=(decoder http manifest ota delta config fleet)
 
 scratch=.build-fuzz
 swift build --product gwfuzz --scratch-path "$scratch" \

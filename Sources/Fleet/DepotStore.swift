@@ -80,6 +80,17 @@ public final class DepotStore {
         return UInt64(statement.int64(0)) + 1
     }
 
+    /// Every order of a campaign as published, in sequence order: what `gwctl fleet announce`
+    /// publishes again for a gateway that joined later.
+    public func orders(campaign: String) throws -> [[UInt8]] {
+        let statement = try db.statement("SELECT document FROM orders WHERE campaign = ? ORDER BY sequence")
+        statement.bind(arguments: campaign)
+        defer { statement.reset() }
+        var documents: [[UInt8]] = []
+        while try statement.step() { documents.append(statement.blob(0)) }
+        return documents
+    }
+
     public func campaignManifest(_ campaign: String) throws -> String? {
         let statement = try db.statement("SELECT manifest FROM orders WHERE campaign = ? AND type = 'campaign'")
         statement.bind(arguments: campaign)

@@ -103,7 +103,7 @@ public final class FleetLink: @unchecked Sendable {
         mqtt.cleanSession = false
         mqtt.subscriptions = [
             (topics.releases, 1), (topics.orders, 1), (topics.tallies, 1),
-            (topics.chunks(to: configuration.gatewayID), 1),
+            (topics.direct(to: configuration.gatewayID), 1),
         ]
         mqtt.maxInboundPayloadBytes = BlobChunk.headerLength + BlobChunk.maxBytes
         mqtt.inboundCapacity = 256
@@ -169,9 +169,9 @@ public final class FleetLink: @unchecked Sendable {
             chunk(message.payload)
         } else if message.isTruncated {
             refuse(topic: message.topic, digest: nil, .malformed("larger than \(message.payload.count) bytes"))
-        } else if message.topic == topics.releases {
+        } else if message.topic == topics.releases || message.topic == topics.releases(to: configuration.gatewayID) {
             release(message.payload)
-        } else if message.topic == topics.orders {
+        } else if message.topic == topics.orders || message.topic == topics.orders(to: configuration.gatewayID) {
             order(message.payload)
         } else if message.topic == topics.tallies {
             tally(message.payload)
@@ -272,9 +272,21 @@ public final class FleetLink: @unchecked Sendable {
         do {
             _ = try ota.uploadBlob(sha256: sha, length: chunk.total, offset: chunk.offset, bytes: chunk.bytes)
         } catch {
-            logger.warning("fleet_chunk_refused", [("blob.sha256", sha), ("error", error.description)])
-            core.withLock { core in core.fetches.removeAll { $0.sha256 == sha } }
-            failReleases(holding: sha, reason: error.code, detail: error.message)
+            refuse(
+                topic: topics.chunks(to: configuration.gatewayID), digest: nil,
+                .blob(code: error.code, detail: "blob \(sha): \(error.message)"))
+            guard error.code == "hash_mismatch" else {
+                core.withLock { core in core.fetches.removeAll { $0.sha256 == sha } }
+                failReleases(holding: sha, reason: error.code, detail: error.message)
+                return
+            }
+            // Wrong bytes from the depot or the broker: the part is gone; fetch the blob again
+            // from its start after the retry interval (never faster, whatever is sent).
+            core.withLock { core in
+                guard let index = core.fetches.firstIndex(where: { $0.sha256 == sha }) else { return }
+                core.fetches[index].requestedEnd = .max
+                core.fetches[index].requestedAtMs = Self.nowMs()
+            }
             return
         }
         let end = chunk.offset + UInt64(chunk.bytes.count)
@@ -390,7 +402,11 @@ public final class FleetLink: @unchecked Sendable {
                 guard var found = existing else { return .failure(.unknownCampaign(document.campaign)) }
                 found.sequence = document.sequence
                 found.lastDigest = document.digest
-                if found.localID == nil { found.pendingVerb = verb.rawValue }
+                // Before the part starts, the last command stands, except that nothing revives a
+                // campaign canceled or aborted.
+                if found.localID == nil, found.pendingVerb != "cancel", found.pendingVerb != "abort" {
+                    found.pendingVerb = verb.rawValue
+                }
                 row = found
             }
             do { try core.state.save(row) } catch {

@@ -23,6 +23,12 @@ public struct FleetTopics: Sendable, Equatable {
     public var tallies: String { "\(prefix)-ota/tally" }
     /// Blob chunks the depot sends to one gateway.
     public func chunks(to gateway: String) -> String { "\(prefix)-ota/to/\(gateway)/blob" }
+    /// Releases and orders announced again to one gateway (`gwctl fleet announce --to`), for a
+    /// gateway that joined after the push: the others do not see them again.
+    public func releases(to gateway: String) -> String { "\(prefix)-ota/to/\(gateway)/releases" }
+    public func orders(to gateway: String) -> String { "\(prefix)-ota/to/\(gateway)/orders" }
+    /// Everything addressed to one gateway.
+    public func direct(to gateway: String) -> String { "\(prefix)-ota/to/\(gateway)/#" }
     /// A gateway's request for a range of a blob.
     public func fetch(from gateway: String) -> String { "\(prefix)-ota/from/\(gateway)/fetch" }
     public var fetchFilter: String { "\(prefix)-ota/from/+/fetch" }
@@ -99,7 +105,8 @@ public struct BlobChunk: Sendable, Equatable {
         offset = integer(at: 32)
         total = integer(at: 40)
         bytes = Array(data[Self.headerLength...])
-        guard bytes.count <= Self.maxBytes, offset < total, offset + UInt64(bytes.count) <= total else {
+        // Compared without adding: a hostile offset near 2^64 must not overflow.
+        guard bytes.count <= Self.maxBytes, offset < total, UInt64(bytes.count) <= total - offset else {
             throw .malformed("chunk at \(offset) of \(bytes.count) bytes does not fit a blob of \(total)")
         }
     }

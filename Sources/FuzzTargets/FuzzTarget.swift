@@ -1,5 +1,6 @@
 import Crypto
 import Delta
+import Fleet
 import Gateway
 import HTTP
 import JSON
@@ -26,6 +27,9 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     case delta
     /// A gatewayd configuration file.
     case config
+    /// What a gateway takes from the city broker for fleet OTA: first byte picks a signed order
+    /// (then judged against a campaign at sequence 3), a blob chunk, a fetch request or a tally.
+    case fleet
 
     public func run(_ data: UnsafeRawBufferPointer) {
         switch self {
@@ -35,6 +39,7 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         case .ota: Self.ota(data)
         case .delta: Self.delta(data)
         case .config: Self.config(data)
+        case .fleet: Self.fleet(data)
         }
     }
 
@@ -102,6 +107,20 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         case 2: _ = try? DataHeader(message: rest)
         case 3: _ = try? VehicleReport(bytes: rest)
         default: _ = try? OTACommand(bytes: rest)
+        }
+    }
+
+    static func fleet(_ data: UnsafeRawBufferPointer) {
+        guard let first = data.first else { return }
+        let rest = Array(data.dropFirst())
+        switch first % 4 {
+        case 0:
+            guard let document = try? FleetDocument(bytes: rest) else { return }
+            _ = FleetOrderRule.judge(document, current: (3, String(repeating: "0", count: 64)))
+            _ = try? TrustPolicy(keys: []).verify(document)
+        case 1: _ = try? BlobChunk(decoding: rest)
+        case 2: _ = try? FetchRequest(bytes: rest)
+        default: _ = try? TallyMessage(bytes: rest)
         }
     }
 

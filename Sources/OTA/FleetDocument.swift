@@ -174,6 +174,8 @@ public enum FleetDocumentError: Error, Equatable, Sendable, CustomStringConverti
     case replayed(sequence: UInt64, highest: UInt64)
     case unknownCampaign(String)
     case refusedByGateway(String)
+    /// A fetched blob that did not hash to its name (`hash_mismatch`), or another blob store refusal.
+    case blob(code: String, detail: String)
 
     public var code: String {
         switch self {
@@ -183,6 +185,7 @@ public enum FleetDocumentError: Error, Equatable, Sendable, CustomStringConverti
         case .replayed: "replayed"
         case .unknownCampaign: "unknown_campaign"
         case .refusedByGateway: "refused"
+        case .blob(let code, _): code
         }
     }
 
@@ -195,6 +198,7 @@ public enum FleetDocumentError: Error, Equatable, Sendable, CustomStringConverti
             "sequence \(sequence) is not above \(highest), already taken for this campaign (a replay or an older order)"
         case .unknownCampaign(let name): "no campaign \(name) on this gateway; its campaign document comes first"
         case .refusedByGateway(let detail): detail
+        case .blob(_, let detail): detail
         }
     }
 }

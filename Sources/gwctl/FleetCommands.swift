@@ -154,6 +154,46 @@ enum FleetCommands {
         print("\(verb.rawValue) sent to every gateway of campaign \(campaign) (sequence \(sequence))")
     }
 
+    // MARK: - announce
+
+    /// Publishes a campaign's release and every one of its orders again, in order, to the
+    /// gateways named by --to: one that joined the city after the push takes them all.
+    static func announce(campaign: String) {
+        let gateways = OTACommands.required("--to").split(separator: ",").map(String.init)
+        guard gateways.allSatisfy(FleetTopics.isGatewayID) else {
+            fail("--to takes gateway ids (1 to 64 of A-Z a-z 0-9 _ -), comma-separated", code: 64)
+        }
+        let store = depot()
+        let orders: [[UInt8]]
+        let release: (digest: String, manifest: [UInt8])
+        do {
+            guard let digest = try store.campaignManifest(campaign), let found = try store.release(matching: digest)
+            else {
+                fail("the depot has no campaign \(campaign): gwctl fleet push --campaign starts one", code: 65)
+            }
+            release = found
+            orders = try store.orders(campaign: campaign)
+        } catch { fail("cannot read the depot: \(error)", code: 74) }
+        let topics = FleetTopics(prefix: prefix)
+        let publisher = publisher()
+        for gateway in gateways {
+            publish(publisher, topics.releases(to: gateway), release.manifest)
+            for order in orders { publish(publisher, topics.orders(to: gateway), order) }
+        }
+        if wantsJSON {
+            return print(
+                JSONValue.object(
+                    JSONObject([
+                        ("campaign", .string(campaign)), ("manifest", .string(release.digest)),
+                        ("orders", .int(Int64(orders.count))), ("gateways", .array(gateways.map { .string($0) })),
+                    ])
+                ).serialized())
+        }
+        print(
+            "campaign \(campaign): its release and \(orders.count) order(s) announced again to "
+                + gateways.joined(separator: ", "))
+    }
+
     // MARK: - serve
 
     static func serve() {

@@ -146,6 +146,11 @@ let parser = ArgumentParser(
         CommandSpec(
             "fleet serve", summary: "the depot: answer gateways' fetches from --depot and record their reports",
             options: cityOptions + [OptionSpec("--client-id", help: "MQTT client id (default ota-depot)")]),
+        CommandSpec(
+            "fleet announce",
+            summary: "publish a campaign's release and orders again to gateways that joined after the push",
+            arguments: ["CAMPAIGN"],
+            options: cityOptions + [OptionSpec("--to", help: "gateway ids, comma-separated")]),
     ] + FleetDocument.Verb.allCases.map { verb in
         CommandSpec(
             "fleet \(verb.rawValue)", summary: "a signed \(verb.rawValue) to every gateway of a fleet campaign",
@@ -226,6 +231,7 @@ func run() throws(ClientError) {
     case "ota status": try OTACommands.status(arguments.arguments.first)
     case "fleet push": FleetCommands.push(arguments.arguments[0])
     case "fleet serve": FleetCommands.serve()
+    case "fleet announce": FleetCommands.announce(campaign: arguments.arguments[0])
     case let command where command.hasPrefix("fleet "):
         guard let verb = FleetDocument.Verb(rawValue: String(command.dropFirst(6))) else { fail("unknown \(command)") }
         FleetCommands.command(verb, campaign: arguments.arguments[0])

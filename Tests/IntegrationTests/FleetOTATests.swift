@@ -42,21 +42,22 @@ extension CityClusterTests {
         FileManager.default.createFile(atPath: v2, contents: Data(image))
 
         var sites: [FleetSite] = []
-        for (index, id) in ids.enumerated() {
+        func site(_ id: String, index: Int) throws -> FleetSite {
             let siteScratch = try Scratch()
             let broker = try Broker(scratch: siteScratch)
             // fg-1 hands blocks to vehicles slowly, so that a vehicle can leave it mid-transfer.
             let throttle = index == 0 ? #", "max_bytes_per_second": \#(max(49152, imageKiB * 128))"# : ""
             let gateway = try GatewayProcess(
                 scratch: siteScratch, brokerPort: broker.port,
-                extra: cluster.upstreamSection(gatewayID: id, first: index)
+                extra: cluster.upstreamSection(gatewayID: id, first: index % 3)
                     + #""ota": {"trusted_keys": ["\#(publicKey)"], "fleet": true\#(throttle)},"#,
                 http:
                     #", "tokens": [{"name": "ops", "role": "operator", "sha256": "\#(SHA256.hex(Array(Self.fleetToken.utf8)))"}]"#,
                 gatewayID: id)
             try gateway.start()
-            sites.append(FleetSite(id: id, scratch: siteScratch, broker: broker, gateway: gateway))
+            return FleetSite(id: id, scratch: siteScratch, broker: broker, gateway: gateway)
         }
+        for (index, id) in ids.enumerated() { sites.append(try site(id, index: index)) }
         let depotDirectory = scratch.file("depot")
         let (depotCert, depotKey) = cluster.certificate("ota-depot")
         let brokerOptions = [
@@ -99,6 +100,9 @@ extension CityClusterTests {
             }
         }
 
+        // fg-3 is down (kill -9) when the operator pushes: the broker keeps the announcements in
+        // its session, and it fetches and verifies the release once it is back.
+        _ = sites[2].gateway.stop(signal: SIGKILL)
         let pushed = Date()
         let vins = (1...7).map(OTATests.vin).joined(separator: ",")
         let push = try runTool(
@@ -109,16 +113,18 @@ extension CityClusterTests {
                 "--success-pct", "50", "--json",
             ] + brokerOptions, in: scratch)
         #expect(push.status == 0, "\(push.output)")
-        var verifiedSeconds = 0.0
-        for site in sites {
+        func verified(_ site: FleetSite, since start: Date) throws -> Double {
             try waitFor("\(site.id): the release fetched and verified", seconds: 120) {
                 site.gateway.log.contains("event=fleet_release_verified")
             }
             let line = try #require(
                 site.gateway.log.split(separator: "\n").first { $0.contains("event=fleet_release_verified") })
-            let at = try #require(CityClusterTests.timestamp(line))
-            verifiedSeconds = max(verifiedSeconds, at.timeIntervalSince(pushed))
+            return try #require(CityClusterTests.timestamp(line)).timeIntervalSince(start)
         }
+        let verifiedSeconds = max(try verified(sites[0], since: pushed), try verified(sites[1], since: pushed))
+        let restarted = Date()
+        try sites[2].gateway.start()
+        let afterRestartSeconds = try verified(sites[2], since: restarted)
 
         // The roamer leaves fg-1 part way through and turns up at fg-2 with the blocks it holds.
         let roamingVIN = OTATests.vin(3)
@@ -178,18 +184,33 @@ extension CityClusterTests {
             Array(try Data(contentsOf: URL(fileURLWithPath: scratch.file("roamer/\(roamingVIN)/installed.json")))))
         #expect(installed["sha256"] == .string(SHA256.hex(image)))
 
+        // A gateway provisioned after the push: its session did not exist then. The operator
+        // announces the campaign again to it; it takes the release and all three orders in sequence.
+        try CityCluster.script(["add-gateway", cluster.directory, "fg-4"], scratch: scratch)
+        let late = try site("fg-4", index: 3)
+        try waitFor("fg-4: fleet link up", seconds: 30) { try fleetMetric(late, "gateway_fleet_connected") == 1 }
+        let announce = try runTool(
+            try binary("gwctl"), ["fleet", "announce", "bus-ecu-1.1.0", "--to", "fg-4"] + brokerOptions, in: scratch)
+        #expect(announce.status == 0, "\(announce.output)")
+        _ = try verified(late, since: Date())
+        try waitFor("fg-4: the campaign started and both commands applied", seconds: 30) {
+            try fleetMetric(late, "gateway_fleet_orders_applied_total") == 3
+                && fleetGet(late, "/v1/ota/campaigns")["campaigns"]?.arrayValue?.first?["state"] != nil
+        }
+
         // One view of the fleet: each vehicle once, every gateway with the release, each image
         // fetched once per gateway, the refusals said upstream.
         var view = JSONValue.null
-        try waitFor("the depot's fleet view: 7 vehicles installed, each gateway's refusals reported", seconds: 60) {
+        try waitFor("the depot's fleet view: 7 vehicles installed, the release on all four gateways, refusals reported", seconds: 60) {
             let status = try runTool(
                 try binary("gwctl"),
                 ["ota", "status", "--city", "bus-ecu-1.1.0", "--depot", depotDirectory, "--json"], in: scratch)
             view = try JSONParser.parse(Array(status.output.utf8))
             return view["by_state"]?["installed"] == .int(7) && view["vehicles"] == .int(7)
-                && view["gateways"]?.arrayValue?.allSatisfy { fleetInteger($0["refusals"]) >= 3 } == true
+                && view["without_release"] == .array([])
+                && view["gateways"]?.arrayValue?.filter { $0["gateway"] != .string("fg-4") }
+                    .allSatisfy { fleetInteger($0["refusals"]) >= 3 } == true
         }
-        #expect(view["without_release"] == .array([]), "\(view)")
         for gateway in view["gateways"]?.arrayValue ?? [] {
             #expect(gateway["image_bytes_fetched"] == .int(Int64(image.count)), "\(gateway)")
         }
@@ -205,12 +226,14 @@ extension CityClusterTests {
             #expect(try fleetMetric(site, "gateway_fleet_fetch_requests_total") == Double(ranges), "\(site.id)")
         }
         print(
-            "fleet: push of a \(imageKiB) KiB image -> every gateway holds the verified release in \(String(format: "%.2f", verifiedSeconds)) s (gwctl start to the last gateway's fleet_release_verified);"
+            "fleet: push of a \(imageKiB) KiB image -> the two gateways up hold the verified release in "
+                + "\(String(format: "%.2f", verifiedSeconds)) s (gwctl start to the last one's fleet_release_verified),"
+                + " the one that was down \(String(format: "%.2f", afterRestartSeconds)) s after its restart;"
                 + " \(image.count) image bytes fetched per gateway over the city link;"
                 + " the roamer held \(heldAtA) of \(total) blocks at fg-1 and fetched \(fetchedAtB) at fg-2 (fresh start: \(total));"
                 + " second campaign aborted everywhere at the fleet threshold, \(abort) transfer(s) stopped mid-way at fg-1"
         )
-        withExtendedLifetime((cluster, sites, depot)) {}
+        withExtendedLifetime((cluster, sites, depot, late)) {}
     }
 
     /// A second campaign to vehicles whose installs all fail, two at each gateway: no gateway
