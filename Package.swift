@@ -190,7 +190,7 @@ let package = Package(
             name: "IntegrationTests",
             dependencies: [
                 "MQTT", "SQLite", "Gateway", "Telemetry", "JSON", "Logging", "TestSupport", "Crypto", "OTA", "Version",
-                "Privacy",
+                "Privacy", "Fleet", "Campaigns",
             ],
             swiftSettings: swiftSettings),
     ],

@@ -28,6 +28,7 @@ def canonical(value):
 
 OPERATOR = key("1f1e1d1c1b1a191817161514131211100f0e0d0c0b0a09080706050403020100")
 ROGUE = key("5555555555555555555555555555555555555555555555555555555555555555")
+DEPOT = key("d0d1d2d3d4d5d6d7d8d9dadbdcdddedfe0e1e2e3e4e5e6e7e8e9eaebecedeeef")
 MANIFEST_DIGEST = hashlib.sha256(b"the signed bytes of a release manifest").hexdigest()
 VEHICLE_KEY = bytes(range(32))
 CAMPAIGN = "bus-ecu-1.1.0"
@@ -76,6 +77,19 @@ orders = [
     dict(document(command(CAMPAIGN, 9, "abort")), expect="take", why="abort, above every sequence so far"),
 ]
 
+def tally_vector():
+    signed = {"type": "tg-fleet-tally-v1", "campaign": CAMPAIGN, "targets": 7, "finished": 3, "failures": 1,
+              "installed": 2, "terminal": 3,
+              "waves": [{"size": 4, "installed": 2, "terminal": 3}, {"size": 7, "installed": 2, "terminal": 3}],
+              "ts_ms": 1795000200000}
+    body = canonical(signed)
+
+    def text(signer):
+        return json.dumps({"signed": signed, "signatures": [{"key_id": signer[2], "sig": signer[0].sign(body).hex()}]},
+                          separators=(",", ":"))
+    return {"text": text(DEPOT), "canonical": body.decode(), "forged_text": text(ROGUE)}
+
+
 blob = bytes(range(256)) * 3
 sha = hashlib.sha256(blob).digest()
 chunk = sha + struct.pack(">QQ", 256, len(blob)) + blob[256:512]
@@ -91,9 +105,7 @@ vectors = {
               "encoded_hex": chunk.hex()},
     "fetch_request": {"text": json.dumps({"sha256": sha.hex(), "offset": 256, "length": 512}, separators=(",", ":")),
                       "sha256": sha.hex(), "offset": 256, "length": 512},
-    "tally": {"text": json.dumps({"campaign": CAMPAIGN, "targets": 7, "finished": 3, "failures": 1, "installed": 2,
-                                  "terminal": 3, "waves": [{"size": 4, "installed": 2, "terminal": 3},
-                                                           {"size": 7, "installed": 2, "terminal": 3}],
-                                  "ts_ms": 1795000200000}, separators=(",", ":"))},
+    "depot_keys": [DEPOT[1]],
+    "tally": tally_vector(),
 }
 print(json.dumps(vectors, indent=1))

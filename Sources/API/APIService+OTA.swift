@@ -212,6 +212,9 @@ extension APIService {
                 fleet.bytesFetched)
             out.counter("gateway_fleet_fetch_requests_total", help: "Range requests sent to the depot.", fleet.fetchRequests)
             out.counter("gateway_fleet_reports_sent_total", help: "Fleet reports published upstream.", fleet.reportsSent)
+            out.counter(
+                "gateway_fleet_reports_dropped_total",
+                help: "Refusal reports not queued: the fleet report backlog was at its cap (10 000).", fleet.reportsDropped)
             out.gauge(
                 "gateway_fleet_report_backlog", help: "Fleet reports not yet acknowledged by the city broker.",
                 Double(fleet.backlog))

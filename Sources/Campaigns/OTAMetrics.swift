@@ -38,6 +38,8 @@ public struct FleetCounters: Sendable {
     public var bytesFetched: Int64 = 0
     public var fetchRequests: Int64 = 0
     public var reportsSent: Int64 = 0
+    /// Refusal reports not queued because the report backlog was at its cap.
+    public var reportsDropped: Int64 = 0
     public var releasesVerified: Int64 = 0
     public var connected = false
     /// Reports not yet acknowledged by the city broker.

@@ -1,4 +1,4 @@
-import Crypto
+public import Crypto
 import Dispatch
 public import JSON
 public import Logging
@@ -45,8 +45,14 @@ public final class FleetDepot: @unchecked Sendable {
 
     /// `mqtt` is the depot's own account on the city broker (may publish `{prefix}-ota/…`, may
     /// read fetch requests and reports); a persistent session keeps requests made while it was down.
-    public init(store: DepotStore, prefix: String, mqtt: MQTTClient.Configuration, logger: Logger) throws {
+    private let tallyKey: Ed25519.PrivateKey
+
+    /// `tallyKey` signs the tallies; gateways list its public half in `ota.fleet_tally_keys`.
+    public init(
+        store: DepotStore, prefix: String, mqtt: MQTTClient.Configuration, tallyKey: Ed25519.PrivateKey, logger: Logger
+    ) throws {
         self.store = store
+        self.tallyKey = tallyKey
         topics = FleetTopics(prefix: prefix)
         self.logger = logger.with("component", "depot")
         var configuration = mqtt
@@ -206,7 +212,8 @@ public final class FleetDepot: @unchecked Sendable {
                 guard let plan = plans[campaign] else { continue }
                 let tally = try store.tally(campaign: campaign, plan: plan)
                 let message = TallyMessage(
-                    campaign: campaign, tally: tally, tsMs: Int64(Date().timeIntervalSince1970 * 1000))
+                    campaign: campaign, tally: tally, tsMs: Int64(Date().timeIntervalSince1970 * 1000)
+                ).signed(with: [tallyKey])
                 try client.publish(topic: topics.tallies, payload: message.bytes, qos: 1)
                 dirty.remove(campaign)
                 if tally.targets == 0 || tally.terminal < tally.targets {

@@ -34,6 +34,8 @@ public final class FleetLink: @unchecked Sendable {
         public var mqtt: MQTTClient.Configuration
         public var trustedKeys: [Ed25519.PublicKey]
         public var signatureThreshold: Int
+        /// The depot's public keys: a tally counts only when one of them signed it.
+        public var tallyKeys: [Ed25519.PublicKey] = []
         /// A fetch with no new chunk for this long is asked again from where the blob stands.
         public var fetchRetryMs: Int64 = 10_000
 
@@ -77,6 +79,7 @@ public final class FleetLink: @unchecked Sendable {
     public let topics: FleetTopics
     private let ota: OTAService
     private let policy: TrustPolicy
+    private let tallyPolicy: TrustPolicy
     private let client: MQTTClient
     private let logger: Logger
     private let core: Mutex<Core>
@@ -90,6 +93,7 @@ public final class FleetLink: @unchecked Sendable {
         self.logger = logger.with("component", "fleet")
         topics = FleetTopics(prefix: configuration.prefix)
         policy = TrustPolicy(keys: configuration.trustedKeys, threshold: configuration.signatureThreshold)
+        tallyPolicy = TrustPolicy(keys: configuration.tallyKeys, threshold: 1)
         let state = try FleetState(path: ota.configuration.directory + "/fleet.db")
         var core = Core(state: state)
         for release in try state.releases() { core.releases[release.digest] = release }
@@ -502,8 +506,12 @@ public final class FleetLink: @unchecked Sendable {
     /// The fleet's progress: the local part of the campaign draws its waves, abort and
     /// completion from it. Older tallies than the newest taken are dropped.
     private func tally(_ bytes: [UInt8]) {
-        guard let message = try? TallyMessage(bytes: bytes) else {
-            refuse(topic: topics.tallies, digest: nil, .malformed("not a tally"))
+        let message: TallyMessage
+        do {
+            message = try TallyMessage(bytes: bytes)
+            try tallyPolicy.verify(message)
+        } catch {
+            refuse(topic: topics.tallies, digest: nil, error)
             return
         }
         let localID = core.withLock { core -> UInt32? in
@@ -577,7 +585,14 @@ public final class FleetLink: @unchecked Sendable {
         }
     }
 
+    /// Refusal reports kept at most: a flood of forged messages must not fill the board's disk.
+    static let maxRefusalBacklog: Int64 = 10_000
+
     private func report(_ core: inout Core, _ value: JSONValue) {
+        if value["type"]?.string == "refusal", core.state.backlog >= Self.maxRefusalBacklog {
+            count { $0.reportsDropped += 1 }
+            return
+        }
         do { try core.state.enqueue(Array(value.serialized().utf8)) } catch {
             logger.error("fleet_store_failed", [("error", "\(error)")])
         }

@@ -1,6 +1,7 @@
 public import Campaigns
 public import Crypto
 public import JSON
+public import OTA
 
 /// The fleet channel's topics and the two binary/JSON shapes that are not signed documents.
 /// Everything here crosses the city broker; Firmware-Protocols/upstream.md ("Fleet OTA")
@@ -158,13 +159,19 @@ public enum FleetWireError: Error, Equatable, Sendable, CustomStringConvertible 
     }
 }
 
-/// The depot's tally of one fleet campaign, `{prefix}-ota/tally`: JSON
-/// `{"campaign", "targets", "finished", "failures", "installed", "terminal", "waves": [{"size",
-/// "installed", "terminal"}], "ts_ms"}`, wave figures cumulative.
+/// The depot's tally of one fleet campaign, `{prefix}-ota/tally`, signed by the depot's own
+/// key so that a compromised broker cannot move a campaign's waves or abort it:
+/// `{"signed": {"type": "tg-fleet-tally-v1", "campaign", "targets", "finished", "failures",
+/// "installed", "terminal", "waves": [{"size", "installed", "terminal"}], "ts_ms"},
+/// "signatures": [{"key_id", "sig"}]}`, wave figures cumulative, the signature over the RFC 8785
+/// bytes of `signed` as for manifests.
 public struct TallyMessage: Sendable, Equatable {
+    public static let type = "tg-fleet-tally-v1"
+
     public var campaign: String
     public var tally: FleetTally
     public var tsMs: Int64
+    public var signatures: [SignedManifest.Signature] = []
 
     public init(campaign: String, tally: FleetTally, tsMs: Int64) {
         self.campaign = campaign
@@ -172,41 +179,69 @@ public struct TallyMessage: Sendable, Equatable {
         self.tsMs = tsMs
     }
 
+    var signedJSON: JSONValue {
+        .object(
+            JSONObject([
+                ("type", .string(Self.type)), ("campaign", .string(campaign)), ("targets", .int(Int64(tally.targets))),
+                ("finished", .int(Int64(tally.finished))), ("failures", .int(Int64(tally.failures))),
+                ("installed", .int(Int64(tally.installed))), ("terminal", .int(Int64(tally.terminal))),
+                (
+                    "waves",
+                    .array(
+                        tally.waves.map { wave in
+                            .object(
+                                JSONObject([
+                                    ("size", .int(Int64(wave.size))), ("installed", .int(Int64(wave.installed))),
+                                    ("terminal", .int(Int64(wave.terminal))),
+                                ]))
+                        })
+                ),
+                ("ts_ms", .int(tsMs)),
+            ]))
+    }
+
+    /// What the signatures cover.
+    public var signedBytes: [UInt8] { (try? signedJSON.canonicalBytes()) ?? [] }
+
+    public func signed(with keys: [Ed25519.PrivateKey]) -> TallyMessage {
+        var copy = self
+        let bytes = signedBytes
+        copy.signatures = keys.map { .init(keyID: $0.publicKey.keyID, signature: $0.sign(bytes)) }
+        return copy
+    }
+
     public var bytes: [UInt8] {
         Array(
             JSONValue.object(
                 JSONObject([
-                    ("campaign", .string(campaign)), ("targets", .int(Int64(tally.targets))),
-                    ("finished", .int(Int64(tally.finished))), ("failures", .int(Int64(tally.failures))),
-                    ("installed", .int(Int64(tally.installed))), ("terminal", .int(Int64(tally.terminal))),
+                    ("signed", signedJSON),
                     (
-                        "waves",
+                        "signatures",
                         .array(
-                            tally.waves.map { wave in
+                            signatures.map {
                                 .object(
                                     JSONObject([
-                                        ("size", .int(Int64(wave.size))), ("installed", .int(Int64(wave.installed))),
-                                        ("terminal", .int(Int64(wave.terminal))),
+                                        ("key_id", .string($0.keyID)), ("sig", .string(Hex.encode($0.signature))),
                                     ]))
                             })
                     ),
-                    ("ts_ms", .int(tsMs)),
                 ])
             ).serialized().utf8)
     }
 
-    public init(bytes: [UInt8]) throws(FleetWireError) {
+    public init(bytes: [UInt8]) throws(FleetDocumentError) {
         guard bytes.count <= 16 * 1024, let object = (try? JSONParser.parse(bytes))?.object,
-            let campaign = object["campaign"]?.string
-        else { throw .malformed("a tally is a JSON object with campaign, counts and waves") }
-        func count(_ value: JSONValue?) throws(FleetWireError) -> Int {
+            object.keys.allSatisfy({ $0 == "signed" || $0 == "signatures" }), let signed = object["signed"]?.object,
+            signed["type"]?.string == Self.type, let campaign = signed["campaign"]?.string
+        else { throw .malformed("a tally is {\"signed\": {\"type\": \"\(Self.type)\", ...}, \"signatures\": [...]}") }
+        func count(_ value: JSONValue?) throws(FleetDocumentError) -> Int {
             guard case .int(let number)? = value, number >= 0, number <= 10_000_000 else {
                 throw .malformed("tally counts are integers from 0 to 10 000 000")
             }
             return Int(number)
         }
         var waves: [FleetTally.Wave] = []
-        for wave in object["waves"]?.arrayValue?.prefix(20) ?? [] {
+        for wave in signed["waves"]?.arrayValue?.prefix(20) ?? [] {
             waves.append(
                 .init(
                     size: try count(wave["size"]), installed: try count(wave["installed"]),
@@ -214,10 +249,36 @@ public struct TallyMessage: Sendable, Equatable {
         }
         self.campaign = campaign
         tally = FleetTally(
-            targets: try count(object["targets"]), finished: try count(object["finished"]),
-            failures: try count(object["failures"]), installed: try count(object["installed"]),
-            terminal: try count(object["terminal"]), waves: waves)
-        guard case .int(let ts)? = object["ts_ms"] else { throw .malformed("ts_ms is missing") }
+            targets: try count(signed["targets"]), finished: try count(signed["finished"]),
+            failures: try count(signed["failures"]), installed: try count(signed["installed"]),
+            terminal: try count(signed["terminal"]), waves: waves)
+        guard case .int(let ts)? = signed["ts_ms"] else { throw .malformed("ts_ms is missing") }
         tsMs = ts
+        // What is verified is this document re-serialised: a member outside the shape above
+        // changes the bytes, and the signature fails.
+        guard (try? JSONValue.object(signed).canonicalBytes()) == signedBytes else {
+            throw .malformed(
+                "a tally has exactly the members type, campaign, targets, finished, failures, installed, terminal, waves, ts_ms"
+            )
+        }
+        switch object["signatures"] {
+        case nil, .array([])?: throw .unsigned
+        case .array(let values)? where values.count <= 16:
+            for value in values {
+                guard let entry = value.object, entry.keys.count == 2, let keyID = entry["key_id"]?.string,
+                    keyID.utf8.count == 32, Hex.decode(keyID) != nil, let sigText = entry["sig"]?.string,
+                    let signature = Hex.decode(sigText), signature.count == 64
+                else { throw .malformed("signatures must be [{\"key_id\": 32 hex, \"sig\": 128 hex}]") }
+                signatures.append(.init(keyID: keyID, signature: signature))
+            }
+        default: throw .malformed("signatures must be an array of 1 to 16 {key_id, sig}")
+        }
+    }
+}
+
+extension TrustPolicy {
+    /// A tally passes when one of the depot's keys signed it.
+    public func verify(_ tally: TallyMessage) throws(FleetDocumentError) {
+        do { try verify(signatures: tally.signatures, bytes: tally.signedBytes) } catch { throw .signature(error) }
     }
 }

@@ -359,11 +359,13 @@ public final class Gateway: @unchecked Sendable {
         if let caFile = settings.caFile {
             mqtt.tls = .init(caFile: caFile, certFile: settings.certFile, keyFile: settings.keyFile)
         }
-        return try FleetLink(
-            configuration: .init(
-                prefix: settings.topicPrefix, gatewayID: configuration.gatewayID, mqtt: mqtt,
-                trustedKeys: ota.configuration.trustedKeys, signatureThreshold: ota.configuration.signatureThreshold),
-            ota: ota, logger: logger)
+        var fleet = FleetLink.Configuration(
+            prefix: settings.topicPrefix, gatewayID: configuration.gatewayID, mqtt: mqtt,
+            trustedKeys: ota.configuration.trustedKeys, signatureThreshold: ota.configuration.signatureThreshold)
+        fleet.tallyKeys = configuration.ota.fleetTallyKeys.compactMap {
+            Hex.decode($0).flatMap { try? Ed25519.PublicKey(raw: $0) }
+        }
+        return try FleetLink(configuration: fleet, ota: ota, logger: logger)
     }
 
     /// Vehicles' names upstream: keyed pseudonyms unless `privacy.upstream_vin` is `plain`, or

@@ -17,10 +17,12 @@ public struct OTASettings: Sendable {
     /// Take releases and signed orders from the city broker (fleet OTA). Off by default: the
     /// city broker must first let this gateway read `{prefix}-ota/` (Deploy/city).
     public var fleet = false
+    /// The fleet depot's Ed25519 public keys, hex: tallies must be signed by one of them.
+    public var fleetTallyKeys: [String] = []
 
     static let keys = [
         "enabled", "directory", "trusted_keys", "signature_threshold", "block_size", "max_blob_bytes",
-        "max_bytes_per_second", "max_concurrent_transfers", "fleet",
+        "max_bytes_per_second", "max_concurrent_transfers", "fleet", "fleet_tally_keys",
     ]
 
     static func parse(_ root: JSONObject, into ota: inout OTASettings, reader: inout ConfigReader) {
@@ -42,27 +44,42 @@ public struct OTASettings: Sendable {
         ota.maxConcurrentTransfers = reader.integer(
             object, "max_concurrent_transfers", path: "ota.max_concurrent_transfers", default: 50, range: 1...100_000)
         ota.fleet = reader.boolean(object, "fleet", path: "ota.fleet", default: false)
-        if let keys = object?["trusted_keys"], keys != .null {
-            guard case .array(let values) = keys else {
-                reader.problem("ota.trusted_keys", "must be an array of hex Ed25519 public keys (gwctl ota keygen prints one)")
-                return
-            }
-            for (index, value) in values.enumerated() {
-                guard let text = value.string, let raw = Hex.decode(text), raw.count == 32,
-                    (try? Ed25519.PublicKey(raw: raw)) != nil
-                else {
-                    reader.problem(
-                        "ota.trusted_keys[\(index)]", "must be 64 hex digits, a raw Ed25519 public key (gwctl ota keygen prints one)")
-                    continue
-                }
-                ota.trustedKeys.append(text.lowercased())
-            }
+        ota.fleetTallyKeys = keyList(object?["fleet_tally_keys"], path: "ota.fleet_tally_keys", reader: &reader)
+        if ota.enabled, ota.fleet, ota.fleetTallyKeys.isEmpty {
+            reader.problem(
+                "ota.fleet_tally_keys",
+                "must list the fleet depot's public key when ota.fleet is on (gwctl ota keygen on the depot host prints it)"
+            )
         }
+        ota.trustedKeys = keyList(object?["trusted_keys"], path: "ota.trusted_keys", reader: &reader)
         if ota.enabled, Int64(ota.trustedKeys.count) < ota.signatureThreshold, !ota.trustedKeys.isEmpty {
             reader.problem(
                 "ota.signature_threshold",
-                "is \(ota.signatureThreshold) but only \(ota.trustedKeys.count) trusted key(s) are listed: no manifest could pass")
+                "is \(ota.signatureThreshold) but only \(ota.trustedKeys.count) trusted key(s) are listed: no manifest could pass"
+            )
         }
+    }
+
+    /// Hex Ed25519 public keys, each checked.
+    private static func keyList(_ value: JSONValue?, path: String, reader: inout ConfigReader) -> [String] {
+        guard let value, value != .null else { return [] }
+        guard case .array(let values) = value else {
+            reader.problem(path, "must be an array of hex Ed25519 public keys (gwctl ota keygen prints one)")
+            return []
+        }
+        var keys: [String] = []
+        for (index, value) in values.enumerated() {
+            guard let text = value.string, let raw = Hex.decode(text), raw.count == 32,
+                (try? Ed25519.PublicKey(raw: raw)) != nil
+            else {
+                reader.problem(
+                    "\(path)[\(index)]", "must be 64 hex digits, a raw Ed25519 public key (gwctl ota keygen prints one)"
+                )
+                continue
+            }
+            keys.append(text.lowercased())
+        }
+        return keys
     }
 
     var json: JSONValue {
@@ -73,6 +90,7 @@ public struct OTASettings: Sendable {
                 ("signature_threshold", .int(signatureThreshold)), ("block_size", .int(blockSize)),
                 ("max_blob_bytes", .int(maxBlobBytes)), ("max_bytes_per_second", .int(maxBytesPerSecond)),
                 ("max_concurrent_transfers", .int(maxConcurrentTransfers)), ("fleet", .bool(fleet)),
+                ("fleet_tally_keys", .array(fleetTallyKeys.map(JSONValue.string))),
             ]))
     }
 }

@@ -20,7 +20,8 @@ public struct TrustPolicy: Sendable {
         try verify(signatures: signed.signatures, bytes: signed.signedBytes)
     }
 
-    func verify(signatures: [SignedManifest.Signature], bytes: [UInt8]) throws(ManifestError) {
+    /// The threshold rule over any signed bytes: fleet orders and tallies use it too.
+    public func verify(signatures: [SignedManifest.Signature], bytes: [UInt8]) throws(ManifestError) {
         var valid = Set<String>()
         var untrusted: [String] = []
         var invalid: [String] = []

@@ -198,11 +198,18 @@ enum FleetCommands {
 
     static func serve() {
         let store = depot()
+        let keyPath = OTACommands.required("--tally-key")
+        let tallyKey: Ed25519.PrivateKey
+        do {
+            tallyKey = try Ed25519.PrivateKey(pem: String(decoding: OTACommands.readFile(keyPath), as: UTF8.self))
+        } catch {
+            fail("\(keyPath) is not an Ed25519 private key in PEM (gwctl ota keygen makes one): \(error)", code: 65)
+        }
         let server: FleetDepot
         do {
             server = try FleetDepot(
                 store: store, prefix: prefix,
-                mqtt: brokerConfiguration(clientID: arguments.value("--client-id") ?? "ota-depot"),
+                mqtt: brokerConfiguration(clientID: arguments.value("--client-id") ?? "ota-depot"), tallyKey: tallyKey,
                 logger: Logger(level: .info))
         } catch { fail("cannot set up the depot: \(error)", code: 69) }
         signal(SIGTERM, SIG_IGN)

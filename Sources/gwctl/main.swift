@@ -145,7 +145,12 @@ let parser = ArgumentParser(
             ]),
         CommandSpec(
             "fleet serve", summary: "the depot: answer gateways' fetches from --depot and record their reports",
-            options: cityOptions + [OptionSpec("--client-id", help: "MQTT client id (default ota-depot)")]),
+            options: cityOptions + [
+                OptionSpec("--client-id", help: "MQTT client id (default ota-depot)"),
+                OptionSpec(
+                    "--tally-key",
+                    help: "the depot's own Ed25519 key (gwctl ota keygen) that signs tallies; gateways list its public half"),
+            ]),
         CommandSpec(
             "fleet announce",
             summary: "publish a campaign's release and orders again to gateways that joined after the push",

@@ -85,7 +85,23 @@ import Testing
         #expect(try FetchRequest(bytes: fetch.bytes) == fetch)
         let tally = try TallyMessage(bytes: Array(vectors["tally"]!["text"]!.string!.utf8))
         #expect(tally.campaign == "bus-ecu-1.1.0" && tally.tally.targets == 7 && tally.tally.waves.count == 2)
+        #expect(String(decoding: tally.signedBytes, as: UTF8.self) == vectors["tally"]?["canonical"]?.string)
         #expect(try TallyMessage(bytes: tally.bytes) == tally)
+        let depot = TrustPolicy(
+            keys: try (vectors["depot_keys"]?.arrayValue ?? []).map {
+                try Ed25519.PublicKey(raw: Hex.decode($0.string!)!)
+            })
+        try depot.verify(tally)
+        let forged = try TallyMessage(bytes: Array(vectors["tally"]!["forged_text"]!.string!.utf8))
+        #expect(
+            throws: FleetDocumentError.signature(
+                .signatureThreshold(valid: 0, needed: 1, untrusted: [forged.signatures[0].keyID], invalid: []))
+        ) {
+            try depot.verify(forged)
+        }
+        var altered = tally
+        altered.tally.failures = 3
+        #expect(throws: FleetDocumentError.self) { try depot.verify(altered) }
     }
 
     /// Seeded hostile bytes: every decoder refuses or decodes, never traps.

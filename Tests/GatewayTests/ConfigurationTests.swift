@@ -84,6 +84,8 @@ import Testing
         ),
         (#"{"broker": {"password_file": "/nonexistent/pw"}}"#, "broker.password_file: cannot read /nonexistent/pw"),
         (#"[]"#, "(root): must be a JSON object"),
+        (#"{"ota": {"fleet": true}}"#, "ota.fleet_tally_keys: must list the fleet depot's public key"),
+        (#"{"ota": {"fleet_tally_keys": ["abc"]}}"#, "ota.fleet_tally_keys[0]: must be 64 hex digits"),
     ])
     func reportsProblemsWithTheirKeyPath(text: String, expected: String) throws {
         let (_, problems) = GatewayConfiguration.parse(try JSONParser.parse(text))

@@ -1,4 +1,6 @@
+import Campaigns
 import Crypto
+import Fleet
 import Foundation
 import JSON
 import Logging
@@ -33,6 +35,10 @@ extension CityClusterTests {
         let keygen = try runTool(
             try binary("gwctl"), ["ota", "keygen", "--out", scratch.file("operator"), "--json"], in: scratch)
         let publicKey = try #require(try JSONParser.parse(Array(keygen.output.utf8))["public_key"]?.string)
+        // The depot's own key, which signs its tallies.
+        let depotKeygen = try runTool(
+            try binary("gwctl"), ["ota", "keygen", "--out", scratch.file("depot-tally"), "--json"], in: scratch)
+        let depotTallyKey = try #require(try JSONParser.parse(Array(depotKeygen.output.utf8))["public_key"]?.string)
         // Benchmarks/fleet.sh sets a larger image; fg-1's cap keeps the roamer's transfer ~8 s long.
         let imageKiB = ProcessInfo.processInfo.environment["TG_FLEET_IMAGE_KIB"].flatMap { Int($0) } ?? 384
         let image = OTATests.image(size: imageKiB * 1024, seed: 3)
@@ -50,7 +56,7 @@ extension CityClusterTests {
             let gateway = try GatewayProcess(
                 scratch: siteScratch, brokerPort: broker.port,
                 extra: cluster.upstreamSection(gatewayID: id, first: index % 3)
-                    + #""ota": {"trusted_keys": ["\#(publicKey)"], "fleet": true\#(throttle)},"#,
+                    + #""ota": {"trusted_keys": ["\#(publicKey)"], "fleet": true, "fleet_tally_keys": ["\#(depotTallyKey)"]\#(throttle)},"#,
                 http:
                     #", "tokens": [{"name": "ops", "role": "operator", "sha256": "\#(SHA256.hex(Array(Self.fleetToken.utf8)))"}]"#,
                 gatewayID: id)
@@ -65,7 +71,8 @@ extension CityClusterTests {
             "--broker-cert", depotCert, "--broker-key", depotKey, "--depot", depotDirectory,
         ]
         let depot = try ChildProcess(
-            name: "depot", executable: try binary("gwctl"), arguments: ["fleet", "serve"] + brokerOptions,
+            name: "depot", executable: try binary("gwctl"),
+            arguments: ["fleet", "serve", "--tally-key", scratch.file("depot-tally.key")] + brokerOptions,
             logPath: scratch.file("depot.log"))
         defer { _ = depot.stop() }
         try waitFor("the depot connected", seconds: 30) { depot.log.contains("event=depot_connected") }
@@ -155,6 +162,14 @@ extension CityClusterTests {
         let forged = FleetDocument(campaign: "bus-ecu-1.1.0", sequence: 90, issued: 0, body: .command(.abort))
             .signed(with: [stranger])
         let unsigned = FleetDocument(campaign: "bus-ecu-1.1.0", sequence: 91, issued: 0, body: .command(.cancel))
+        // A tally the depot did not sign, saying the fleet failed: accepted, it would abort everything.
+        let forgedTally = TallyMessage(
+            campaign: "bus-ecu-1.1.0",
+            tally: FleetTally(
+                targets: 7, finished: 7, failures: 7, installed: 0, terminal: 7,
+                waves: [.init(size: 4, installed: 0, terminal: 4), .init(size: 7, installed: 0, terminal: 7)]),
+            tsMs: Int64(Date().timeIntervalSince1970 * 1000) + 3_600_000
+        ).signed(with: [stranger])
         let attacker = try fleetBrokerClient(cluster, certificate: "ota-depot")
         defer { attacker.stop() }
         for payload in [
@@ -162,9 +177,12 @@ extension CityClusterTests {
         ] {
             try attacker.publish(topic: "city-ota/orders", payload: payload, qos: 1)
         }
+        try attacker.publish(topic: "city-ota/tally", payload: forgedTally.bytes, qos: 1)
         for site in sites {
-            try waitFor("\(site.id): the forged, unsigned and replayed orders refused", seconds: 30) {
-                try fleetMetric(site, "gateway_fleet_refused_total", label: "code=\"untrusted_key\"") == 1
+            try waitFor(
+                "\(site.id): the forged, unsigned and replayed orders and the forged tally refused", seconds: 30
+            ) {
+                try fleetMetric(site, "gateway_fleet_refused_total", label: "code=\"untrusted_key\"") == 2
                     && fleetMetric(site, "gateway_fleet_refused_total", label: "code=\"unsigned\"") == 1
                     && fleetMetric(site, "gateway_fleet_refused_total", label: "code=\"replayed\"") == 1
             }
@@ -201,7 +219,10 @@ extension CityClusterTests {
         // One view of the fleet: each vehicle once, every gateway with the release, each image
         // fetched once per gateway, the refusals said upstream.
         var view = JSONValue.null
-        try waitFor("the depot's fleet view: 7 vehicles installed, the release on all four gateways, refusals reported", seconds: 60) {
+        try waitFor(
+            "the depot's fleet view: 7 vehicles installed, the release on all four gateways, refusals reported",
+            seconds: 60
+        ) {
             let status = try runTool(
                 try binary("gwctl"),
                 ["ota", "status", "--city", "bus-ecu-1.1.0", "--depot", depotDirectory, "--json"], in: scratch)
