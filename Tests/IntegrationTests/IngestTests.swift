@@ -47,7 +47,7 @@ struct IngestTests {
                     topic = "v1/water/\(device)/level"
                 }
                 let expect = vector["expect"]!
-                try await publisher.send(topic, bytes: payloadBytes(vector))
+                try publisher.sendBlocking(topic, bytes: payloadBytes(vector))
                 if let reason = expect["reject"]?.string {
                     expectedRejects.append((topic, reason))
                     continue
@@ -64,11 +64,11 @@ struct IngestTests {
         // Far in the future by the gateway's own clock.
         let futureTopic = "v1/water/it-future/level"
         let future = Int64(Date().timeIntervalSince1970 * 1000) + 2 * 86_400_000
-        try await publisher.send(futureTopic, #"{"ts":\#(future),"seq":1,"level_cm":1}"#)
+        try publisher.sendBlocking(futureTopic, bytes: Array(#"{"ts":\#(future),"seq":1,"level_cm":1}"#.utf8))
         expectedRejects.append((futureTopic, "bad_ts"))
         // Oversized: refused by size before any parsing.
         let oversizedTopic = "v1/water/it-oversized/level"
-        try await publisher.send(oversizedTopic, String(repeating: "x", count: 20_000))
+        try publisher.sendBlocking(oversizedTopic, bytes: Array(repeating: UInt8(ascii: "x"), count: 20_000))
         expectedRejects.append((oversizedTopic, "payload_too_large"))
 
         let totalReadings = expectedStored.reduce(0) { $0 + $1.readings.count }
