@@ -17,7 +17,7 @@ if ! command -v promtool >/dev/null 2>&1 && [ ! -x .build/tools/promtool/usr/bin
 fi
 swift build --build-tests
 # The city cluster tests (three RabbitMQ nodes, up to twenty gatewayd, fleet OTA) run on their
-# own after the rest: run beside them, they kept the test runner's two cooperative threads blocked for
+# own after the rest: run beside the others, they kept the test runner's two cooperative threads blocked for
 # minutes and starved the other suites into their time limits.
 swift test --skip-build --skip CityClusterTests
 swift test --skip-build --filter CityClusterTests
