@@ -462,24 +462,24 @@ public struct CampaignPlanner: Sendable {
     }
 
     public mutating func cancel(_ id: UInt32, nowMs: Int64) throws(ControlError) -> [PlannerAction] {
-        guard let entry = entries[id] else { throw .unknownCampaign(id) }
-        guard !entry.campaign.state.isFinal else {
-            throw .notAllowed(campaign: id, state: entry.campaign.state, verb: "cancel")
-        }
-        var actions: [PlannerAction] = []
-        stop(id, as: .canceled, reason: "canceled by operator", nowMs: nowMs, &actions)
-        return actions
+        try end(id, as: .canceled, verb: "cancel", reason: "canceled by operator", nowMs: nowMs)
     }
 
-    /// Like `cancel`, but the campaign ends `aborted`: what a fleet's abort threshold, reached
-    /// over several gateways, does on each of them.
+    /// Like `cancel`, but the campaign ends `aborted`: a fleet's `abort` order, which the operator
+    /// gives to every gateway's part at once.
     public mutating func abort(_ id: UInt32, nowMs: Int64) throws(ControlError) -> [PlannerAction] {
+        try end(id, as: .aborted, verb: "abort", reason: "aborted by operator", nowMs: nowMs)
+    }
+
+    private mutating func end(
+        _ id: UInt32, as state: CampaignState, verb: String, reason: String, nowMs: Int64
+    ) throws(ControlError) -> [PlannerAction] {
         guard let entry = entries[id] else { throw .unknownCampaign(id) }
         guard !entry.campaign.state.isFinal else {
-            throw .notAllowed(campaign: id, state: entry.campaign.state, verb: "abort")
+            throw .notAllowed(campaign: id, state: entry.campaign.state, verb: verb)
         }
         var actions: [PlannerAction] = []
-        stop(id, as: .aborted, reason: "aborted by operator", nowMs: nowMs, &actions)
+        stop(id, as: state, reason: reason, nowMs: nowMs, &actions)
         return actions
     }
 
