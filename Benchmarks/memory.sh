@@ -5,6 +5,7 @@
 #
 #   bash Benchmarks/memory.sh                     # 10 000 and 100 000 devices, 12 000 messages/s
 #   DEVICES="1000 10000" RATE=8000 bash Benchmarks/memory.sh
+#   HEAPTRACK=/tmp/heap DEVICES=10000 bash Benchmarks/memory.sh   # also: peak heap by allocation site
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source .ci/deps.sh
@@ -28,12 +29,27 @@ run() {
  "store": {"path": "$dir/run/gateway.db", "capacity_readings": 1000000, "max_devices": 200000},
  "log": {"level": "warning", "stats_interval_s": 0}}
 CONF
-    MALLOC_ARENA_MAX=2 "$bin/gatewayd" --config "$dir/run/gateway.json" 2>"$dir/run/gatewayd.log" &
-    local gw=$!
+    local wrap=()
+    if [[ -n ${HEAPTRACK:-} ]]; then
+        mkdir -p "$HEAPTRACK"
+        wrap=(heaptrack -o "$HEAPTRACK/gatewayd-$devices-$aggregation")
+    fi
+    MALLOC_ARENA_MAX=2 "${wrap[@]}" "$bin/gatewayd" --config "$dir/run/gateway.json" 2>"$dir/run/gatewayd.log" &
+    local gw=$! job=$!
+    # heaptrack runs gatewayd as its child: measure and stop that one.
+    if [[ -n ${HEAPTRACK:-} ]]; then
+        for _ in $(seq 100); do pgrep -P "$gw" -x gatewayd >/dev/null && break; sleep 0.1; done
+        gw=$(pgrep -P "$gw" -x gatewayd)
+    fi
     for _ in $(seq 200); do grep -q mqtt_connected "$dir/run/gatewayd.log" 2>/dev/null && break; sleep 0.05; done
     sleep 0.3
     echo "devices=$devices aggregation=$aggregation rate=$rate $("$bin/gwbench" ingest --port "$port" --db "$dir/run/gateway.db" --gateway-pid "$gw" --devices "$devices" --rate "$rate" --duration 20 --connections 4 --label mem | tr ' ' '\n' | grep -E '^(readings_lost|gatewayd_peak_rss_mb|latency_ms_p99)=' | paste -sd' ')"
-    kill -TERM "$gw"; wait "$gw" || true
+    kill -TERM "$gw"; wait "$job" || true
+    if [[ -n ${HEAPTRACK:-} ]]; then
+        heaptrack_print -f "$HEAPTRACK/gatewayd-$devices-$aggregation".*zst -p 1 -a 0 -l 0 -T 0 -n 30 -s 3 \
+            >"$HEAPTRACK/peak-$devices-$aggregation.txt" 2>/dev/null || true
+        echo "peak heap by site: $HEAPTRACK/peak-$devices-$aggregation.txt"
+    fi
 }
 for devices in $DEVICES; do
     run "$devices" true "$RATE"

@@ -132,8 +132,10 @@ public struct AlertEngine: Sendable {
     /// Silent sensors. Call about once a second.
     public mutating func tick(nowMs: Int64) -> [AlertEvent] {
         var events: [AlertEvent] = []
-        for sensor in water.keys {
-            if let event = water[sensor]!.tick(nowMs: nowMs) { events.append(event) }
+        // In place through `values`: looking each machine up by a key taken from `water.keys`
+        // held a second reference to the table, and the first write copied all of it each tick.
+        for index in water.values.indices {
+            if let event = water.values[index].tick(nowMs: nowMs) { events.append(event) }
         }
         return events
     }

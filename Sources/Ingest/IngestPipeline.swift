@@ -212,7 +212,8 @@ extension IngestPipeline: Service {
         let result = message.payload.withUnsafeBufferPointer {
             decoder.decode(topic: message.topic, payload: $0, nowMs: nowMs)
         }
-        if case .success(let decoded) = result, !admits(decoded.device) {
+        var rowID: Int64?
+        if case .success(let decoded) = result, !admits(decoded.device, rowID: &rowID) {
             reject(
                 message,
                 Rejection(
@@ -220,7 +221,9 @@ extension IngestPipeline: Service {
                 nowMs: nowMs, into: &batch, rejects: &rejects)
             return
         }
-        if case .success(let decoded) = result, !rateLimiter.admit(decoded.device, nowNanos: message.receivedAtNanos) {
+        if case .success(let decoded) = result,
+            !rateLimiter.admit(decoded.device, rowID: rowID, nowNanos: message.receivedAtNanos)
+        {
             reject(
                 message,
                 Rejection(
@@ -323,11 +326,12 @@ extension IngestPipeline: Service {
             let vin = request.vin
             let started = monotonicNanos()
             do {
+                let rowID = store.rowID(of: DeviceID(vin: vin))
                 var report = try store.forget(
                     vin, nowMs: wallClockMs(), upstream: outbox?.erasure.map { erasure in { erasure(vin, $0) } })
                 alerts.forget(vin: vin.value)
                 advisories.forget(vin: vin.value)
-                rateLimiter.forget(DeviceID(vin: vin))
+                rateLimiter.forget(DeviceID(vin: vin), rowID: rowID)
                 report.otaRecords = try finishErasure(vin) ?? 0
                 // The notice is queued: wake the forwarder.
                 outbox?.notify()
@@ -423,9 +427,11 @@ extension IngestPipeline: Service {
         pendingLevels.removeAll(keepingCapacity: true)
     }
 
-    /// Known devices always; a new one while the store (plus this batch) is under its limit.
-    private func admits(_ device: DeviceID) -> Bool {
-        if store.knows(device) || newInBatch.contains(device) { return true }
+    /// Known devices always (`rowID` is then the store's); a new one while the store (plus this
+    /// batch) is under its limit.
+    private func admits(_ device: DeviceID, rowID: inout Int64?) -> Bool {
+        rowID = store.rowID(of: device)
+        if rowID != nil || newInBatch.contains(device) { return true }
         guard store.deviceCount + newInBatch.count < store.configuration.maxDevices else { return false }
         newInBatch.insert(device)
         return true
@@ -512,6 +518,7 @@ extension IngestPipeline: Service {
                 }
                 batch.removeAll()
                 newInBatch.removeAll(keepingCapacity: true)
+                rateLimiter.settle { store.rowID(of: $0) }
                 received = 0
                 rejects.removeAll(keepingCapacity: true)
                 return

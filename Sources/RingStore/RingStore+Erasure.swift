@@ -82,14 +82,18 @@ extension RingStore {
     ) throws(StoreError) -> ErasureReport {
         let device = DeviceID(vin: vin)
         let name = vin.value
-        let state = devices[device]
+        let rowID = devices.rowID(of: device)
         var report = ErasureReport()
-        report.known = state != nil
+        report.known = rowID != nil
         var outboxChange: (messages: Int64, bytes: Int64) = (0, 0)
         try step("erasing a vehicle") {
             try database.transaction {
-                var sinceMs = state?.firstSeenMs ?? nowMs
-                if let id = state?.id {
+                var sinceMs = nowMs
+                if let id = rowID {
+                    let firstSeen = try database.statement("SELECT first_seen_ms FROM devices WHERE id = ?")
+                    firstSeen.bind(arguments: id)
+                    if try firstSeen.step() { sinceMs = min(sinceMs, firstSeen.int64(0)) }
+                    firstSeen.reset()
                     // One scan for what the blanking below cannot tell afterwards: how many of
                     // the rows are positions, and the earliest time (for the upstream names).
                     let held = try database.statement(
@@ -175,12 +179,10 @@ extension RingStore {
                 messages: outboxChange.messages + pendingOutbox.messages,
                 bytes: outboxChange.bytes + pendingOutbox.bytes)
         }
-        if let state {
-            devices.removeValue(forKey: device)
-            deviceNamesByID.removeValue(forKey: state.id)
-            vehicleIDs.remove(state.id)
-            latest.remove(state.id)
-            openWindows.withAggregator { $0.remove(device: state.id) }
+        if let rowID {
+            devices.remove(device)
+            latest.remove(rowID)
+            openWindows.withAggregator { $0.remove(device: rowID) }
         }
         report.walTruncated = truncateLog()
         return report

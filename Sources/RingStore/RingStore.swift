@@ -57,27 +57,13 @@ public final class RingStore {
         }
     }
 
-    struct DeviceState {
-        var id: Int64
-        var firstSeenMs: Int64
-        var lastSeenMs: Int64
-        var firmware: String?
-        var hardware: String?
-        var model: String?
-        var tracker: SequenceTracker
-        var readings: Int64
-    }
-
     public let configuration: Configuration
     let database: Database
     let logger: Logger
     private(set) var readingsRing: RingCursor
     private(set) var eventsRing: RingCursor
     private(set) var rejectsRing: RingCursor
-    var devices: [DeviceID: DeviceState] = [:]
-    /// Device row id → name, for rows that leave the store by id (aggregates).
-    var deviceNamesByID: [Int64: String] = [:]
-    var vehicleIDs = Set<Int64>()
+    var devices = DeviceTable()
     var windowsNeedRebuild = false
     /// The commit's aggregated readings, added to the shared windows in one go (one lock per
     /// commit, not per reading); kept to reuse its capacity.
@@ -298,8 +284,8 @@ public final class RingStore {
         try step("loading devices") {
             let select = try database.statement(
                 """
-                SELECT id, name, kind, first_seen_ms, last_seen_ms, fw, hw, model, seq_highest, seq_window,
-                       seq_gaps, duplicates, seq_resets, readings, seq_latest_ts FROM devices
+                    SELECT id, name, kind, last_seen_ms, seq_highest, seq_window, seq_gaps, duplicates, seq_resets,
+                       readings, seq_latest_ts FROM devices
                 """)
             while try select.step() {
                 guard let name = select.text(1), let kind = DeviceKind(rawValue: Int(select.int64(2))) else { continue }
@@ -312,17 +298,16 @@ public final class RingStore {
                     guard let sensor = SensorID(name) else { continue }
                     device = DeviceID(sensor: sensor)
                 }
+                let rowID = select.int64(0)
                 let tracker = SequenceTracker(
-                    highest: select.isNull(8) ? nil : UInt32(truncatingIfNeeded: select.int64(8)),
-                    window: Self.decodeWindow(select.blob(9)),
-                    gaps: select.int64(10), duplicates: select.int64(11), resets: select.int64(12),
-                    latestTs: select.isNull(14) ? .min : select.int64(14))
-                deviceNamesByID[select.int64(0)] = name
-                if device.kind == .vehicle { vehicleIDs.insert(select.int64(0)) }
-                devices[device] = DeviceState(
-                    id: select.int64(0), firstSeenMs: select.int64(3), lastSeenMs: select.int64(4),
-                    firmware: select.text(5), hardware: select.text(6), model: select.text(7),
-                    tracker: tracker, readings: select.int64(13))
+                    highest: select.isNull(4) ? nil : UInt32(truncatingIfNeeded: select.int64(4)),
+                    window: Self.decodeWindow(select.blob(5)),
+                    gaps: select.int64(6), duplicates: select.int64(7), resets: select.int64(8),
+                    latestTs: select.isNull(10) ? .min : select.int64(10))
+                devices.set(
+                    DeviceTable.Entry(
+                        device: device, lastSeenMs: select.int64(3), readings: select.int64(9), tracker: tracker),
+                    at: rowID)
             }
             select.reset()
         }
@@ -362,7 +347,7 @@ public final class RingStore {
         _ batch: IngestBatch, nowMs: Int64, outbox: ((CommitSummary, IngestBatch) -> [OutboxMessage])? = nil
     ) throws(StoreError) -> CommitSummary {
         var summary = CommitSummary()
-        var touched: [DeviceID: DeviceState] = [:]
+        var touched = Touched()
         var readings = readingsRing
         var events = eventsRing
         var rejects = rejectsRing
@@ -396,9 +381,9 @@ public final class RingStore {
                 for item in batch.items {
                     switch item {
                     case .readings(let device, let ts, let seq, let values):
-                        var state = try deviceState(device, touched: &touched, nowMs: nowMs, summary: &summary)
+                        var (id, state) = try deviceState(device, touched: &touched, nowMs: nowMs, summary: &summary)
                         guard observe(seq, ts: ts, state: &state, summary: &summary) else {
-                            touched[device] = state
+                            touched.entries[id] = state
                             continue
                         }
                         for reading in values {
@@ -409,7 +394,7 @@ public final class RingStore {
                             // instructions per reading under callgrind (12 460 -> 12 780).
                             func write(_ statement: Statement) throws {
                                 statement.bindInt64(slot, at: 1)
-                                statement.bindInt64(state.id, at: 2)
+                                statement.bindInt64(id, at: 2)
                                 statement.bindInt64(Int64(reading.signal.id), at: 3)
                                 statement.bindInt64(ts, at: 4)
                                 statement.bindDouble(reading.value, at: 5)
@@ -426,40 +411,41 @@ public final class RingStore {
                             if evicts { summary.readingsEvicted += 1 }
                             pendingLatest.append(
                                 LatestValues.Update(
-                                    deviceRowID: state.id, slot: reading.signal.slot,
+                                    deviceRowID: id, slot: reading.signal.slot,
                                     value: LatestValues.Value(tsMs: ts, value: reading.value)))
                             if aggregating && reading.signal.isAggregated {
                                 pendingAggregation.append(
                                     PendingReading(
-                                        series: SeriesKey(device: state.id, signal: reading.signal.id), ts: ts,
+                                        series: SeriesKey(device: id, signal: reading.signal.id), ts: ts,
                                         value: reading.value))
                             }
                         }
                         summary.readingsStored += values.count
                         if device.kind == .water { summary.waterReadingsStored += values.count }
                         state.readings += Int64(values.count)
-                        touched[device] = state
+                        touched.entries[id] = state
                     case .troubleCodes(let device, let ts, let seq, let codes):
-                        var state = try deviceState(device, touched: &touched, nowMs: nowMs, summary: &summary)
+                        var (id, state) = try deviceState(device, touched: &touched, nowMs: nowMs, summary: &summary)
                         guard observe(seq, ts: ts, state: &state, summary: &summary) else {
-                            touched[device] = state
+                            touched.entries[id] = state
                             continue
                         }
                         for code in codes {
-                            try insertEvent(&events, deviceID: state.id, ts: ts, type: "dtc", detail: code.description)
+                            try insertEvent(&events, deviceID: id, ts: ts, type: "dtc", detail: code.description)
                             summary.eventsStored += 1
                         }
-                        touched[device] = state
+                        touched.entries[id] = state
                     case .hello(let device, let firmware, let hardware, let model, let nextSeq):
-                        var state = try deviceState(device, touched: &touched, nowMs: nowMs, summary: &summary)
+                        var (id, state) = try deviceState(device, touched: &touched, nowMs: nowMs, summary: &summary)
                         if let nextSeq, let highest = state.tracker.highest, nextSeq <= highest {
                             state.tracker.restart()
                             summary.resets += 1
                         }
-                        state.firmware = firmware
-                        state.hardware = hardware
-                        state.model = model
-                        touched[device] = state
+                        // Written here, not kept in memory: only a hello changes them.
+                        let identify = try database.statement("UPDATE devices SET fw = ?, hw = ?, model = ? WHERE id = ?")
+                        identify.bind(arguments: firmware, hardware, model, id)
+                        try identify.run()
+                        touched.entries[id] = state
                     }
                 }
                 if !batch.advisories.isEmpty {
@@ -484,7 +470,7 @@ public final class RingStore {
                 for advisory in batch.advisories {
                     guard let vin = VIN(advisory.vin) else { continue }
                     let device = DeviceID(vin: vin)
-                    guard let id = (touched[device] ?? devices[device])?.id else { continue }
+                    guard let id = devices.rowID(of: device) ?? touched.created[device] else { continue }
                     try insertEvent(
                         &events, deviceID: id, ts: advisory.tsMs, type: "advisory",
                         detail: "\(advisory.sensor) \(advisory.state.rawValue) \(Int(advisory.distanceM.rounded())) m")
@@ -510,24 +496,21 @@ public final class RingStore {
                 }
                 let updateDevice = try database.statement(
                     """
-                    UPDATE devices SET last_seen_ms = ?, fw = ?, hw = ?, model = ?, seq_highest = ?, seq_window = ?,
-                        seq_gaps = ?, duplicates = ?, seq_resets = ?, readings = ?, seq_latest_ts = ? WHERE id = ?
+                    UPDATE devices SET last_seen_ms = ?, seq_highest = ?, seq_window = ?, seq_gaps = ?,
+                        duplicates = ?, seq_resets = ?, readings = ?, seq_latest_ts = ? WHERE id = ?
                     """)
-                for (_, state) in touched {
+                for (id, state) in touched.entries {
                     // Once per device per commit (about once per message): bound value by value,
                     // statically dispatched, as the per-reading insert is.
                     updateDevice.bindInt64(state.lastSeenMs, at: 1)
-                    state.firmware.bind(to: updateDevice, at: 2)
-                    state.hardware.bind(to: updateDevice, at: 3)
-                    state.model.bind(to: updateDevice, at: 4)
-                    state.tracker.highest.map { Int64($0) }.bind(to: updateDevice, at: 5)
-                    updateDevice.bindBlob(Self.encodeWindow(state.tracker.window), at: 6)
-                    updateDevice.bindInt64(state.tracker.gaps, at: 7)
-                    updateDevice.bindInt64(state.tracker.duplicates, at: 8)
-                    updateDevice.bindInt64(state.tracker.resets, at: 9)
-                    updateDevice.bindInt64(state.readings, at: 10)
-                    state.tracker.latestTs.bind(to: updateDevice, at: 11)
-                    updateDevice.bindInt64(state.id, at: 12)
+                    state.tracker.highest.map { Int64($0) }.bind(to: updateDevice, at: 2)
+                    updateDevice.bindBlob(Self.encodeWindow(state.tracker.window), at: 3)
+                    updateDevice.bindInt64(state.tracker.gaps, at: 4)
+                    updateDevice.bindInt64(state.tracker.duplicates, at: 5)
+                    updateDevice.bindInt64(state.tracker.resets, at: 6)
+                    updateDevice.bindInt64(state.readings, at: 7)
+                    state.tracker.latestTs.bind(to: updateDevice, at: 8)
+                    updateDevice.bindInt64(id, at: 9)
                     try updateDevice.run()
                 }
                 if !batch.alerts.isEmpty {
@@ -572,11 +555,11 @@ public final class RingStore {
         if aggregating && nowMs >= nextRetentionMs { nextRetentionMs = nowMs + 3_600_000 }
         eventsRing = events
         rejectsRing = rejects
-        for (device, state) in touched { devices[device] = state }
+        for (id, state) in touched.entries { devices.set(state, at: id) }
         return summary
     }
 
-    private func observe(_ seq: UInt32, ts: Int64, state: inout DeviceState, summary: inout CommitSummary) -> Bool {
+    private func observe(_ seq: UInt32, ts: Int64, state: inout DeviceTable.Entry, summary: inout CommitSummary) -> Bool {
         let gapsBefore = state.tracker.gaps
         let observation = state.tracker.observe(seq, ts: ts)
         summary.newGaps += state.tracker.gaps - gapsBefore
@@ -606,24 +589,31 @@ public final class RingStore {
         try insert.run()
     }
 
-    /// The device's state as of this batch, creating its row on first sight.
+    /// The devices a commit changed, kept apart until it commits: a failed commit leaves the
+    /// table as it was, new devices included (their rows were rolled back with it).
+    struct Touched {
+        var entries: [Int64: DeviceTable.Entry] = [:]
+        var created: [DeviceID: Int64] = [:]
+    }
+
+    /// The device's row id and state as of this batch, creating its row on first sight.
     private func deviceState(
-        _ device: DeviceID, touched: inout [DeviceID: DeviceState], nowMs: Int64, summary: inout CommitSummary
-    ) throws -> DeviceState {
-        if var state = touched[device] ?? devices[device] {
+        _ device: DeviceID, touched: inout Touched, nowMs: Int64, summary: inout CommitSummary
+    ) throws -> (Int64, DeviceTable.Entry) {
+        if let id = devices.rowID(of: device) ?? touched.created[device],
+            var state = touched.entries[id] ?? devices[id]
+        {
             state.lastSeenMs = nowMs
-            return state
+            return (id, state)
         }
         let insert = try database.statement(
             "INSERT INTO devices(name, kind, first_seen_ms, last_seen_ms) VALUES (?, ?, ?, ?)")
         insert.bind(arguments: device.name, device.kind.rawValue, nowMs, nowMs)
         try insert.run()
         summary.newDevices += 1
-        deviceNamesByID[database.lastInsertRowID] = device.name
-        if device.kind == .vehicle { vehicleIDs.insert(database.lastInsertRowID) }
-        return DeviceState(
-            id: database.lastInsertRowID, firstSeenMs: nowMs, lastSeenMs: nowMs, firmware: nil, hardware: nil,
-            model: nil, tracker: SequenceTracker(), readings: 0)
+        let id = database.lastInsertRowID
+        touched.created[device] = id
+        return (id, DeviceTable.Entry(device: device, lastSeenMs: nowMs, readings: 0, tracker: SequenceTracker()))
     }
 
     /// Checkpoints the WAL into the main file; called on shutdown so the file stands alone.
@@ -779,16 +769,19 @@ public final class RingStore {
             events: eventsRing.count, rejects: rejectsRing.count, devices: devices.count)
     }
 
-    func deviceName(_ id: Int64) -> String { deviceNamesByID[id] ?? "device_\(id)" }
-    func isVehicle(_ id: Int64) -> Bool { vehicleIDs.contains(id) }
+    func deviceName(_ id: Int64) -> String { devices[id]?.device.name ?? "device_\(id)" }
+    func isVehicle(_ id: Int64) -> Bool { devices[id]?.device.kind == .vehicle }
 
     /// Whether the store already tracks this device (it then never counts against the limit).
-    public func knows(_ device: DeviceID) -> Bool { devices[device] != nil }
+    public func knows(_ device: DeviceID) -> Bool { devices.rowID(of: device) != nil }
+
+    /// The device's row id, which per-device tables outside the store index by.
+    public func rowID(of device: DeviceID) -> Int64? { devices.rowID(of: device) }
 
     public var deviceCount: Int { devices.count }
 
     /// Loss accounting for one device, as the store has it in memory.
     public func sequenceTracker(for device: DeviceID) -> SequenceTracker? {
-        devices[device]?.tracker
+        devices.rowID(of: device).flatMap { devices[$0]?.tracker }
     }
 }
