@@ -8,10 +8,12 @@
 /// the gateway's own numbers (device row id and signal id), not chosen by devices, so a
 /// multiplicative hash is enough. Ids are never reused while the process runs: an erased
 /// device's series keep theirs, with nothing in any window.
+///
+/// The table holds ids only (4 bytes a slot), and a probe compares the key through `keys`:
+/// keeping each key beside its id took 12 bytes a slot, 2.4 MB more at 10 000 devices.
 struct SeriesIndex: Sendable {
-    private static let empty = Int64.min
-    private var slots: [Int64] = []
-    private var slotIDs: [Int32] = []
+    private static let empty: Int32 = -1
+    private var slots: [Int32] = []
     /// Id → key.
     private(set) var keys: [SeriesKey] = []
     /// Ids in key order, as of the last `sortedIDs()`; later ids wait in `unsorted`.
@@ -30,8 +32,8 @@ struct SeriesIndex: Sendable {
         var index = slot(for: key.rawValue)
         while true {
             let found = slots[index]
-            if found == key.rawValue { return slotIDs[index] }
             if found == Self.empty { return nil }
+            if keys[Int(found)] == key { return found }
             index += 1
             if index == slots.count { index = 0 }
         }
@@ -43,14 +45,13 @@ struct SeriesIndex: Sendable {
         var index = slot(for: key.rawValue)
         while true {
             let found = slots[index]
-            if found == key.rawValue { return slotIDs[index] }
             if found == Self.empty { break }
+            if keys[Int(found)] == key { return found }
             index += 1
             if index == slots.count { index = 0 }
         }
         let id = Int32(keys.count)
-        slots[index] = key.rawValue
-        slotIDs[index] = id
+        slots[index] = id
         keys.append(key)
         unsorted.append(id)
         if keys.count * 5 > slots.count * 4 { grow() }
@@ -60,15 +61,13 @@ struct SeriesIndex: Sendable {
     private mutating func grow() {
         let capacity = max(1_024, slots.count + slots.count / 2)
         slots = Array(repeating: Self.empty, count: capacity)
-        slotIDs = Array(repeating: 0, count: capacity)
         for (id, key) in keys.enumerated() {
             var index = slot(for: key.rawValue)
             while slots[index] != Self.empty {
                 index += 1
                 if index == slots.count { index = 0 }
             }
-            slots[index] = key.rawValue
-            slotIDs[index] = Int32(id)
+            slots[index] = Int32(id)
         }
     }
 

@@ -132,10 +132,12 @@ public struct AlertEngine: Sendable {
     /// Silent sensors. Call about once a second.
     public mutating func tick(nowMs: Int64) -> [AlertEvent] {
         var events: [AlertEvent] = []
-        // In place through `values`: looking each machine up by a key taken from `water.keys`
-        // held a second reference to the table, and the first write copied all of it each tick.
-        for index in water.values.indices {
+        // In place, by index: iterating `water.keys` (or `water.values.indices`) holds a second
+        // reference to the table, and the first write through it copied all of it each tick.
+        var index = water.startIndex
+        while index != water.endIndex {
             if let event = water.values[index].tick(nowMs: nowMs) { events.append(event) }
+            water.formIndex(after: &index)
         }
         return events
     }
