@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Where gatewayd's memory goes by device count: peak RSS with aggregation on and off, the load
-# paced (RATE messages/s for 20 s) so that no backlog builds up in the gateway or the broker and
+# paced (RATE messages/s for 30 s) so that no backlog builds up in the gateway or the broker and
 # what is measured is the per-device and per-series state. Not run in CI.
 #
 #   bash Benchmarks/memory.sh                     # 10 000 and 100 000 devices, 12 000 messages/s
@@ -43,7 +43,11 @@ CONF
     fi
     for _ in $(seq 200); do grep -q mqtt_connected "$dir/run/gatewayd.log" 2>/dev/null && break; sleep 0.05; done
     sleep 0.3
-    echo "devices=$devices aggregation=$aggregation rate=$rate $("$bin/gwbench" ingest --port "$port" --db "$dir/run/gateway.db" --gateway-pid "$gw" --devices "$devices" --rate "$rate" --duration 20 --connections 4 --label mem | tr ' ' '\n' | grep -E '^(readings_lost|gatewayd_peak_rss_mb|latency_ms_p99)=' | paste -sd' ')"
+    # With aggregation, the peak is while a closed minute is written (over ~15 s after the
+    # minute plus lateness) and the next one fills: start at second 50 and load for 30 s, so
+    # that every run holds one close. Without it, any 30 s.
+    if [[ $aggregation == true ]]; then sleep $(((110 - $(date +%s) % 60) % 60)); fi
+    echo "devices=$devices aggregation=$aggregation rate=$rate $("$bin/gwbench" ingest --port "$port" --db "$dir/run/gateway.db" --gateway-pid "$gw" --devices "$devices" --rate "$rate" --duration 30 --connections 4 --label mem | tr ' ' '\n' | grep -E '^(readings_lost|gatewayd_peak_rss_mb|latency_ms_p99)=' | paste -sd' ')"
     kill -TERM "$gw"; wait "$job" || true
     if [[ -n ${HEAPTRACK:-} ]]; then
         heaptrack_print -f "$HEAPTRACK/gatewayd-$devices-$aggregation".*zst -p 1 -a 0 -l 0 -T 0 -n 30 -s 3 \
