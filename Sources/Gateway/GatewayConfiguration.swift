@@ -163,23 +163,10 @@ public struct GatewayConfiguration: Sendable {
             config.gatewayID = gatewayID
         }
 
-        let broker = reader.object(
-            root, "broker", path: "broker",
-            known: ["host", "port", "client_id", "username", "password_file", "tls", "keepalive_s"])
-        config.broker.host = reader.string(broker, "host", path: "broker.host", default: config.broker.host)!
-        config.broker.port = reader.integer(broker, "port", path: "broker.port", default: 1883, range: 1...65535)
-        config.broker.clientID = reader.string(broker, "client_id", path: "broker.client_id", default: nil)
+        Broker.section.read(root, "broker", path: "broker", into: &config.broker, reader: &reader)
         if let clientID = config.broker.clientID, clientID.isEmpty || clientID.utf8.count > 128 {
             reader.problem("broker.client_id", "must be 1 to 128 bytes")
         }
-        config.broker.username = reader.string(broker, "username", path: "broker.username", default: nil)
-        config.broker.passwordFile = reader.string(broker, "password_file", path: "broker.password_file", default: nil)
-        config.broker.keepAliveSeconds = reader.integer(
-            broker, "keepalive_s", path: "broker.keepalive_s", default: 30, range: 5...3600)
-        let tls = reader.object(broker, "tls", path: "broker.tls", known: ["ca_file", "cert_file", "key_file"])
-        config.broker.caFile = reader.string(tls, "ca_file", path: "broker.tls.ca_file", default: nil)
-        config.broker.certFile = reader.string(tls, "cert_file", path: "broker.tls.cert_file", default: nil)
-        config.broker.keyFile = reader.string(tls, "key_file", path: "broker.tls.key_file", default: nil)
         if config.broker.caFile == nil, config.broker.certFile != nil || config.broker.keyFile != nil {
             reader.problem("broker.tls.ca_file", "is required with a client certificate: TLS is on when ca_file is set")
         }
@@ -191,70 +178,17 @@ public struct GatewayConfiguration: Sendable {
             ("broker.tls.cert_file", config.broker.certFile), ("broker.tls.key_file", config.broker.keyFile),
         ])
 
-        let store = reader.object(
-            root, "store", path: "store",
-            known: [
-                "path", "capacity_readings", "capacity_events", "capacity_rejects", "flush_interval_ms",
-                "flush_max_readings", "synchronous", "max_devices", "max_file_bytes", "reserve_bytes",
-            ])
-        config.store.path = reader.string(store, "path", path: "store.path", default: config.store.path)!
+        Store.section.read(root, "store", path: "store", into: &config.store, reader: &reader)
         if config.store.path.isEmpty { reader.problem("store.path", "must not be empty") }
-        config.store.capacityReadings = reader.integer(
-            store, "capacity_readings", path: "store.capacity_readings", default: config.store.capacityReadings,
-            range: 1_000...1_000_000_000)
-        config.store.capacityEvents = reader.integer(
-            store, "capacity_events", path: "store.capacity_events", default: config.store.capacityEvents,
-            range: 100...100_000_000)
-        config.store.capacityRejects = reader.integer(
-            store, "capacity_rejects", path: "store.capacity_rejects", default: config.store.capacityRejects,
-            range: 100...10_000_000)
-        config.store.flushIntervalMs = reader.integer(
-            store, "flush_interval_ms", path: "store.flush_interval_ms", default: config.store.flushIntervalMs,
-            range: 1...10_000)
-        config.store.flushMaxReadings = reader.integer(
-            store, "flush_max_readings", path: "store.flush_max_readings", default: config.store.flushMaxReadings,
-            range: 1...1_000_000)
-        config.store.maxDevices = reader.integer(
-            store, "max_devices", path: "store.max_devices", default: config.store.maxDevices, range: 1...10_000_000)
-        config.store.maxFileBytes = reader.integer(
-            store, "max_file_bytes", path: "store.max_file_bytes", default: 0, range: 0...(1 << 40))
         if config.store.maxFileBytes != 0 && config.store.maxFileBytes < 1 << 20 {
             reader.problem(
                 "store.max_file_bytes", "must be 0 (no limit) or at least 1048576, got \(config.store.maxFileBytes)")
             config.store.maxFileBytes = 0
         }
-        config.store.reserveBytes = reader.integer(
-            store, "reserve_bytes", path: "store.reserve_bytes", default: config.store.reserveBytes,
-            range: 0...(1 << 34))
-        config.store.synchronous = reader.choice(
-            store, "synchronous", path: "store.synchronous", default: "full", allowed: ["full", "normal"])
 
-        let limits = reader.object(
-            root, "limits", path: "limits",
-            known: ["max_payload_bytes", "max_future_skew_ms", "inbound_queue", "device_rate_per_s", "device_burst"])
-        config.limits.maxPayloadBytes = reader.integer(
-            limits, "max_payload_bytes", path: "limits.max_payload_bytes", default: config.limits.maxPayloadBytes,
-            range: 256...1_048_576)
-        config.limits.maxFutureSkewMs = reader.integer(
-            limits, "max_future_skew_ms", path: "limits.max_future_skew_ms", default: config.limits.maxFutureSkewMs,
-            range: 0...31_536_000_000)
-        config.limits.inboundQueue = reader.integer(
-            limits, "inbound_queue", path: "limits.inbound_queue", default: config.limits.inboundQueue,
-            range: 16...1_000_000)
-        config.limits.deviceRatePerS = reader.number(
-            limits, "device_rate_per_s", path: "limits.device_rate_per_s", default: config.limits.deviceRatePerS,
-            range: 0.01...1_000_000)
-        config.limits.deviceBurst = reader.integer(
-            limits, "device_burst", path: "limits.device_burst", default: config.limits.deviceBurst,
-            range: 1...1_000_000)
+        Limits.section.read(root, "limits", path: "limits", into: &config.limits, reader: &reader)
 
-        let aggregation = reader.object(
-            root, "aggregation", path: "aggregation",
-            known: ["enabled", "window_s", "lateness_ms", "retention_days", "capacity_rows"])
-        config.aggregation.enabled = reader.boolean(
-            aggregation, "enabled", path: "aggregation.enabled", default: config.aggregation.enabled)
-        config.aggregation.windowS = reader.integer(
-            aggregation, "window_s", path: "aggregation.window_s", default: config.aggregation.windowS, range: 1...3600)
+        Aggregation.section.read(root, "aggregation", path: "aggregation", into: &config.aggregation, reader: &reader)
         if 3600 % config.aggregation.windowS != 0 {
             reader.problem(
                 "aggregation.window_s",
@@ -262,18 +196,9 @@ public struct GatewayConfiguration: Sendable {
             )
             config.aggregation.windowS = 60
         }
-        config.aggregation.latenessMs = reader.integer(
-            aggregation, "lateness_ms", path: "aggregation.lateness_ms", default: config.aggregation.latenessMs,
-            range: 0...3_600_000)
-        config.aggregation.retentionDays = reader.integer(
-            aggregation, "retention_days", path: "aggregation.retention_days",
-            default: config.aggregation.retentionDays, range: 1...3650)
-        config.aggregation.capacityRows = reader.integer(
-            aggregation, "capacity_rows", path: "aggregation.capacity_rows", default: config.aggregation.capacityRows,
-            range: 1_000...1_000_000_000)
 
         let alerts = reader.object(root, "alerts", path: "alerts", known: ["water", "vehicle"])
-        let water = reader.object(alerts, "water", path: "alerts.water", known: Self.waterKeys + ["sensors"])
+        let water = reader.object(alerts, "water", path: "alerts.water", known: Self.water.names + ["sensors"])
         config.alerts.water = Self.waterSettings(
             water, path: "alerts.water", base: WaterAlertSettings(), reader: &reader)
         if let sensors = reader.object(
@@ -284,14 +209,12 @@ public struct GatewayConfiguration: Sendable {
                 if SensorID(id) == nil {
                     reader.problem(path, "is not a valid sensor id (1 to 64 of A-Z a-z 0-9 _ . -)")
                 }
-                let override = reader.object(sensors, id, path: path, known: Self.waterKeys)
+                let override = reader.object(sensors, id, path: path, known: Self.water.names)
                 config.alerts.waterSensors[id] = Self.waterSettings(
                     override, path: path, base: config.alerts.water, reader: &reader)
             }
         }
-        let vehicle = reader.object(alerts, "vehicle", path: "alerts.vehicle", known: ["coolant_c"])
-        config.alerts.coolantC = reader.number(
-            vehicle, "coolant_c", path: "alerts.vehicle.coolant_c", default: 110, range: 50...200)
+        AlertSettings.vehicle.read(alerts, "vehicle", path: "alerts.vehicle", into: &config.alerts, reader: &reader)
 
         parseUpstream(root, into: &config.upstream, reader: &reader)
         HTTPSettings.parse(root, into: &config.http, reader: &reader)
@@ -299,12 +222,7 @@ public struct GatewayConfiguration: Sendable {
         PrivacySettings.parse(root, into: &config.privacy, reader: &reader)
         config.sensorSites = Self.parseSensorSites(root, reader: &reader)
 
-        let log = reader.object(root, "log", path: "log", known: ["level", "stats_interval_s"])
-        config.log.level = reader.choice(
-            log, "level", path: "log.level", default: "info",
-            allowed: ["trace", "debug", "info", "notice", "warning", "error", "critical"])
-        config.log.statsIntervalS = reader.integer(
-            log, "stats_interval_s", path: "log.stats_interval_s", default: 10, range: 0...86_400)
+        Log.section.read(root, "log", path: "log", into: &config.log, reader: &reader)
         return (config, reader.problems)
     }
 
@@ -366,42 +284,15 @@ public struct GatewayConfiguration: Sendable {
     }
 
     static func parseUpstream(_ root: JSONObject, into upstream: inout Upstream, reader: inout ConfigReader) {
-        let object = reader.object(
-            root, "upstream", path: "upstream",
-            known: [
-                "host", "hosts", "port", "client_id", "topic_prefix", "tls", "allow_insecure", "max_backlog_bytes",
-                "max_rate_msgs_per_s", "status_interval_s", "keepalive_s", "reconnect_max_s", "connect_timeout_s",
-            ])
-        upstream.port = reader.integer(object, "port", path: "upstream.port", default: 8883, range: 1...65535)
+        let object = Upstream.section.read(
+            root, "upstream", path: "upstream", into: &upstream, reader: &reader, alsoKnown: ["host"])
         upstream.nodes = parseNodes(object, defaultPort: upstream.port, reader: &reader)
-        upstream.reconnectMaxS = reader.integer(
-            object, "reconnect_max_s", path: "upstream.reconnect_max_s", default: 5, range: 1...300)
-        upstream.connectTimeoutS = reader.integer(
-            object, "connect_timeout_s", path: "upstream.connect_timeout_s", default: 5, range: 1...120)
-        upstream.clientID = reader.string(object, "client_id", path: "upstream.client_id", default: nil)
-        upstream.topicPrefix = reader.string(object, "topic_prefix", path: "upstream.topic_prefix", default: "city")!
         if upstream.topicPrefix.isEmpty || upstream.topicPrefix.contains(where: { "+#".contains($0) })
             || upstream.topicPrefix.hasPrefix("/") || upstream.topicPrefix.hasSuffix("/")
         {
             reader.problem(
                 "upstream.topic_prefix", "must be a plain topic prefix without + # or a leading or trailing /")
         }
-        let tls = reader.object(object, "tls", path: "upstream.tls", known: ["ca_file", "cert_file", "key_file"])
-        upstream.caFile = reader.string(tls, "ca_file", path: "upstream.tls.ca_file", default: nil)
-        upstream.certFile = reader.string(tls, "cert_file", path: "upstream.tls.cert_file", default: nil)
-        upstream.keyFile = reader.string(tls, "key_file", path: "upstream.tls.key_file", default: nil)
-        upstream.allowInsecure = reader.boolean(
-            object, "allow_insecure", path: "upstream.allow_insecure", default: false)
-        upstream.maxBacklogBytes = reader.integer(
-            object, "max_backlog_bytes", path: "upstream.max_backlog_bytes", default: upstream.maxBacklogBytes,
-            range: 65_536...1_099_511_627_776)
-        upstream.maxRateMsgsPerS = reader.integer(
-            object, "max_rate_msgs_per_s", path: "upstream.max_rate_msgs_per_s", default: upstream.maxRateMsgsPerS,
-            range: 1...100_000)
-        upstream.statusIntervalS = reader.integer(
-            object, "status_interval_s", path: "upstream.status_interval_s", default: 60, range: 1...86_400)
-        upstream.keepAliveSeconds = reader.integer(
-            object, "keepalive_s", path: "upstream.keepalive_s", default: 30, range: 5...3600)
         guard upstream.enabled else { return }
         let tlsComplete = upstream.caFile != nil && upstream.certFile != nil && upstream.keyFile != nil
         if !tlsComplete && !upstream.allowInsecure {
@@ -428,10 +319,18 @@ public struct GatewayConfiguration: Sendable {
         }
     }
 
-    static let waterKeys = [
-        "warning_cm", "alarm_cm", "rise_cm_per_min", "rise_window_s", "hysteresis_cm", "dwell_s", "stale_after_s",
-        "low_battery_v", "forecast_lead_min", "forecast_window_s",
-    ]
+    static let water = ConfigSection<WaterAlertSettings>([
+        .number("warning_cm", \.warningCm, range: -100...10_000),
+        .number("alarm_cm", \.alarmCm, range: -100...10_000),
+        .number("rise_cm_per_min", \.riseCmPerMin, range: 0.01...10_000),
+        .integer("rise_window_s", \.riseWindowS, range: 10...86_400),
+        .number("hysteresis_cm", \.hysteresisCm, range: 0...1_000),
+        .integer("dwell_s", \.dwellS, range: 0...86_400),
+        .integer("stale_after_s", \.staleAfterS, range: 10...604_800),
+        .number("low_battery_v", \.lowBatteryV, range: 0...60),
+        .number("forecast_lead_min", \.forecastLeadMin, range: 1...1_440),
+        .integer("forecast_window_s", \.forecastWindowS, range: 300...86_400),
+    ])
 
     /// Water alert settings at `path`, each key defaulting to `base` (the defaults, or for a
     /// sensor override the gateway-wide values).
@@ -439,27 +338,7 @@ public struct GatewayConfiguration: Sendable {
         _ object: JSONObject?, path: String, base: WaterAlertSettings, reader: inout ConfigReader
     ) -> WaterAlertSettings {
         var s = base
-        s.warningCm = reader.number(
-            object, "warning_cm", path: path + ".warning_cm", default: s.warningCm, range: -100...10_000)
-        s.alarmCm = reader.number(
-            object, "alarm_cm", path: path + ".alarm_cm", default: s.alarmCm, range: -100...10_000)
-        s.riseCmPerMin = reader.number(
-            object, "rise_cm_per_min", path: path + ".rise_cm_per_min", default: s.riseCmPerMin, range: 0.01...10_000)
-        s.riseWindowS = reader.integer(
-            object, "rise_window_s", path: path + ".rise_window_s", default: s.riseWindowS, range: 10...86_400)
-        s.hysteresisCm = reader.number(
-            object, "hysteresis_cm", path: path + ".hysteresis_cm", default: s.hysteresisCm, range: 0...1_000)
-        s.dwellS = reader.integer(object, "dwell_s", path: path + ".dwell_s", default: s.dwellS, range: 0...86_400)
-        s.staleAfterS = reader.integer(
-            object, "stale_after_s", path: path + ".stale_after_s", default: s.staleAfterS, range: 10...604_800)
-        s.lowBatteryV = reader.number(
-            object, "low_battery_v", path: path + ".low_battery_v", default: s.lowBatteryV, range: 0...60)
-        s.forecastLeadMin = reader.number(
-            object, "forecast_lead_min", path: path + ".forecast_lead_min", default: s.forecastLeadMin,
-            range: 1...1_440)
-        s.forecastWindowS = reader.integer(
-            object, "forecast_window_s", path: path + ".forecast_window_s", default: s.forecastWindowS,
-            range: 300...86_400)
+        water.readKeys(object, path: path, into: &s, reader: &reader)
         if s.alarmCm <= s.warningCm {
             reader.problem(path + ".alarm_cm", "must be above warning_cm (\(s.warningCm)), got \(s.alarmCm)")
         }
@@ -482,14 +361,9 @@ public struct GatewayConfiguration: Sendable {
     }
 
     static func waterJSON(_ s: WaterAlertSettings) -> JSONObject {
-        JSONObject([
-            ("warning_cm", .double(s.warningCm)), ("alarm_cm", .double(s.alarmCm)),
-            ("rise_cm_per_min", .double(s.riseCmPerMin)), ("rise_window_s", .int(s.riseWindowS)),
-            ("hysteresis_cm", .double(s.hysteresisCm)), ("dwell_s", .int(s.dwellS)),
-            ("stale_after_s", .int(s.staleAfterS)), ("low_battery_v", .double(s.lowBatteryV)),
-            ("forecast_lead_min", .double(s.forecastLeadMin)), ("forecast_window_s", .int(s.forecastWindowS)),
-            ("sensors", .object(JSONObject())),
-        ])
+        var object = water.json(s)
+        object["sensors"] = .object(JSONObject())
+        return object
     }
 
     /// The configuration as JSON, with every key: what `--print-default-config` prints.
@@ -528,97 +402,108 @@ public struct GatewayConfiguration: Sendable {
     }
 
     private var coreJSON: JSONValue {
-        func optional(_ text: String?) -> JSONValue { text.map(JSONValue.string) ?? .null }
-        var broker = JSONObject([
-            ("host", .string(self.broker.host)), ("port", .int(self.broker.port)),
-            ("client_id", optional(self.broker.clientID)), ("username", optional(self.broker.username)),
-            ("password_file", optional(self.broker.passwordFile)), ("keepalive_s", .int(self.broker.keepAliveSeconds)),
-        ])
-        broker["tls"] = .object(
-            JSONObject([
-                ("ca_file", optional(self.broker.caFile)), ("cert_file", optional(self.broker.certFile)),
-                ("key_file", optional(self.broker.keyFile)),
-            ]))
-        return .object(
+        .object(
             JSONObject([
                 ("gateway_id", .string(gatewayID)),
-                ("broker", .object(broker)),
-                (
-                    "store",
-                    .object(
-                        JSONObject([
-                            ("path", .string(store.path)), ("capacity_readings", .int(store.capacityReadings)),
-                            ("capacity_events", .int(store.capacityEvents)),
-                            ("capacity_rejects", .int(store.capacityRejects)),
-                            ("flush_interval_ms", .int(store.flushIntervalMs)),
-                            ("flush_max_readings", .int(store.flushMaxReadings)),
-                            ("synchronous", .string(store.synchronous)),
-                            ("max_devices", .int(store.maxDevices)),
-                            ("max_file_bytes", .int(store.maxFileBytes)),
-                            ("reserve_bytes", .int(store.reserveBytes)),
-                        ]))
-                ),
-                (
-                    "limits",
-                    .object(
-                        JSONObject([
-                            ("max_payload_bytes", .int(limits.maxPayloadBytes)),
-                            ("max_future_skew_ms", .int(limits.maxFutureSkewMs)),
-                            ("inbound_queue", .int(limits.inboundQueue)),
-                            ("device_rate_per_s", .double(limits.deviceRatePerS)),
-                            ("device_burst", .int(limits.deviceBurst)),
-                        ]))
-                ),
-                (
-                    "aggregation",
-                    .object(
-                        JSONObject([
-                            ("enabled", .bool(aggregation.enabled)), ("window_s", .int(aggregation.windowS)),
-                            ("lateness_ms", .int(aggregation.latenessMs)),
-                            ("retention_days", .int(aggregation.retentionDays)),
-                            ("capacity_rows", .int(aggregation.capacityRows)),
-                        ]))
-                ),
+                ("broker", .object(Broker.section.json(broker))),
+                ("store", .object(Store.section.json(store))),
+                ("limits", .object(Limits.section.json(limits))),
+                ("aggregation", .object(Aggregation.section.json(aggregation))),
                 (
                     "alerts",
                     .object(
                         JSONObject([
                             ("water", .object(Self.waterJSON(alerts.water))),
-                            ("vehicle", .object(JSONObject([("coolant_c", .double(alerts.coolantC))]))),
+                            ("vehicle", .object(AlertSettings.vehicle.json(alerts))),
                         ]))
                 ),
-                (
-                    "upstream",
-                    .object(
-                        JSONObject([
-                            ("hosts", .array(upstream.nodes.map { .string($0.description) })),
-                            ("port", .int(upstream.port)), ("reconnect_max_s", .int(upstream.reconnectMaxS)),
-                            ("connect_timeout_s", .int(upstream.connectTimeoutS)),
-                            ("client_id", upstream.clientID.map(JSONValue.string) ?? .null),
-                            ("topic_prefix", .string(upstream.topicPrefix)),
-                            (
-                                "tls",
-                                .object(
-                                    JSONObject([
-                                        ("ca_file", upstream.caFile.map(JSONValue.string) ?? .null),
-                                        ("cert_file", upstream.certFile.map(JSONValue.string) ?? .null),
-                                        ("key_file", upstream.keyFile.map(JSONValue.string) ?? .null),
-                                    ]))
-                            ),
-                            ("allow_insecure", .bool(upstream.allowInsecure)),
-                            ("max_backlog_bytes", .int(upstream.maxBacklogBytes)),
-                            ("max_rate_msgs_per_s", .int(upstream.maxRateMsgsPerS)),
-                            ("status_interval_s", .int(upstream.statusIntervalS)),
-                            ("keepalive_s", .int(upstream.keepAliveSeconds)),
-                        ]))
-                ),
-                (
-                    "log",
-                    .object(
-                        JSONObject([("level", .string(log.level)), ("stats_interval_s", .int(log.statsIntervalS))]))
-                ),
+                ("upstream", .object(Upstream.section.json(upstream))),
+                ("log", .object(Log.section.json(log))),
             ]))
     }
+}
+
+extension GatewayConfiguration.Broker {
+    static let section = ConfigSection<Self>([
+        .text("host", \.host), .integer("port", \.port, range: 1...65535), .optionalText("client_id", \.clientID),
+        .optionalText("username", \.username), .optionalText("password_file", \.passwordFile),
+        .integer("keepalive_s", \.keepAliveSeconds, range: 5...3600),
+        .group(
+            "tls",
+            [
+                .optionalText("ca_file", \.caFile), .optionalText("cert_file", \.certFile),
+                .optionalText("key_file", \.keyFile),
+            ]
+        ),
+    ])
+}
+
+extension GatewayConfiguration.Store {
+    static let section = ConfigSection<Self>([
+        .text("path", \.path),
+        .integer("capacity_readings", \.capacityReadings, range: 1_000...1_000_000_000),
+        .integer("capacity_events", \.capacityEvents, range: 100...100_000_000),
+        .integer("capacity_rejects", \.capacityRejects, range: 100...10_000_000),
+        .integer("flush_interval_ms", \.flushIntervalMs, range: 1...10_000),
+        .integer("flush_max_readings", \.flushMaxReadings, range: 1...1_000_000),
+        .choice("synchronous", \.synchronous, allowed: ["full", "normal"]),
+        .integer("max_devices", \.maxDevices, range: 1...10_000_000),
+        .integer("max_file_bytes", \.maxFileBytes, range: 0...(1 << 40)),
+        .integer("reserve_bytes", \.reserveBytes, range: 0...(1 << 34)),
+    ])
+}
+
+extension GatewayConfiguration.Limits {
+    static let section = ConfigSection<Self>([
+        .integer("max_payload_bytes", \.maxPayloadBytes, range: 256...1_048_576),
+        .integer("max_future_skew_ms", \.maxFutureSkewMs, range: 0...31_536_000_000),
+        .integer("inbound_queue", \.inboundQueue, range: 16...1_000_000),
+        .number("device_rate_per_s", \.deviceRatePerS, range: 0.01...1_000_000),
+        .integer("device_burst", \.deviceBurst, range: 1...1_000_000),
+    ])
+}
+
+extension GatewayConfiguration.Aggregation {
+    static let section = ConfigSection<Self>([
+        .flag("enabled", \.enabled), .integer("window_s", \.windowS, range: 1...3600),
+        .integer("lateness_ms", \.latenessMs, range: 0...3_600_000),
+        .integer("retention_days", \.retentionDays, range: 1...3650),
+        .integer("capacity_rows", \.capacityRows, range: 1_000...1_000_000_000),
+    ])
+}
+
+extension GatewayConfiguration.AlertSettings {
+    static let vehicle = ConfigSection<Self>([.number("coolant_c", \.coolantC, range: 50...200)])
+}
+
+extension GatewayConfiguration.Upstream {
+    static let section = ConfigSection<Self>([
+        // Read after `port` (their default port) by `parseNodes`, with `host`.
+        .custom("hosts", read: { _, _, _, _ in }, write: { .array($0.nodes.map { .string($0.description) }) }),
+        .integer("port", \.port, range: 1...65535),
+        .integer("reconnect_max_s", \.reconnectMaxS, range: 1...300),
+        .integer("connect_timeout_s", \.connectTimeoutS, range: 1...120),
+        .optionalText("client_id", \.clientID), .text("topic_prefix", \.topicPrefix),
+        .group(
+            "tls",
+            [
+                .optionalText("ca_file", \.caFile), .optionalText("cert_file", \.certFile),
+                .optionalText("key_file", \.keyFile),
+            ]
+        ),
+        .flag("allow_insecure", \.allowInsecure),
+        .integer("max_backlog_bytes", \.maxBacklogBytes, range: 65_536...1_099_511_627_776),
+        .integer("max_rate_msgs_per_s", \.maxRateMsgsPerS, range: 1...100_000),
+        .integer("status_interval_s", \.statusIntervalS, range: 1...86_400),
+        .integer("keepalive_s", \.keepAliveSeconds, range: 5...3600),
+    ])
+}
+
+extension GatewayConfiguration.Log {
+    static let section = ConfigSection<Self>([
+        .choice("level", \.level, allowed: ["trace", "debug", "info", "notice", "warning", "error", "critical"]),
+        .integer("stats_interval_s", \.statsIntervalS, range: 0...86_400),
+    ])
 }
 
 extension GatewayConfiguration.Upstream.Node {

@@ -20,38 +20,28 @@ public struct OTASettings: Sendable {
     /// The fleet depot's Ed25519 public keys, hex: tallies must be signed by one of them.
     public var fleetTallyKeys: [String] = []
 
-    static let keys = [
-        "enabled", "directory", "trusted_keys", "signature_threshold", "block_size", "max_blob_bytes",
-        "max_bytes_per_second", "max_concurrent_transfers", "fleet", "fleet_tally_keys",
-    ]
+    static let section = ConfigSection<Self>([
+        .flag("enabled", \.enabled), .optionalText("directory", \.directory),
+        .publicKeys("trusted_keys", \.trustedKeys),
+        .integer("signature_threshold", \.signatureThreshold, range: 1...16),
+        .integer("block_size", \.blockSize, range: 1024...262_144),
+        .integer("max_blob_bytes", \.maxBlobBytes, range: 1024...(16 * 1024 * 1024 * 1024)),
+        .integer("max_bytes_per_second", \.maxBytesPerSecond, range: 0...10_000_000_000),
+        .integer("max_concurrent_transfers", \.maxConcurrentTransfers, range: 1...100_000),
+        .flag("fleet", \.fleet), .publicKeys("fleet_tally_keys", \.fleetTallyKeys),
+    ])
 
     static func parse(_ root: JSONObject, into ota: inout OTASettings, reader: inout ConfigReader) {
-        let object = reader.object(root, "ota", path: "ota", known: keys)
-        ota.enabled = reader.boolean(object, "enabled", path: "ota.enabled", default: true)
-        ota.directory = reader.string(object, "directory", path: "ota.directory", default: nil)
-        ota.signatureThreshold = reader.integer(
-            object, "signature_threshold", path: "ota.signature_threshold", default: 1, range: 1...16)
-        ota.blockSize = reader.integer(
-            object, "block_size", path: "ota.block_size", default: ota.blockSize, range: 1024...262_144)
-        ota.maxBlobBytes = reader.integer(
-            object, "max_blob_bytes", path: "ota.max_blob_bytes", default: ota.maxBlobBytes,
-            range: 1024...(16 * 1024 * 1024 * 1024))
-        ota.maxBytesPerSecond = reader.integer(
-            object, "max_bytes_per_second", path: "ota.max_bytes_per_second", default: 0, range: 0...10_000_000_000)
+        section.read(root, "ota", path: "ota", into: &ota, reader: &reader)
         if ota.maxBytesPerSecond > 0, ota.maxBytesPerSecond < ota.blockSize {
             reader.problem("ota.max_bytes_per_second", "must be 0 (unlimited) or at least ota.block_size")
         }
-        ota.maxConcurrentTransfers = reader.integer(
-            object, "max_concurrent_transfers", path: "ota.max_concurrent_transfers", default: 50, range: 1...100_000)
-        ota.fleet = reader.boolean(object, "fleet", path: "ota.fleet", default: false)
-        ota.fleetTallyKeys = keyList(object?["fleet_tally_keys"], path: "ota.fleet_tally_keys", reader: &reader)
         if ota.enabled, ota.fleet, ota.fleetTallyKeys.isEmpty {
             reader.problem(
                 "ota.fleet_tally_keys",
                 "must list the fleet depot's public key when ota.fleet is on (gwctl ota keygen on the depot host prints it)"
             )
         }
-        ota.trustedKeys = keyList(object?["trusted_keys"], path: "ota.trusted_keys", reader: &reader)
         if ota.enabled, Int64(ota.trustedKeys.count) < ota.signatureThreshold, !ota.trustedKeys.isEmpty {
             reader.problem(
                 "ota.signature_threshold",
@@ -61,7 +51,7 @@ public struct OTASettings: Sendable {
     }
 
     /// Hex Ed25519 public keys, each checked.
-    private static func keyList(_ value: JSONValue?, path: String, reader: inout ConfigReader) -> [String] {
+    fileprivate static func keyList(_ value: JSONValue?, path: String, reader: inout ConfigReader) -> [String] {
         guard let value, value != .null else { return [] }
         guard case .array(let values) = value else {
             reader.problem(path, "must be an array of hex Ed25519 public keys (gwctl ota keygen prints one)")
@@ -82,15 +72,18 @@ public struct OTASettings: Sendable {
         return keys
     }
 
-    var json: JSONValue {
-        .object(
-            JSONObject([
-                ("enabled", .bool(enabled)), ("directory", directory.map(JSONValue.string) ?? .null),
-                ("trusted_keys", .array(trustedKeys.map(JSONValue.string))),
-                ("signature_threshold", .int(signatureThreshold)), ("block_size", .int(blockSize)),
-                ("max_blob_bytes", .int(maxBlobBytes)), ("max_bytes_per_second", .int(maxBytesPerSecond)),
-                ("max_concurrent_transfers", .int(maxConcurrentTransfers)), ("fleet", .bool(fleet)),
-                ("fleet_tally_keys", .array(fleetTallyKeys.map(JSONValue.string))),
-            ]))
+    var json: JSONValue { .object(Self.section.json(self)) }
+}
+
+extension ConfigKey where Section == OTASettings {
+    /// A list of hex Ed25519 public keys, each checked.
+    fileprivate static func publicKeys(_ name: String, _ field: any WritableKeyPath<Section, [String]> & Sendable)
+        -> Self
+    {
+        .custom(
+            name,
+            read: { reader, object, path, section in
+                section[keyPath: field] = OTASettings.keyList(object?[name], path: path, reader: &reader)
+            }, write: { .array($0[keyPath: field].map(JSONValue.string)) })
     }
 }

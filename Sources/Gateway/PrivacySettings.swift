@@ -14,29 +14,18 @@ public struct PrivacySettings: Sendable {
     /// erased from the store, whatever room the ring has.
     public var positionRetentionS: Int64 = 3600
 
-    static let keys = ["upstream_vin", "pseudonym_period_days", "pseudonym_secret_file", "position_retention_s"]
+    static let section = ConfigSection<Self>([
+        .choice("upstream_vin", \.upstreamVIN, allowed: ["pseudonym", "plain"]),
+        .integer("pseudonym_period_days", \.pseudonymPeriodDays, range: 1...366),
+        .optionalText("pseudonym_secret_file", \.pseudonymSecretFile),
+        .integer("position_retention_s", \.positionRetentionS, range: 60...31_536_000),
+    ])
 
     public var pseudonymsUpstream: Bool { upstreamVIN == "pseudonym" }
 
     static func parse(_ root: JSONObject, into privacy: inout PrivacySettings, reader: inout ConfigReader) {
-        let object = reader.object(root, "privacy", path: "privacy", known: keys)
-        privacy.upstreamVIN = reader.choice(
-            object, "upstream_vin", path: "privacy.upstream_vin", default: "pseudonym", allowed: ["pseudonym", "plain"])
-        privacy.pseudonymPeriodDays = reader.integer(
-            object, "pseudonym_period_days", path: "privacy.pseudonym_period_days", default: 30, range: 1...366)
-        privacy.pseudonymSecretFile = reader.string(
-            object, "pseudonym_secret_file", path: "privacy.pseudonym_secret_file", default: nil)
-        privacy.positionRetentionS = reader.integer(
-            object, "position_retention_s", path: "privacy.position_retention_s", default: 3600,
-            range: 60...31_536_000)
+        section.read(root, "privacy", path: "privacy", into: &privacy, reader: &reader)
     }
 
-    var json: JSONValue {
-        .object(
-            JSONObject([
-                ("upstream_vin", .string(upstreamVIN)), ("pseudonym_period_days", .int(pseudonymPeriodDays)),
-                ("pseudonym_secret_file", pseudonymSecretFile.map(JSONValue.string) ?? .null),
-                ("position_retention_s", .int(positionRetentionS)),
-            ]))
-    }
+    var json: JSONValue { .object(Self.section.json(self)) }
 }

@@ -37,7 +37,7 @@ public struct DeviceSlots<Element> {
     }
 
     /// Every written slot's row id and value, pages first.
-    public func forEach(_ body: (Int64, Element) -> Void) {
+    public func walk(_ body: (Int64, Element) -> Void) {
         for (page, slots) in pages.enumerated() {
             for (slot, value) in slots.enumerated() { body(Int64(page * Self.pageSize + slot), value) }
         }

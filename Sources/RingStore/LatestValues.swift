@@ -77,7 +77,7 @@ public final class LatestValues: Sendable {
         table.withLock { table in
             var changed: [(Int64, Row)] = []
             var count = 0
-            table.forEach { device, row in
+            table.walk { device, row in
                 var row = row
                 var emptied = 0
                 for slot in erased where row[slot].tsMs != .min && row[slot].tsMs < cutoffMs {

@@ -442,7 +442,8 @@ public final class RingStore {
                             summary.resets += 1
                         }
                         // Written here, not kept in memory: only a hello changes them.
-                        let identify = try database.statement("UPDATE devices SET fw = ?, hw = ?, model = ? WHERE id = ?")
+                        let identify = try database.statement(
+                            "UPDATE devices SET fw = ?, hw = ?, model = ? WHERE id = ?")
                         identify.bind(arguments: firmware, hardware, model, id)
                         try identify.run()
                         touched.entries[id] = state
@@ -559,7 +560,8 @@ public final class RingStore {
         return summary
     }
 
-    private func observe(_ seq: UInt32, ts: Int64, state: inout DeviceTable.Entry, summary: inout CommitSummary) -> Bool {
+    private func observe(_ seq: UInt32, ts: Int64, state: inout DeviceTable.Entry, summary: inout CommitSummary) -> Bool
+    {
         let gapsBefore = state.tracker.gaps
         let observation = state.tracker.observe(seq, ts: ts)
         summary.newGaps += state.tracker.gaps - gapsBefore

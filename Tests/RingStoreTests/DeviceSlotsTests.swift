@@ -35,7 +35,7 @@ import Testing
         for (value, id) in far.enumerated() { slots[id] = value }
         #expect(far.enumerated().allSatisfy { slots[$1] == $0 })
         var seen: [Int64: Int] = [:]
-        slots.forEach { id, value in if let value { seen[id] = value } }
+        slots.walk { id, value in if let value { seen[id] = value } }
         #expect(seen.count == far.count)
     }
 }

@@ -1,0 +1,124 @@
+import JSON
+
+/// One key of a configuration section, declared once: its name, its type and range, and where
+/// it lives in the section's value. Its default is the value the section has before reading
+/// (the struct's initial value, or for a sensor's override the gateway-wide setting).
+///
+/// Parsing, the unknown-key check and the printed configuration (`--print-default-config`,
+/// `GET /v1/config`) all come from one `ConfigSection` of these, where each key used to be
+/// named three times — in the known keys, in the parse and in the JSON — and a key added to
+/// one and not the others went unnoticed.
+struct ConfigKey<Section>: Sendable {
+    let name: String
+    fileprivate let read: @Sendable (inout ConfigReader, JSONObject?, String, inout Section) -> Void
+    fileprivate let write: @Sendable (Section) -> JSONValue
+
+    static func integer(
+        _ name: String, _ field: any WritableKeyPath<Section, Int64> & Sendable, range: ClosedRange<Int64>
+    ) -> Self {
+        Self(
+            name: name,
+            read: { reader, object, path, section in
+                section[keyPath: field] = reader.integer(
+                    object, name, path: path, default: section[keyPath: field], range: range)
+            }, write: { .int($0[keyPath: field]) })
+    }
+
+    static func number(
+        _ name: String, _ field: any WritableKeyPath<Section, Double> & Sendable, range: ClosedRange<Double>
+    ) -> Self {
+        Self(
+            name: name,
+            read: { reader, object, path, section in
+                section[keyPath: field] = reader.number(
+                    object, name, path: path, default: section[keyPath: field], range: range)
+            }, write: { .double($0[keyPath: field]) })
+    }
+
+    static func flag(_ name: String, _ field: any WritableKeyPath<Section, Bool> & Sendable) -> Self {
+        Self(
+            name: name,
+            read: { reader, object, path, section in
+                section[keyPath: field] = reader.boolean(object, name, path: path, default: section[keyPath: field])
+            }, write: { .bool($0[keyPath: field]) })
+    }
+
+    static func text(_ name: String, _ field: any WritableKeyPath<Section, String> & Sendable) -> Self {
+        Self(
+            name: name,
+            read: { reader, object, path, section in
+                section[keyPath: field] =
+                    reader.string(object, name, path: path, default: section[keyPath: field]) ?? section[keyPath: field]
+            }, write: { .string($0[keyPath: field]) })
+    }
+
+    /// A string that may be absent (written as `null`).
+    static func optionalText(_ name: String, _ field: any WritableKeyPath<Section, String?> & Sendable) -> Self {
+        Self(
+            name: name,
+            read: { reader, object, path, section in
+                section[keyPath: field] = reader.string(object, name, path: path, default: section[keyPath: field])
+            }, write: { $0[keyPath: field].map(JSONValue.string) ?? .null })
+    }
+
+    static func choice(
+        _ name: String, _ field: any WritableKeyPath<Section, String> & Sendable, allowed: [String]
+    ) -> Self {
+        Self(
+            name: name,
+            read: { reader, object, path, section in
+                section[keyPath: field] = reader.choice(
+                    object, name, path: path, default: section[keyPath: field], allowed: allowed)
+            }, write: { .string($0[keyPath: field]) })
+    }
+
+    /// An object of further keys of the same section (`tls` of `broker`).
+    static func group(_ name: String, _ keys: [ConfigKey<Section>]) -> Self {
+        let inner = ConfigSection(keys)
+        return Self(
+            name: name,
+            read: { reader, object, path, section in
+                inner.read(object, name, path: path, into: &section, reader: &reader)
+            }, write: { .object(inner.json($0)) })
+    }
+
+    /// A key read and written by code of its own (a list, or a value needing others first).
+    static func custom(
+        _ name: String, read: @escaping @Sendable (inout ConfigReader, JSONObject?, String, inout Section) -> Void,
+        write: @escaping @Sendable (Section) -> JSONValue
+    ) -> Self {
+        Self(name: name, read: read, write: write)
+    }
+}
+
+/// The keys of one configuration object, in the order they are printed and checked.
+struct ConfigSection<Section>: Sendable {
+    let keys: [ConfigKey<Section>]
+
+    init(_ keys: [ConfigKey<Section>]) {
+        self.keys = keys
+    }
+
+    var names: [String] { keys.map(\.name) }
+
+    /// Reads the object `name` of `parent` (at `path`) into `section`, checking for unknown
+    /// keys (`alsoKnown` are keys read elsewhere); returns the object for those.
+    @discardableResult
+    func read(
+        _ parent: JSONObject?, _ name: String, path: String, into section: inout Section,
+        reader: inout ConfigReader, alsoKnown: [String] = []
+    ) -> JSONObject? {
+        let object = reader.object(parent, name, path: path, known: names + alsoKnown)
+        readKeys(object, path: path, into: &section, reader: &reader)
+        return object
+    }
+
+    /// Reads the keys of an object already checked.
+    func readKeys(_ object: JSONObject?, path: String, into section: inout Section, reader: inout ConfigReader) {
+        for key in keys { key.read(&reader, object, path + "." + key.name, &section) }
+    }
+
+    func json(_ section: Section) -> JSONObject {
+        JSONObject(keys.map { ($0.name, $0.write(section)) })
+    }
+}
