@@ -6,6 +6,7 @@
 #   bash Benchmarks/memory.sh                     # 10 000 and 100 000 devices, 12 000 messages/s
 #   DEVICES="1000 10000" RATE=8000 bash Benchmarks/memory.sh
 #   HEAPTRACK=/tmp/heap DEVICES=10000 bash Benchmarks/memory.sh   # also: peak heap by allocation site
+#   AGGREGATION=true DEVICES=100000 bash Benchmarks/memory.sh     # only the runs with aggregation
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source .ci/deps.sh
@@ -56,6 +57,5 @@ CONF
     fi
 }
 for devices in $DEVICES; do
-    run "$devices" true "$RATE"
-    run "$devices" false "$RATE"
+    for aggregation in ${AGGREGATION:-true false}; do run "$devices" "$aggregation" "$RATE"; done
 done

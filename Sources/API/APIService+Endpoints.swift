@@ -29,7 +29,7 @@ extension APIService {
         let now = TimeParsing.nowMs()
         let state: String
         // Full within the last minute: the oldest readings are being dropped to make room.
-        let storeFull = live.lastStoreFullMs.map { now - $0 < 60_000 } ?? false
+        let storeFull = live.ingest.lastStoreFullMs.map { now - $0 < 60_000 } ?? false
         if !live.brokerConnected {
             state = "down"
         } else if storeFull || (live.upstreamConfigured && !live.upstreamConnected) {
@@ -79,7 +79,7 @@ extension APIService {
                                     fill.capacityReadings > 0
                                         ? Double(fill.readings) / Double(fill.capacityReadings) : 0)
                             ),
-                            ("full", .bool(storeFull)), ("full_events", .int(live.storeFullEvents)),
+                            ("full", .bool(storeFull)), ("full_events", .int(live.ingest.storeFullEvents)),
                             ("readings_dropped_for_space", .int(fill.readingsDroppedForSpace)),
                             ("readings_evicted", .int(fill.readingsEvicted)), ("file_bytes", .int(fill.fileBytes)),
                             ("devices", .int(fill.devices)), ("alerts_active", .int(fill.alertsActive)),
@@ -94,8 +94,8 @@ extension APIService {
                                 "oldest_position_age_s",
                                 fill.positionsOldestMs.map { .int(max(0, now - $0) / 1000) } ?? .null
                             ),
-                            ("positions_erased", .int(live.positionsErased)),
-                            ("vehicles_forgotten", .int(live.vehiclesForgotten)),
+                            ("positions_erased", .int(live.ingest.positionsErased)),
+                            ("vehicles_forgotten", .int(live.ingest.erasures)),
                         ]))
                 ),
                 (
@@ -587,7 +587,7 @@ extension APIService {
     func rejects(_ request: HTTPRequest) throws(APIError) -> HTTPResponse {
         let limit = try integerParameter(request, "limit", default: 50, range: 1...1000)
         let (recent, held) = try withStore { (try $0.rejects(limit: limit), try $0.rejectCounts()) }
-        let sinceStart = status().rejectsByReason
+        let sinceStart = status().ingest.rejects
         func counts(_ table: [String: Int64]) -> JSONValue {
             .object(JSONObject(table.sorted { $0.key < $1.key }.map { ($0.key, JSONValue.int($0.value)) }))
         }

@@ -23,20 +23,22 @@ extension APIService {
         out.family(
             "gateway_readings_ingested_total", type: "counter", help: "Readings stored since start, by device kind.")
         for kind in ["vehicle", "water"] {
-            out.sample("gateway_readings_ingested_total", [("kind", kind)], live.readingsByKind[kind] ?? 0)
+            out.sample("gateway_readings_ingested_total", [("kind", kind)], live.ingest.readings(kind: kind))
         }
         out.counter(
-            "gateway_messages_received_total", help: "MQTT messages taken off the broker.", live.messagesReceived)
+            "gateway_messages_received_total", help: "MQTT messages taken off the broker.", live.ingest.messagesReceived
+        )
         out.family("gateway_rejects_total", type: "counter", help: "Messages rejected since start, by reason.")
-        for (reason, count) in live.rejectsByReason.sorted(by: { $0.key < $1.key }) {
+        for (reason, count) in live.ingest.rejects.sorted(by: { $0.key < $1.key }) {
             out.sample("gateway_rejects_total", [("reason", reason)], count)
         }
         out.counter(
-            "gateway_duplicates_total", help: "Messages dropped as duplicates (same device and seq).", live.duplicates)
+            "gateway_duplicates_total", help: "Messages dropped as duplicates (same device and seq).",
+            live.ingest.duplicates)
         out.counter(
             "gateway_seq_gaps_total", help: "Sequence numbers never received (not filled by late messages).",
-            live.seqGaps)
-        out.counter("gateway_seq_resets_total", help: "Device counter restarts (reboots).", live.seqResets)
+            live.ingest.seqGapsOpened)
+        out.counter("gateway_seq_resets_total", help: "Device counter restarts (reboots).", live.ingest.seqResets)
         out.gauge("gateway_ring_readings", help: "Readings held in the ring store.", Double(fill.readings))
         out.gauge(
             "gateway_ring_capacity_readings", help: "Capacity of the reading ring.", Double(fill.capacityReadings))
@@ -49,22 +51,22 @@ extension APIService {
         out.gauge("gateway_store_file_bytes", help: "Size of the store file.", Double(fill.fileBytes))
         out.gauge("gateway_devices", help: "Devices known to the store.", Double(fill.devices))
         out.gauge("gateway_alerts_active", help: "Alerts raised and not cleared.", Double(fill.alertsActive))
-        out.counter("gateway_commits_total", help: "Store transactions committed.", live.commits)
+        out.counter("gateway_commits_total", help: "Store transactions committed.", live.ingest.commits)
         out.counter(
             "gateway_commit_failures_total", help: "Store transactions that failed (and were retried).",
-            live.commitFailures)
+            live.ingest.commitFailures)
         out.counter(
             "gateway_store_full_total",
             help: "Commits that found the disk or store.max_file_bytes full (the oldest readings made room).",
-            live.storeFullEvents)
+            live.ingest.storeFullEvents)
         out.counter(
             "gateway_store_reclaimed_readings_total",
             help: "Readings dropped, oldest first, to make room on a full disk.",
-            live.readingsReclaimed)
+            live.ingest.readingsReclaimed)
         out.gauge(
             "gateway_uncommitted_messages",
             help: "Messages acknowledged to the broker and not yet committed: what a kill -9 would lose now.",
-            Double(live.uncommittedMessages))
+            Double(live.ingest.uncommittedMessages))
         if let histogram = live.flushBatchReadings {
             out.family("gateway_flush_batch_readings", type: "histogram", help: "Readings per store commit.")
             out.histogram("gateway_flush_batch_readings", [], histogram)
@@ -75,7 +77,7 @@ extension APIService {
         }
         out.counter(
             "gateway_aggregates_written_total", help: "Closed aggregate windows stored or revised.",
-            live.aggregatesWritten)
+            live.ingest.aggregatesWritten)
         out.family(
             "gateway_forecast_seconds_to_alarm", type: "gauge",
             help: "Seconds until a rising gauge's trend reaches its alarm level (rising gauges only).")
@@ -87,7 +89,7 @@ extension APIService {
             "gateway_advisories_total", type: "counter",
             help: "Flooded-road advisories sent to vehicles, by state (warning, alarm, cleared).")
         for state in ["warning", "alarm", "cleared"] {
-            out.sample("gateway_advisories_total", [("state", state)], live.advisoriesByState[state] ?? 0)
+            out.sample("gateway_advisories_total", [("state", state)], live.ingest.advisories[state] ?? 0)
         }
         out.gauge(
             "gateway_broker_connected", help: "1 when connected to the local MQTT broker.", live.brokerConnected ? 1 : 0
@@ -119,13 +121,13 @@ extension APIService {
             fill.positionsOldestMs.map { Double(max(0, TimeParsing.nowMs() - $0)) / 1000 } ?? 0)
         out.counter(
             "gateway_positions_erased_total", help: "Vehicle position rows erased by the retention sweep.",
-            live.positionsErased)
+            live.ingest.positionsErased)
         out.counter(
             "gateway_vehicles_forgotten_total",
-            help: "Vehicles erased on request (POST /v1/devices/{id}/forget) since start.", live.vehiclesForgotten)
+            help: "Vehicles erased on request (POST /v1/devices/{id}/forget) since start.", live.ingest.erasures)
         out.counter(
             "gateway_upstream_dropped_total", help: "Outbox messages dropped because the backlog cap was reached.",
-            live.outboxDropped)
+            live.ingest.outboxDropped)
         out.family(
             "gateway_certificate_expiry_seconds", type: "gauge",
             help: "Seconds until a certificate this gateway presents expires (negative: expired); none without TLS.")

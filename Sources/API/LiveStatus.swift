@@ -15,32 +15,13 @@ public struct LiveStatus: Sendable {
     public var upstreamNode: String?
     /// Moves to another city broker node after a lost or refused connection, since start.
     public var upstreamFailovers: Int64 = 0
-    public var messagesReceived: Int64 = 0
-    public var readingsByKind: [String: Int64] = [:]
-    public var rejectsByReason: [String: Int64] = [:]
-    public var duplicates: Int64 = 0
-    public var seqGaps: Int64 = 0
-    public var seqResets: Int64 = 0
-    public var readingsEvicted: Int64 = 0
-    public var commits: Int64 = 0
-    public var commitFailures: Int64 = 0
-    public var uncommittedMessages: Int64 = 0
-    public var storeFullEvents: Int64 = 0
-    public var readingsReclaimed: Int64 = 0
-    /// When a commit last found the disk or the file limit full (nil: never since start).
-    public var lastStoreFullMs: Int64?
-    public var aggregatesWritten: Int64 = 0
+    /// The ingest path's counters, as the pipeline keeps them.
+    public var ingest = IngestCounters()
     public var outboxBacklogMessages: Int64 = 0
     public var outboxBacklogBytes: Int64 = 0
     public var outboxLimitBytes: Int64 = 0
-    public var outboxDropped: Int64 = 0
-    /// Vehicle position rows erased by the retention sweep since start, and the retention.
-    public var positionsErased: Int64 = 0
+    /// The position retention (`privacy.position_retention_s`).
     public var positionRetentionS: Int64 = 0
-    /// Vehicles erased on request since start.
-    public var vehiclesForgotten: Int64 = 0
-    /// Flooded-road advisories sent to vehicles, by state.
-    public var advisoriesByState: [String: Int64] = [:]
     /// Certificate name (`upstream`, `http`, `broker`) → seconds until it expires.
     public var certificateExpiry: [String: Int64] = [:]
     public var flushBatchReadings: Histogram.Snapshot?

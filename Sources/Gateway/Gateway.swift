@@ -504,30 +504,11 @@ extension Gateway {
         status.upstreamConnected = upstream?.isConnected ?? false
         status.upstreamNode = upstream?.node
         status.upstreamFailovers = Int64(upstream?.failovers ?? 0)
-        status.messagesReceived = snapshot.messagesReceived
-        status.readingsByKind = [
-            "vehicle": snapshot.readingsStored - snapshot.waterReadingsStored, "water": snapshot.waterReadingsStored,
-        ]
-        status.rejectsByReason = Dictionary(uniqueKeysWithValues: snapshot.rejects.map { ($0.key.rawValue, $0.value) })
-        status.duplicates = snapshot.duplicates
-        status.seqGaps = snapshot.seqGapsOpened
-        status.seqResets = snapshot.seqResets
-        status.readingsEvicted = snapshot.readingsEvicted
-        status.commits = snapshot.commits
-        status.commitFailures = snapshot.commitFailures
-        status.uncommittedMessages = snapshot.uncommittedMessages
-        status.storeFullEvents = snapshot.storeFullEvents
-        status.readingsReclaimed = snapshot.readingsReclaimed
-        status.lastStoreFullMs = snapshot.lastStoreFullMs
-        status.aggregatesWritten = snapshot.aggregatesWritten
+        status.ingest = snapshot
         status.outboxBacklogMessages = outboxGauge?.backlogMessages ?? 0
         status.outboxBacklogBytes = outboxGauge?.backlogBytes ?? 0
         status.outboxLimitBytes = configuration.upstream.enabled ? configuration.upstream.maxBacklogBytes : 0
-        status.outboxDropped = snapshot.outboxDropped
-        status.positionsErased = snapshot.positionsErased
-        status.vehiclesForgotten = snapshot.erasures
         status.positionRetentionS = configuration.privacy.positionRetentionS
-        status.advisoriesByState = snapshot.advisories
         if let expiry = upstream?.certificateExpirySeconds { status.certificateExpiry["upstream"] = expiry }
         if let expires = httpCertificateExpiresMs {
             status.certificateExpiry["http"] = (expires - wallClockMs()) / 1000

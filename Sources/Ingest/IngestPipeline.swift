@@ -485,7 +485,7 @@ extension IngestPipeline: Service {
                     m.aggregatesWritten += Int64(summary.aggregates.count)
                     m.outboxDropped += summary.outboxDropped
                     m.positionsErased += Int64(summary.positionsErased)
-                    for (reason, count) in rejectCounts { m.rejects[reason, default: 0] += count }
+                    for (reason, count) in rejectCounts { m.rejects[reason.rawValue, default: 0] += count }
                     m.commits += 1
                     m.lastCommitMicros = micros
                     m.maxCommitMicros = max(m.maxCommitMicros, micros)
@@ -605,7 +605,7 @@ extension IngestPipeline: Service {
                 ("readings_per_s", String(Int(rate))), ("rejects", String(now.rejectsTotal)),
                 (
                     "rejects_by_reason",
-                    now.rejects.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.key.rawValue):\($0.value)" }
+                    now.rejects.sorted { $0.key < $1.key }.map { "\($0.key):\($0.value)" }
                         .joined(separator: ",")
                 ),
                 ("duplicates", String(now.duplicates)), ("seq_gaps_opened", String(now.seqGapsOpened)),
