@@ -5,7 +5,7 @@
 #
 #   bash Benchmarks/memory.sh                     # 10 000 and 100 000 devices, 12 000 messages/s
 #   DEVICES="1000 10000" RATE=8000 bash Benchmarks/memory.sh
-#   HEAPTRACK=/tmp/heap DEVICES=10000 bash Benchmarks/memory.sh   # also: peak heap by allocation site
+#   HEAPTRACK=/tmp/heap DEVICES=10000 bash Benchmarks/memory.sh   # also: peak heap by function (heaptrack)
 #   AGGREGATION=true DEVICES=100000 bash Benchmarks/memory.sh     # only the runs with aggregation
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,6 +32,7 @@ run() {
 CONF
     local wrap=()
     if [[ -n ${HEAPTRACK:-} ]]; then
+        command -v heaptrack >/dev/null || { apt-get update -qq && apt-get install -y -qq heaptrack >/dev/null; }
         mkdir -p "$HEAPTRACK"
         wrap=(heaptrack -o "$HEAPTRACK/gatewayd-$devices-$aggregation")
     fi
@@ -51,9 +52,9 @@ CONF
     echo "devices=$devices aggregation=$aggregation rate=$rate $("$bin/gwbench" ingest --port "$port" --db "$dir/run/gateway.db" --gateway-pid "$gw" --devices "$devices" --rate "$rate" --duration 30 --connections 4 --label mem | tr ' ' '\n' | grep -E '^(readings_lost|gatewayd_peak_rss_mb|latency_ms_p99)=' | paste -sd' ')"
     kill -TERM "$gw"; wait "$job" || true
     if [[ -n ${HEAPTRACK:-} ]]; then
-        heaptrack_print -f "$HEAPTRACK/gatewayd-$devices-$aggregation".*zst -p 1 -a 0 -l 0 -T 0 -n 30 -s 3 \
-            >"$HEAPTRACK/peak-$devices-$aggregation.txt" 2>/dev/null || true
-        echo "peak heap by site: $HEAPTRACK/peak-$devices-$aggregation.txt"
+        heaptrack_print -f "$HEAPTRACK/gatewayd-$devices-$aggregation".*zst -p 0 -a 0 -l 0 -T 0 \
+            -F "$HEAPTRACK/flame-$devices-$aggregation.txt" --flamegraph-cost-type peak >/dev/null 2>&1 || true
+        python3 Benchmarks/heap-sites.py "$HEAPTRACK/flame-$devices-$aggregation.txt" 20
     fi
 }
 for devices in $DEVICES; do
