@@ -13,63 +13,54 @@ struct ConfigKey<Section>: Sendable {
     fileprivate let read: @Sendable (inout ConfigReader, JSONObject?, String, inout Section) -> Void
     fileprivate let write: @Sendable (Section) -> JSONValue
 
-    static func integer(
-        _ name: String, _ field: any WritableKeyPath<Section, Int64> & Sendable, range: ClosedRange<Int64>
+    /// A key holding one value at `field`, read by `read` with the field's value as default.
+    private static func value<Value>(
+        _ name: String, _ field: any WritableKeyPath<Section, Value> & Sendable,
+        read: @escaping @Sendable (inout ConfigReader, JSONObject?, String, Value) -> Value,
+        write: @escaping @Sendable (Value) -> JSONValue
     ) -> Self {
         Self(
             name: name,
             read: { reader, object, path, section in
-                section[keyPath: field] = reader.integer(
-                    object, name, path: path, default: section[keyPath: field], range: range)
-            }, write: { .int($0[keyPath: field]) })
+                section[keyPath: field] = read(&reader, object, path, section[keyPath: field])
+            }, write: { write($0[keyPath: field]) })
+    }
+
+    static func integer(
+        _ name: String, _ field: any WritableKeyPath<Section, Int64> & Sendable, range: ClosedRange<Int64>
+    ) -> Self {
+        value(
+            name, field, read: { $0.integer($1, name, path: $2, default: $3, range: range) }, write: JSONValue.int)
     }
 
     static func number(
         _ name: String, _ field: any WritableKeyPath<Section, Double> & Sendable, range: ClosedRange<Double>
     ) -> Self {
-        Self(
-            name: name,
-            read: { reader, object, path, section in
-                section[keyPath: field] = reader.number(
-                    object, name, path: path, default: section[keyPath: field], range: range)
-            }, write: { .double($0[keyPath: field]) })
+        value(
+            name, field, read: { $0.number($1, name, path: $2, default: $3, range: range) }, write: JSONValue.double)
     }
 
     static func flag(_ name: String, _ field: any WritableKeyPath<Section, Bool> & Sendable) -> Self {
-        Self(
-            name: name,
-            read: { reader, object, path, section in
-                section[keyPath: field] = reader.boolean(object, name, path: path, default: section[keyPath: field])
-            }, write: { .bool($0[keyPath: field]) })
+        value(name, field, read: { $0.boolean($1, name, path: $2, default: $3) }, write: JSONValue.bool)
     }
 
     static func text(_ name: String, _ field: any WritableKeyPath<Section, String> & Sendable) -> Self {
-        Self(
-            name: name,
-            read: { reader, object, path, section in
-                section[keyPath: field] =
-                    reader.string(object, name, path: path, default: section[keyPath: field]) ?? section[keyPath: field]
-            }, write: { .string($0[keyPath: field]) })
+        value(name, field, read: { $0.string($1, name, path: $2, default: $3) ?? $3 }, write: JSONValue.string)
     }
 
     /// A string that may be absent (written as `null`).
     static func optionalText(_ name: String, _ field: any WritableKeyPath<Section, String?> & Sendable) -> Self {
-        Self(
-            name: name,
-            read: { reader, object, path, section in
-                section[keyPath: field] = reader.string(object, name, path: path, default: section[keyPath: field])
-            }, write: { $0[keyPath: field].map(JSONValue.string) ?? .null })
+        value(
+            name, field, read: { $0.string($1, name, path: $2, default: $3) },
+            write: { $0.map(JSONValue.string) ?? .null })
     }
 
     static func choice(
         _ name: String, _ field: any WritableKeyPath<Section, String> & Sendable, allowed: [String]
     ) -> Self {
-        Self(
-            name: name,
-            read: { reader, object, path, section in
-                section[keyPath: field] = reader.choice(
-                    object, name, path: path, default: section[keyPath: field], allowed: allowed)
-            }, write: { .string($0[keyPath: field]) })
+        value(
+            name, field, read: { $0.choice($1, name, path: $2, default: $3, allowed: allowed) },
+            write: JSONValue.string)
     }
 
     /// An object of further keys of the same section (`tls` of `broker`).
