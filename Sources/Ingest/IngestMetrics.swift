@@ -1,6 +1,5 @@
 public import Metrics
 import Synchronization
-public import Telemetry
 
 /// Counters of the ingest path. The pipeline publishes into it once per batch (not per
 /// message), so the lock is cheap; readers (stats log, later the metrics endpoint) take a copy.

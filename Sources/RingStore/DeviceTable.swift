@@ -1,4 +1,4 @@
-public import Telemetry
+import Telemetry
 
 /// The store's devices in memory: what a commit needs of a device without reading its row.
 ///

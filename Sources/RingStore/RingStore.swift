@@ -284,7 +284,7 @@ public final class RingStore {
         try step("loading devices") {
             let select = try database.statement(
                 """
-                    SELECT id, name, kind, last_seen_ms, seq_highest, seq_window, seq_gaps, duplicates, seq_resets,
+                SELECT id, name, kind, last_seen_ms, seq_highest, seq_window, seq_gaps, duplicates, seq_resets,
                        readings, seq_latest_ts FROM devices
                 """)
             while try select.step() {
