@@ -51,6 +51,12 @@ public final class Statement {
         }
     }
 
+    /// Binds bytes the caller owns only for the call (SQLite copies them).
+    public func bindBlob(_ raw: UnsafeRawBufferPointer, at index: Int32) {
+        _ = sqlite3_bind_blob(
+            handle, index, raw.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32(raw.count), csqlite_transient())
+    }
+
     public func bindNull(at index: Int32) {
         sqlite3_bind_null(handle, index)
     }

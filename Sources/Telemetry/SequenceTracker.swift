@@ -20,6 +20,14 @@ public struct SequenceTracker: Sendable, Equatable {
     private var words = InlineArray<16, UInt64>(repeating: 0)
     /// The window's words, for storing it.
     public var window: [UInt64] { (0..<Self.windowWords).map { words[$0] } }
+
+    /// The window as the store keeps it (each word little-endian, lowest first), without an
+    /// array: the store writes it for every device in every commit.
+    public func withWindowBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        var stored = words
+        for index in 0..<Self.windowWords { stored[index] = words[index].littleEndian }
+        return try withUnsafeBytes(of: &stored) { try body($0) }
+    }
     public private(set) var gaps: Int64 = 0
     public private(set) var duplicates: Int64 = 0
     public private(set) var resets: Int64 = 0

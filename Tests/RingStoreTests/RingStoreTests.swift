@@ -176,6 +176,44 @@ func fileFootprint(_ directory: TemporaryDirectory) -> Int {
         #expect(try db.scalarInt("SELECT count(*) FROM readings") == 1_000)
     }
 
+    /// A message's readings go in one statement per run of consecutive slots. Runs that cross
+    /// the ring's end, a message longer than a statement's run (`ReadingRows.maxRun`), one
+    /// longer than the whole ring, and a slot written twice in one commit all leave exactly
+    /// the newest readings, row n in slot n % capacity.
+    @Test func messagesOfManyReadingsWrapTheRing() throws {
+        let directory = try TemporaryDirectory()
+        let capacity = 50
+        let store = try RingStore(configuration: configuration(directory, capacity: Int64(capacity)), logger: quiet)
+        let signals = Signal.catalogue.filter { $0.kind == .vehicle }
+        var written: [Double] = []
+        var seq: UInt32 = 0
+        for commit in [[7, 13, 40], [3, 60, 1], [33, 25, 49, 51]] {
+            var batch = IngestBatch()
+            for size in commit {
+                let readings = (0..<size).map { index in
+                    Reading(signal: signals[index % signals.count], value: Double(written.count + index))
+                }
+                written += readings.map(\.value)
+                batch.append(
+                    .readings(
+                        device: DeviceID(vin: vin), ts: 1_767_225_600_000 + Int64(seq), seq: seq, readings: readings))
+                seq += 1
+            }
+            try store.commit(batch, nowMs: 1_767_225_600_000)
+        }
+        #expect(store.statistics.readings == Int64(capacity))
+        #expect(store.statistics.readingsEvicted == Int64(written.count - capacity))
+        let db = try reader(directory)
+        let rows = try db.statement("SELECT slot, value FROM readings ORDER BY slot")
+        var stored: [Int64: Double] = [:]
+        while try rows.step() { stored[rows.int64(0)] = rows.double(1) }
+        var expected: [Int64: Double] = [:]
+        for (row, value) in written.enumerated() { expected[Int64(row % capacity)] = value }
+        #expect(stored == expected)
+        #expect(try db.scalarInt("SELECT count(*) FROM readings_v") == Int64(capacity))
+        #expect(try db.scalarInt("SELECT max(seq) FROM readings_v") == Int64(seq - 1))
+    }
+
     /// Row sizes depend a little on the values (SQLite stores integers in 1 to 8 bytes), so
     /// the file settles during the first lap after reaching capacity; from then on it must
     /// not grow at all, however long the gateway runs.

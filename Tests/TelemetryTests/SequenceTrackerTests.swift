@@ -20,6 +20,18 @@ extension SequenceTracker {
         #expect(tracker.gaps == 0)
     }
 
+    /// The bytes the store writes are the window's words, each little-endian, lowest first:
+    /// the layout files already hold, which a restart reads back.
+    @Test func windowBytesAreTheWordsLittleEndian() {
+        var tracker = SequenceTracker()
+        for seq in UInt32(1)...700 where seq % 3 != 0 || seq > 650 { _ = tracker.observe(seq) }
+        let expected = tracker.window.flatMap { word in (0..<8).map { UInt8(truncatingIfNeeded: word >> ($0 * 8)) } }
+        let bytes = tracker.withWindowBytes { Array($0) }
+        #expect(bytes == expected)
+        #expect(bytes.count == SequenceTracker.windowWords * 8)
+        #expect(expected.contains { $0 != 0 })
+    }
+
     @Test func lateMessageWithItsOldTimeFillsTheGap() {
         var tracker = SequenceTracker()
         _ = tracker.observe(1, ts: 100)
