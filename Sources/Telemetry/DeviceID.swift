@@ -30,6 +30,12 @@ public struct VIN: Sendable, Hashable, CustomStringConvertible {
         value = String(text)
     }
 
+    /// The same rules over bytes (a topic level), for the per-message path.
+    init?(bytes: UnsafeBufferPointer<UInt8>) {
+        guard bytes.count == 17, bytes.allSatisfy(VIN.isAllowed) else { return nil }
+        value = String(decoding: bytes, as: UTF8.self)
+    }
+
     static func isAllowed(_ byte: UInt8) -> Bool {
         switch byte {
         case UInt8(ascii: "0")...UInt8(ascii: "9"): return true
@@ -51,11 +57,26 @@ public struct SensorID: Sendable, Hashable, CustomStringConvertible {
     public let value: String
 
     public init?(_ text: some StringProtocol) {
-        let count = text.utf8.count
-        guard count >= 1, count <= 64, text.utf8.allSatisfy(SensorID.isAllowed), let first = text.utf8.first,
-            first != UInt8(ascii: "."), first != UInt8(ascii: "-"), first != UInt8(ascii: "_"), !text.contains("..")
-        else { return nil }
+        guard Self.isValid(text.utf8) else { return nil }
         value = String(text)
+    }
+
+    /// The same rules over bytes (a topic level), for the per-message path.
+    init?(bytes: UnsafeBufferPointer<UInt8>) {
+        guard Self.isValid(bytes) else { return nil }
+        value = String(decoding: bytes, as: UTF8.self)
+    }
+
+    private static func isValid(_ bytes: some Collection<UInt8>) -> Bool {
+        guard (1...64).contains(bytes.count), let first = bytes.first, first != UInt8(ascii: "."),
+            first != UInt8(ascii: "-"), first != UInt8(ascii: "_")
+        else { return false }
+        var previous: UInt8 = 0
+        for byte in bytes {
+            guard isAllowed(byte), !(byte == UInt8(ascii: ".") && previous == byte) else { return false }
+            previous = byte
+        }
+        return true
     }
 
     static func isAllowed(_ byte: UInt8) -> Bool {
