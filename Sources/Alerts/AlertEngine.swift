@@ -102,13 +102,13 @@ public struct AlertEngine: Sendable {
     public var waterSensors: [String] { Array(water.keys) }
 
     public mutating func observeVehicle(vin: String, milOn: Double?, coolantC: Double?, tsMs: Int64) -> [AlertEvent] {
-        ensureVehicle(vin)
-        return vehicles[vin]!.observe(milOn: milOn, coolantC: coolantC, tsMs: tsMs)
+        let index = ensureVehicle(vin)
+        return vehicles.values[index].observe(milOn: milOn, coolantC: coolantC, tsMs: tsMs)
     }
 
     public mutating func observeCodes(vin: String, codes: [String], tsMs: Int64) -> [AlertEvent] {
-        ensureVehicle(vin)
-        return vehicles[vin]!.observe(codes: codes, tsMs: tsMs)
+        let index = ensureVehicle(vin)
+        return vehicles.values[index].observe(codes: codes, tsMs: tsMs)
     }
 
     /// Forgets a vehicle (erasure): its raised alerts are dropped without a `cleared`, as the
@@ -118,8 +118,10 @@ public struct AlertEngine: Sendable {
         restored.removeValue(forKey: vin)
     }
 
-    private mutating func ensureVehicle(_ vin: String) {
-        guard vehicles[vin] == nil else { return }
+    /// One lookup for a known vehicle (this runs for every vehicle message), and the machine
+    /// is changed in place through its index.
+    private mutating func ensureVehicle(_ vin: String) -> [String: VehicleAlertMachine].Index {
+        if let index = vehicles.index(forKey: vin) { return index }
         var machine = VehicleAlertMachine(vin: vin, coolantLimitC: coolantLimitC)
         if let active = restored.removeValue(forKey: vin) {
             machine.restore(
@@ -127,6 +129,7 @@ public struct AlertEngine: Sendable {
                 milOn: active.contains { $0.type == .milOn }, overheating: active.contains { $0.type == .coolant })
         }
         vehicles[vin] = machine
+        return vehicles.index(forKey: vin)!
     }
 
     /// Silent sensors. Call about once a second.
