@@ -37,20 +37,31 @@ public struct PIDDefinition: Sendable {
 
     public let pid: PID
     public let byteCount: Int
-    public let signals: [Signal]
+    /// The one signal of a linear PID (`milOn` for the monitor status, which adds `dtcCount`).
+    /// Stored alone, not as an array, so that taking a definition from `table` for every PID
+    /// of every message retains nothing.
+    private let signal: Signal
     public let formula: Formula
+
+    /// What this PID yields, in order.
+    public var signals: [Signal] {
+        switch formula {
+        case .monitorStatus: [.milOn, .dtcCount]
+        case .linear: [signal]
+        }
+    }
 
     init(_ code: UInt8, bytes: Int, _ signal: Signal, factor: Double = 1, offset: Double = 0) {
         pid = PID(code)
         byteCount = bytes
-        signals = [signal]
+        self.signal = signal
         formula = .linear(factor: factor, offset: offset)
     }
 
     init(monitorStatus code: UInt8) {
         pid = PID(code)
         byteCount = 4
-        signals = [.milOn, .dtcCount]
+        signal = .milOn
         formula = .monitorStatus
     }
 
@@ -62,7 +73,7 @@ public struct PIDDefinition: Sendable {
             readings.append(Reading(signal: .milOn, value: Double(a >> 7)))
             readings.append(Reading(signal: .dtcCount, value: Double(a & 0x7F)))
         case .linear(let factor, let offset):
-            readings.append(Reading(signal: signals[0], value: Double(raw) * factor + offset))
+            readings.append(Reading(signal: signal, value: Double(raw) * factor + offset))
         }
     }
 
