@@ -235,17 +235,19 @@ extension IngestPipeline: Service {
         }
         switch result {
         case .success(.readings(let device, let ts, let seq, let readings, let entryRejections)):
-            batch.append(.readings(device: device, ts: ts, seq: seq, readings: readings))
+            batch.append(.readings(device: device, ts: ts, seq: seq, readings: readings), rowID: rowID)
             evaluateAlerts(device: device, ts: ts, readings: readings, nowMs: nowMs, into: &batch)
             for rejection in entryRejections {
                 reject(message, rejection, nowMs: nowMs, into: &batch, rejects: &rejects)
             }
         case .success(.troubleCodes(let device, let ts, let seq, let codes)):
-            batch.append(.troubleCodes(device: device, ts: ts, seq: seq, codes: codes))
+            batch.append(.troubleCodes(device: device, ts: ts, seq: seq, codes: codes), rowID: rowID)
             batch.alerts.append(
                 contentsOf: alerts.observeCodes(vin: device.name, codes: codes.map(\.description), tsMs: ts))
         case .success(.hello(let device, let firmware, let hardware, let model, let nextSeq)):
-            batch.append(.hello(device: device, firmware: firmware, hardware: hardware, model: model, nextSeq: nextSeq))
+            batch.append(
+                .hello(device: device, firmware: firmware, hardware: hardware, model: model, nextSeq: nextSeq),
+                rowID: rowID)
             logger.debug(
                 "device_hello", [("device.id", device.name), ("device.fw", firmware), ("device.hw", hardware)])
         case .failure(let rejection):

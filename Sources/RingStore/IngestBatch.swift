@@ -29,7 +29,11 @@ public struct IngestBatch: Sendable {
         }
     }
 
-    public var items: [Item] = []
+    public private(set) var items: [Item] = []
+    /// Each item's device row id as the pipeline found it when admitting the message (-1: not
+    /// known then), so the commit need not hash the device's name again. A hint only: the
+    /// commit uses it when the row there is still this device's.
+    public private(set) var rowHints: [Int64] = []
     public var rejects: [RejectRecord] = []
     /// Alert raises and clears decided on this batch's readings (or by the clock).
     public var alerts: [AlertEvent] = []
@@ -43,9 +47,10 @@ public struct IngestBatch: Sendable {
 
     public var isEmpty: Bool { items.isEmpty && rejects.isEmpty && alerts.isEmpty && advisories.isEmpty }
 
-    public mutating func append(_ item: Item) {
+    public mutating func append(_ item: Item, rowID: Int64? = nil) {
         if case .readings(_, _, _, let readings) = item { readingCount += readings.count }
         items.append(item)
+        rowHints.append(rowID ?? -1)
     }
 
     public mutating func append(reject: RejectRecord) {
@@ -54,6 +59,7 @@ public struct IngestBatch: Sendable {
 
     public mutating func removeAll() {
         items.removeAll(keepingCapacity: true)
+        rowHints.removeAll(keepingCapacity: true)
         rejects.removeAll(keepingCapacity: true)
         alerts.removeAll(keepingCapacity: true)
         advisories.removeAll(keepingCapacity: true)

@@ -374,10 +374,11 @@ public final class RingStore {
                     swap(&aggregated, &pendingAggregation)
                 }
                 defer { swapBack() }
-                for item in batch.items {
+                for (item, hint) in zip(batch.items, batch.rowHints) {
                     switch item {
                     case .readings(let device, let ts, let seq, let values):
-                        var (id, state) = try deviceState(device, touched: &touched, nowMs: nowMs, summary: &summary)
+                        var (id, state) = try deviceState(
+                            device, hint: hint, touched: &touched, nowMs: nowMs, summary: &summary)
                         guard observe(seq, ts: ts, state: &state, summary: &summary) else {
                             touched.entries[id] = state
                             continue
@@ -414,7 +415,8 @@ public final class RingStore {
                         state.readings += Int64(values.count)
                         touched.entries[id] = state
                     case .troubleCodes(let device, let ts, let seq, let codes):
-                        var (id, state) = try deviceState(device, touched: &touched, nowMs: nowMs, summary: &summary)
+                        var (id, state) = try deviceState(
+                            device, hint: hint, touched: &touched, nowMs: nowMs, summary: &summary)
                         guard observe(seq, ts: ts, state: &state, summary: &summary) else {
                             touched.entries[id] = state
                             continue
@@ -425,7 +427,8 @@ public final class RingStore {
                         }
                         touched.entries[id] = state
                     case .hello(let device, let firmware, let hardware, let model, let nextSeq):
-                        var (id, state) = try deviceState(device, touched: &touched, nowMs: nowMs, summary: &summary)
+                        var (id, state) = try deviceState(
+                            device, hint: hint, touched: &touched, nowMs: nowMs, summary: &summary)
                         if let nextSeq, let highest = state.tracker.highest, nextSeq <= highest {
                             state.tracker.restart()
                             summary.resets += 1
@@ -589,9 +592,16 @@ public final class RingStore {
     }
 
     /// The device's row id and state as of this batch, creating its row on first sight.
+    ///
+    /// `hint` is the row id the pipeline looked up when it admitted the message: taken when the
+    /// entry there is still this device (a name comparison, not a hash of it), else looked up.
     private func deviceState(
-        _ device: DeviceID, touched: inout Touched, nowMs: Int64, summary: inout CommitSummary
+        _ device: DeviceID, hint: Int64 = -1, touched: inout Touched, nowMs: Int64, summary: inout CommitSummary
     ) throws -> (Int64, DeviceTable.Entry) {
+        if hint >= 0, var state = touched.entries[hint] ?? devices[hint], state.device == device {
+            state.lastSeenMs = nowMs
+            return (hint, state)
+        }
         if let id = devices.rowID(of: device) ?? touched.created[device],
             var state = touched.entries[id] ?? devices[id]
         {

@@ -214,6 +214,39 @@ func fileFootprint(_ directory: TemporaryDirectory) -> Int {
         #expect(try db.scalarInt("SELECT max(seq) FROM readings_v") == Int64(seq - 1))
     }
 
+    /// The pipeline's row id travels with each message as a hint. A hint that no longer names
+    /// the message's device (another device's row, a row that is gone) is not taken: the
+    /// readings still land on their own device.
+    @Test func aWrongRowHintIsNotTaken() throws {
+        let directory = try TemporaryDirectory()
+        let store = try RingStore(configuration: configuration(directory, capacity: 1_000), logger: quiet)
+        let other = DeviceID(sensor: SensorID("drain-2")!)
+        var batch = IngestBatch()
+        for (seq, device) in [DeviceID(sensor: sensor), other].enumerated() {
+            batch.append(
+                .readings(
+                    device: device, ts: 1_767_225_600_000, seq: UInt32(seq),
+                    readings: [Reading(signal: .waterLevel, value: 1)]))
+        }
+        try store.commit(batch, nowMs: 1_767_225_600_000)
+        let ownRow = try #require(store.rowID(of: DeviceID(sensor: sensor)))
+        let otherRow = try #require(store.rowID(of: other))
+        batch.removeAll()
+        for (seq, hint) in [(10, otherRow), (11, 99_999), (12, ownRow)] {
+            batch.append(
+                .readings(
+                    device: DeviceID(sensor: sensor), ts: 1_767_225_600_000 + Int64(seq), seq: UInt32(seq),
+                    readings: [Reading(signal: .waterLevel, value: Double(seq))]),
+                rowID: hint)
+        }
+        try store.commit(batch, nowMs: 1_767_225_600_000)
+        let db = try reader(directory)
+        #expect(try db.scalarInt("SELECT count(*) FROM readings_v WHERE device = 'drain-1'") == 4)
+        #expect(try db.scalarInt("SELECT count(*) FROM readings_v WHERE device = 'drain-2'") == 1)
+        #expect(try db.scalarInt("SELECT count(*) FROM devices") == 2)
+        #expect(try db.scalarInt("SELECT readings FROM devices_v WHERE device = 'drain-1'") == 4)
+    }
+
     /// Row sizes depend a little on the values (SQLite stores integers in 1 to 8 bytes), so
     /// the file settles during the first lap after reaching capacity; from then on it must
     /// not grow at all, however long the gateway runs.
