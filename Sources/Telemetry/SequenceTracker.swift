@@ -17,16 +17,20 @@ public struct SequenceTracker: Sendable, Equatable {
     public private(set) var highest: UInt32?
     /// Bit `i` set: `highest - i` has been seen. Word 0 holds offsets 0–63. Inline, not an
     /// array: a tracker per device, and at 100 000 devices an allocation each was 17 MB.
-    private var words = InlineArray<16, UInt64>(repeating: 0)
+    @usableFromInline private(set) var words = InlineArray<16, UInt64>(repeating: 0)
     /// The window's words, for storing it.
     public var window: [UInt64] { (0..<Self.windowWords).map { words[$0] } }
 
     /// The window as the store keeps it (each word little-endian, lowest first), without an
     /// array: the store writes it for every device in every commit.
-    public func withWindowBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
-        var stored = words
-        for index in 0..<Self.windowWords { stored[index] = words[index].littleEndian }
-        return try withUnsafeBytes(of: &stored) { try body($0) }
+    @inlinable public func withWindowBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        #if _endian(little)
+            return try withUnsafeBytes(of: words) { try body($0) }
+        #else
+            var stored = words
+            for index in 0..<Self.windowWords { stored[index] = words[index].littleEndian }
+            return try withUnsafeBytes(of: stored) { try body($0) }
+        #endif
     }
     public private(set) var gaps: Int64 = 0
     public private(set) var duplicates: Int64 = 0
