@@ -19,15 +19,14 @@ struct ReadingRows {
     /// Rows per statement at most: a longer run (a message of more readings) takes several.
     static let maxRun = 32
 
-    private var database: Database?
+    private let database: Database
     /// This commit's statements by run length. Looked up in the database's cache once per
     /// commit, not per message: that cache hashes the statement's text.
     private var statements: [Statement?] = Array(repeating: nil, count: maxRun + 1)
 
-    /// Starts a commit's writes on `database`.
-    mutating func begin(on database: Database) {
+    /// A commit's writes on `database` (one value per commit).
+    init(on database: Database) {
         self.database = database
-        for index in statements.indices { statements[index] = nil }
     }
 
     /// Writes `readings` of one message to consecutive slots from `firstSlot` (the caller
@@ -60,7 +59,6 @@ struct ReadingRows {
 
     private mutating func statement(rows: Int) throws(SQLiteError) -> Statement {
         if let prepared = statements[rows] { return prepared }
-        guard let database else { preconditionFailure("ReadingRows.write before begin(on:)") }
         let prepared = try database.statement(Self.sqlByRows[rows])
         statements[rows] = prepared
         return prepared
