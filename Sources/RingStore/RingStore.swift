@@ -228,10 +228,18 @@ public final class RingStore {
         }
         guard current < Schema.version else { return }
         try step("migrating schema from version \(current) to \(Schema.version)") {
+            // Migration 10 rewrites a table definition, which defensive mode forbids; only the
+            // migrations' own statements run while it is off.
+            database.setDefensive(false)
+            defer { database.setDefensive(true) }
             try database.transaction {
                 for index in Int(current)..<Schema.migrations.count {
                     try database.execute(Schema.migrations[index])
                 }
+                // A definition rewritten through writable_schema (migration 10) is re-read by
+                // every connection only once the schema cookie changes.
+                let cookie = try database.pragmaInt("schema_version")
+                try database.execute("PRAGMA schema_version=\(cookie + 1)")
                 try database.execute("PRAGMA user_version=\(Schema.version)")
             }
         }

@@ -185,6 +185,52 @@ import Testing
         _ = reopened
     }
 
+    /// Migration 10 rewrites the ring's definition in place: a file of schema 9 keeps every
+    /// reading, passes SQLite's integrity check, and takes new readings afterwards.
+    @Test func aVersion9FileLosesTheRingsNotNullInPlace() throws {
+        let directory = try TemporaryDirectory()
+        do {
+            let store = try RingStore(configuration: configuration(directory, capacity: 1_000), logger: quiet)
+            _ = try fill(store, until: 120_000)
+        }
+        // Make it look like a file written by a gatewayd at schema 9: the definition of migration 1.
+        do {
+            let db = try Database(path: directory.path + "/store.db")
+            let cookie = try db.pragmaInt("schema_version")
+            try db.execute(
+                """
+                PRAGMA writable_schema=ON;
+                UPDATE sqlite_schema SET sql = 'CREATE TABLE readings(
+                    slot INTEGER PRIMARY KEY,
+                    device_id INTEGER NOT NULL,
+                    signal_id INTEGER NOT NULL,
+                    ts_ms INTEGER NOT NULL,
+                    value REAL NOT NULL,
+                    dev_seq INTEGER NOT NULL
+                )' WHERE type = 'table' AND name = 'readings';
+                PRAGMA writable_schema=OFF;
+                PRAGMA schema_version = \(cookie + 1);
+                PRAGMA user_version = 9;
+                """)
+            #expect(try db.scalarText("SELECT sql FROM sqlite_schema WHERE name = 'readings'")?.contains("NOT NULL") == true)
+        }
+        let reopened = try RingStore(configuration: configuration(directory, capacity: 1_000), logger: quiet)
+        let check = try reader(directory)
+        #expect(try check.pragmaInt("user_version") == Schema.version)
+        let definition = try #require(try check.scalarText("SELECT sql FROM sqlite_schema WHERE name = 'readings'"))
+        #expect(!definition.contains("NOT NULL"))
+        #expect(definition.contains("slot INTEGER PRIMARY KEY"))
+        #expect(try check.scalarText("PRAGMA integrity_check") == "ok")
+        #expect(try check.scalarInt("SELECT count(*) FROM readings_v WHERE device = 'gauge-7'") == 24)
+        var batch = IngestBatch()
+        batch.append(
+            .readings(
+                device: gauge, ts: base + 200_000, seq: 100,
+                readings: [Reading(signal: .waterLevel, value: 1.5), Reading(signal: .batteryVoltage, value: 3.7)]))
+        _ = try reopened.commit(batch, nowMs: base + 200_500)
+        #expect(try check.scalarInt("SELECT count(*) FROM readings_v WHERE device = 'gauge-7'") == 26)
+    }
+
     @Test func latestValuesAndDevicePages() throws {
         let directory = try TemporaryDirectory()
         let store = try RingStore(configuration: configuration(directory, capacity: 10_000), logger: quiet)
