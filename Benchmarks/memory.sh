@@ -7,6 +7,7 @@
 #   DEVICES="1000 10000" RATE=8000 bash Benchmarks/memory.sh
 #   HEAPTRACK=/tmp/heap DEVICES=10000 bash Benchmarks/memory.sh   # also: peak heap by function (heaptrack)
 #   AGGREGATION=true DEVICES=100000 bash Benchmarks/memory.sh     # only the runs with aggregation
+#   SMAPS=1 DEVICES=10000 bash Benchmarks/memory.sh               # also: resident MB by mapping at the peak
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source .ci/deps.sh
@@ -49,8 +50,28 @@ CONF
     # minute plus lateness) and the next one fills: start at second 50 and load for 30 s, so
     # that every run holds one close. Without it, any 30 s.
     if [[ $aggregation == true ]]; then sleep $(((110 - $(date +%s) % 60) % 60)); fi
+    # SMAPS: /proc/PID/smaps sampled every 0.5 s, the one with the largest resident total kept.
+    local sampler=""
+    if [[ -n ${SMAPS:-} ]]; then
+        (
+            best=0
+            while kill -0 "$gw" 2>/dev/null; do
+                rss=$(awk '/^Rss:/ {s += $2} END {print s + 0}' "/proc/$gw/smaps" 2>/dev/null || echo 0)
+                if [ "${rss:-0}" -gt "$best" ]; then best=$rss; cp "/proc/$gw/smaps" "$dir/run/smaps" 2>/dev/null || true; fi
+                sleep 0.5
+            done
+        ) &
+        sampler=$!
+    fi
     echo "devices=$devices aggregation=$aggregation rate=$rate $("$bin/gwbench" ingest --port "$port" --db "$dir/run/gateway.db" --gateway-pid "$gw" --devices "$devices" --rate "$rate" --duration 30 --connections 4 --label mem | tr ' ' '\n' | grep -E '^(readings_lost|gatewayd_peak_rss_mb|latency_ms_p99)=' | paste -sd' ')"
     kill -TERM "$gw"; wait "$job" || true
+    if [[ -n $sampler ]]; then
+        wait "$sampler" || true
+        echo "resident MB by mapping at the peak (devices=$devices aggregation=$aggregation):"
+        awk '/^[0-9a-f]+-[0-9a-f]+ / {name = (NF >= 6 ? $6 : "[anonymous]"); sub(".*/", "", name)}
+             /^Rss:/ {rss[name] += $2}
+             END {for (n in rss) if (rss[n] >= 100) printf "  %7.1f %s\n", rss[n] / 1024, n}' "$dir/run/smaps" | sort -rn
+    fi
     if [[ -n ${HEAPTRACK:-} ]]; then
         heaptrack_print -f "$HEAPTRACK/gatewayd-$devices-$aggregation".*zst -p 0 -a 0 -l 0 -T 0 \
             -F "$HEAPTRACK/flame-$devices-$aggregation.txt" --flamegraph-cost-type peak >/dev/null 2>&1 || true
