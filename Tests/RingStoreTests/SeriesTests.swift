@@ -212,7 +212,8 @@ import Testing
                 PRAGMA schema_version = \(cookie + 1);
                 PRAGMA user_version = 9;
                 """)
-            #expect(try db.scalarText("SELECT sql FROM sqlite_schema WHERE name = 'readings'")?.contains("NOT NULL") == true)
+            let definition = try db.scalarText("SELECT sql FROM sqlite_schema WHERE name = 'readings'")
+            #expect(definition?.contains("NOT NULL") == true)
         }
         let reopened = try RingStore(configuration: configuration(directory, capacity: 1_000), logger: quiet)
         let check = try reader(directory)
@@ -267,5 +268,3 @@ import Testing
         #expect(reopened.latest.values(deviceRowID: device.rowID, kind: .water).first?.value.value == -7)
     }
 }
-
-
