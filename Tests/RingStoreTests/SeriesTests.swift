@@ -193,25 +193,23 @@ import Testing
             let store = try RingStore(configuration: configuration(directory, capacity: 1_000), logger: quiet)
             _ = try fill(store, until: 120_000)
         }
-        // Make it look like a file written by a gatewayd at schema 9: the definition of migration 1.
+        // Make it look like a file written by a gatewayd at schema 9: the definition as migration 1
+        // wrote it.
+        let first = Schema.migrations[0]
+        let start = try #require(first.range(of: "CREATE TABLE readings("))
+        let end = try #require(first.range(of: ");", range: start.upperBound..<first.endIndex))
+        let original = String(first[start.lowerBound..<end.lowerBound]) + ")"
+        #expect(original.contains("device_id INTEGER NOT NULL"))
         do {
             let db = try Database(path: directory.path + "/store.db")
             let cookie = try db.pragmaInt("schema_version")
-            try db.execute(
-                """
-                PRAGMA writable_schema=ON;
-                UPDATE sqlite_schema SET sql = 'CREATE TABLE readings(
-                    slot INTEGER PRIMARY KEY,
-                    device_id INTEGER NOT NULL,
-                    signal_id INTEGER NOT NULL,
-                    ts_ms INTEGER NOT NULL,
-                    value REAL NOT NULL,
-                    dev_seq INTEGER NOT NULL
-                )' WHERE type = 'table' AND name = 'readings';
-                PRAGMA writable_schema=OFF;
-                PRAGMA schema_version = \(cookie + 1);
-                PRAGMA user_version = 9;
-                """)
+            try db.execute("PRAGMA writable_schema=ON")
+            let rewrite = try db.statement(
+                "UPDATE sqlite_schema SET sql = ? WHERE type = 'table' AND name = 'readings'")
+            rewrite.bind(arguments: original)
+            try rewrite.run()
+            try db.execute("PRAGMA writable_schema=OFF; PRAGMA schema_version = \(cookie + 1)")
+            try db.execute("PRAGMA user_version = 9")
             let definition = try db.scalarText("SELECT sql FROM sqlite_schema WHERE name = 'readings'")
             #expect(definition?.contains("NOT NULL") == true)
         }
