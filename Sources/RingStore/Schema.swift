@@ -211,7 +211,7 @@ enum Schema {
         """,
         // 10: the reading ring's columns lose NOT NULL. With it, a NOT NULL failure could stop
         // a multi-row insert halfway, so SQLite opened a statement journal for every message's
-        // insert and copied each changed page into it: about 340 instructions a reading under
+        // insert and copied each changed page into it: about 360 instructions a reading under
         // callgrind, for a rollback the store never needs (its one writer binds every column,
         // and a failed commit rolls back whole). The definition is rewritten in place, as
         // SQLite's documentation allows for removing NOT NULL
