@@ -155,9 +155,13 @@ extension RingStore {
         // time it runs: about 40 000 instructions a merge under callgrind, and every closed
         // series costs two merges (its minute and its hour), so at 100 000 devices a window
         // close outran two cores and ingest fell seconds behind.
-        let (find, update, insert) = try mergeStatements ?? prepareMergeStatements()
-        // Kept across commits: a commit that failed halfway may have left it stepped.
-        find.reset()
+        // Literal statements, cached by address: the cache keyed by text hashed it on every
+        // lookup, 2 100 instructions a merge. A cached statement is reset when it is handed out.
+        let find = try database.statement(
+            static: """
+                SELECT slot, revision, count, sum, min, max, first_ts, last_ts, last FROM aggregates
+                WHERE device_id = ? AND signal_id = ? AND window_s = ? AND start_ms = ?
+                """)
         find.bindInt64(series.device, at: 1)
         find.bindInt64(Int64(series.signal), at: 2)
         find.bindInt64(windowS, at: 3)
@@ -173,6 +177,11 @@ extension RingStore {
             merged.merge(stats)
             row.revision = revision > 0 ? revision + 1 : (closed ? 1 : 0)
             row.stats = merged
+            let update = try database.statement(
+                static: """
+                    UPDATE aggregates SET count = ?, sum = ?, min = ?, max = ?, first_ts = ?, last_ts = ?, last = ?,
+                        revision = ? WHERE slot = ?
+                    """)
             update.bind(
                 arguments: merged.count, merged.sum, merged.min, merged.max, merged.firstTs, merged.lastTs, merged.last,
                 row.revision, slot)
@@ -180,29 +189,8 @@ extension RingStore {
             return row
         }
         find.reset()
-        insert.bind(
-            arguments: stats.count, stats.sum, stats.min, stats.max, stats.firstTs, stats.lastTs, stats.last,
-            row.revision, series.device, series.signal, windowS, startMs, ring.advance().slot)
-        try insert.run()
-        return row
-    }
-
-    /// `merge`'s statements, prepared once and kept: the database's statement cache hashes the
-    /// text on every lookup, 2 100 instructions a merge.
-    private func prepareMergeStatements() throws -> (Statement, Statement, Statement) {
-        let statements = (
-            try database.statement(
-                """
-                SELECT slot, revision, count, sum, min, max, first_ts, last_ts, last FROM aggregates
-                WHERE device_id = ? AND signal_id = ? AND window_s = ? AND start_ms = ?
-                """),
-            try database.statement(
-                """
-                UPDATE aggregates SET count = ?, sum = ?, min = ?, max = ?, first_ts = ?, last_ts = ?, last = ?,
-                    revision = ? WHERE slot = ?
-                """),
-            try database.statement(
-                """
+        let insert = try database.statement(
+            static: """
                 INSERT INTO aggregates(slot, device_id, signal_id, window_s, start_ms, count, sum, min, max, first_ts,
                     last_ts, last, revision)
                 VALUES (?13, ?9, ?10, ?11, ?12, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
@@ -211,9 +199,11 @@ extension RingStore {
                     sum = excluded.sum, min = excluded.min, max = excluded.max, first_ts = excluded.first_ts,
                     last_ts = excluded.last_ts, last = excluded.last, revision = excluded.revision
                 """)
-        )
-        mergeStatements = statements
-        return statements
+        insert.bind(
+            arguments: stats.count, stats.sum, stats.min, stats.max, stats.firstTs, stats.lastTs, stats.last,
+            row.revision, series.device, series.signal, windowS, startMs, ring.advance().slot)
+        try insert.run()
+        return row
     }
 
     /// A window merged several times in one transaction (an hour receiving its minutes after

@@ -70,8 +70,6 @@ public final class RingStore {
     var pendingAggregation: [PendingReading] = []
     /// The commit's readings for the API's latest values, applied once it committed.
     var pendingLatest: [LatestValues.Update] = []
-    /// The aggregate merge's find, update and insert (`prepareMergeStatements`).
-    var mergeStatements: (Statement, Statement, Statement)?
     /// When the last chunk of closed windows or hours was written.
     var lastClosingWorkMs = Int64.min / 2
     /// Hours due to close were left for the next commit (more than one chunk of them).
