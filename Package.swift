@@ -40,6 +40,8 @@ let package = Package(
         .target(name: "Advisories", dependencies: ["Geo"], swiftSettings: swiftSettings),
         .target(name: "Suggest", swiftSettings: swiftSettings),
         .target(name: "Arguments", dependencies: ["Suggest"], swiftSettings: swiftSettings),
+        // The configuration file's keys, declared once by the module whose settings they are.
+        .target(name: "Settings", dependencies: ["JSON", "Suggest"], swiftSettings: swiftSettings),
         .target(name: "Delta", swiftSettings: swiftSettings),
         .target(name: "Threads", swiftSettings: swiftSettings),
 
@@ -66,14 +68,16 @@ let package = Package(
         // Storage and wiring.
         .target(
             name: "RingStore",
-            dependencies: ["SQLite", "Telemetry", "Aggregation", "Alerts", "Advisories", "Geo", "Logging"],
+            dependencies: [
+                "SQLite", "Telemetry", "Aggregation", "Alerts", "Advisories", "Geo", "Logging", "JSON", "Settings",
+            ],
             swiftSettings: swiftSettings),
         .target(
             name: "Gateway",
             dependencies: [
                 "MQTT", "RingStore", "Telemetry", "Alerts", "Crypto", "JSON", "Logging", "API", "Metrics", "Suggest",
                 "Advisories", "Geo", "Campaigns", "Systemd", "Threads", "Version", "Ingest", "Upstream", "Lifecycle",
-                "Privacy", "Fleet",
+                "Privacy", "Fleet", "Settings",
             ],
             swiftSettings: swiftSettings),
 
@@ -82,13 +86,13 @@ let package = Package(
             dependencies: [
                 "HTTP", "RingStore", "Telemetry", "Metrics", "Crypto", "JSON", "Logging", "Suggest", "Advisories",
                 "Geo",
-                "Alerts", "Campaigns", "OTA", "Threads", "Lifecycle", "Console",
+                "Alerts", "Campaigns", "OTA", "Threads", "Lifecycle", "Console", "Settings",
             ],
             swiftSettings: swiftSettings),
 
         // Thin executables.
         .executableTarget(
-            name: "gatewayd", dependencies: ["Gateway", "Logging", "Version"], swiftSettings: swiftSettings),
+            name: "gatewayd", dependencies: ["Gateway", "Logging", "Version", "Settings"], swiftSettings: swiftSettings),
         .executableTarget(
             name: "gwsim", dependencies: ["MQTT", "Telemetry", "Logging", "OTA", "Delta", "Crypto", "JSON"],
             swiftSettings: swiftSettings),
@@ -112,7 +116,7 @@ let package = Package(
             name: "Ingest",
             dependencies: [
                 "MQTT", "RingStore", "Telemetry", "Alerts", "Advisories", "Geo", "JSON", "Logging", "Metrics",
-                "Threads", "Lifecycle",
+                "Threads", "Lifecycle", "Settings",
             ],
             swiftSettings: swiftSettings),
         .target(
@@ -151,7 +155,8 @@ let package = Package(
             swiftSettings: swiftSettings),
         .testTarget(name: "MQTTTests", dependencies: ["MQTT"], swiftSettings: swiftSettings),
         .testTarget(
-            name: "GatewayTests", dependencies: ["Gateway", "JSON", "Advisories", "RingStore", "Telemetry"],
+            name: "GatewayTests",
+            dependencies: ["Gateway", "JSON", "Advisories", "RingStore", "Telemetry", "Settings"],
             swiftSettings: swiftSettings),
         .testTarget(name: "LifecycleTests", dependencies: ["Lifecycle", "Logging"], swiftSettings: swiftSettings),
         .testTarget(

@@ -37,7 +37,7 @@ extension APIService {
         } else {
             state = "ok"
         }
-        let headroom = Headroom(live: live, fill: fill)
+        let headroom = Headroom(live: live, fill: fill, configuration: configuration)
         let body: JSONValue = .object(
             JSONObject([
                 ("status", .string(state)),
@@ -64,7 +64,7 @@ extension APIService {
                                 .int(live.upstreamConfigured ? live.outboxBacklogMessages : fill.outboxMessages)
                             ),
                             ("backlog_bytes", .int(live.outboxBacklogBytes)),
-                            ("limit_bytes", .int(live.outboxLimitBytes)),
+                            ("limit_bytes", .int(configuration.outboxLimitBytes)),
                             ("oldest_unsent_age_s", fill.outboxOldestMs.map { .int(max(0, now - $0) / 1000) } ?? .null),
                         ]))
                 ),
@@ -89,7 +89,7 @@ extension APIService {
                     "privacy",
                     .object(
                         JSONObject([
-                            ("position_retention_s", .int(live.positionRetentionS)),
+                            ("position_retention_s", .int(configuration.positionRetentionS)),
                             (
                                 "oldest_position_age_s",
                                 fill.positionsOldestMs.map { .int(max(0, now - $0) / 1000) } ?? .null
@@ -306,7 +306,7 @@ extension APIService {
         writer.field("id", device.name)
         writer.field("kind", device.kind.name)
         writer.field("last_seen_ms", device.lastSeenMs)
-        writer.field("online", nowMs - device.lastSeenMs <= configuration.onlineAfterMs)
+        writer.field("online", nowMs - device.lastSeenMs <= configuration.onlineAfterS * 1000)
         writer.field("fw", device.firmware)
         writer.field("hw", device.hardware)
         writer.field("model", device.model)
@@ -644,7 +644,7 @@ struct Headroom {
     var unaggregatedOverwriteS: Double?
     var outboxFullS: Double?
 
-    init(live: LiveStatus, fill: StoreReader.Fill) {
+    init(live: LiveStatus, fill: StoreReader.Fill, configuration: APIConfiguration) {
         let rate = live.readingsPerSecond
         if rate > 0, fill.capacityReadings > 0 {
             let capacity = Double(fill.capacityReadings)
@@ -653,14 +653,16 @@ struct Headroom {
             // A reading is aggregated once its window closed (window + lateness after it
             // arrived). The ring overwrites readings of age capacity/rate; only when that is
             // shorter than the aggregation delay does it overwrite unaggregated ones.
-            if let delay = live.aggregationDelayMs {
+            if let window = configuration.aggregationWindowMs {
+                let delay = window + configuration.aggregationLatenessMs
                 unaggregatedOverwriteS = capacity / rate * 1000 <= Double(delay) ? ringFullS : nil
             } else {
                 unaggregatedOverwriteS = ringFullS
             }
         }
         if live.upstreamConfigured, live.outboxBytesPerSecond > 0 {
-            outboxFullS = max(0, Double(live.outboxLimitBytes - live.outboxBacklogBytes)) / live.outboxBytesPerSecond
+            outboxFullS =
+                max(0, Double(configuration.outboxLimitBytes - live.outboxBacklogBytes)) / live.outboxBytesPerSecond
         }
     }
 }

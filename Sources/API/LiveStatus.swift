@@ -3,7 +3,8 @@ public import Metrics
 /// The gateway's in-memory state that the API reports: connections, counters, rates.
 ///
 /// The API does not know the gateway's types; gatewayd fills this in on each request
-/// (cheap: counters are copied under one lock).
+/// (cheap: counters are copied under one lock). Settings are not here: they are the API's
+/// own configuration, set once at start.
 public struct LiveStatus: Sendable {
     public var version = ""
     public var gatewayID = ""
@@ -19,9 +20,6 @@ public struct LiveStatus: Sendable {
     public var ingest = IngestCounters()
     public var outboxBacklogMessages: Int64 = 0
     public var outboxBacklogBytes: Int64 = 0
-    public var outboxLimitBytes: Int64 = 0
-    /// The position retention (`privacy.position_retention_s`).
-    public var positionRetentionS: Int64 = 0
     /// Certificate name (`upstream`, `http`, `broker`) → seconds until it expires.
     public var certificateExpiry: [String: Int64] = [:]
     public var flushBatchReadings: Histogram.Snapshot?
@@ -30,8 +28,6 @@ public struct LiveStatus: Sendable {
     public var readingsPerSecond: Double = 0
     /// Net growth of the outbox in bytes per second over the same span (negative: draining).
     public var outboxBytesPerSecond: Double = 0
-    /// The aggregation window plus its lateness: how long a reading waits to be aggregated.
-    public var aggregationDelayMs: Int64?
 
     public init() {}
 }

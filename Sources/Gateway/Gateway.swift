@@ -4,6 +4,7 @@ import Alerts
 import Campaigns
 import Crypto
 import Dispatch
+import Fleet
 public import Ingest
 import Lifecycle
 public import Logging
@@ -14,7 +15,6 @@ import Synchronization
 import Systemd
 import Telemetry
 import Upstream
-import Fleet
 import Version
 
 #if canImport(FoundationEssentials)
@@ -94,28 +94,15 @@ public final class Gateway: @unchecked Sendable {
         if !directory.isEmpty {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         }
-        var storeConfiguration = RingStore.Configuration(path: configuration.store.path)
-        storeConfiguration.capacityReadings = configuration.store.capacityReadings
-        storeConfiguration.capacityEvents = configuration.store.capacityEvents
-        storeConfiguration.capacityRejects = configuration.store.capacityRejects
-        storeConfiguration.synchronousFull = configuration.store.synchronous == "full"
-        storeConfiguration.maxDevices = Int(configuration.store.maxDevices)
+        // The `store` and `aggregation` sections are the store's own; what it needs of the
+        // others it is told here.
+        var storeConfiguration = configuration.store
+        storeConfiguration.aggregation = configuration.aggregation
         storeConfiguration.alertIDPrefix = configuration.gatewayID
         storeConfiguration.positionRetentionMs = configuration.privacy.positionRetentionS * 1000
-        storeConfiguration.reserveBytes = configuration.store.reserveBytes
-        storeConfiguration.maxFileBytes = configuration.store.maxFileBytes > 0 ? configuration.store.maxFileBytes : nil
-        if configuration.aggregation.enabled {
-            var aggregation = RingStore.AggregationSettings()
-            aggregation.windowMs = configuration.aggregation.windowS * 1000
-            aggregation.latenessMs = configuration.aggregation.latenessMs
-            aggregation.retentionMs = configuration.aggregation.retentionDays * 86_400_000
-            aggregation.capacityRows = configuration.aggregation.capacityRows
-            storeConfiguration.aggregation = aggregation
-        } else {
-            storeConfiguration.aggregation = nil
-        }
         let identity = UpstreamIdentity(
-            gatewayID: configuration.gatewayID, pseudonyms: try Self.makePseudonymizer(configuration, directory: directory))
+            gatewayID: configuration.gatewayID,
+            pseudonyms: try Self.makePseudonymizer(configuration, directory: directory))
         if configuration.upstream.enabled {
             let gauge = OutboxGauge()
             outboxGauge = gauge
@@ -151,13 +138,10 @@ public final class Gateway: @unchecked Sendable {
         mqtt.birth = .init(
             topic: statusTopic, payload: Array(#"{"state":"online","version":"\#(GatewayVersion.current)"}"#.utf8),
             qos: 1, retain: true)
-        mqtt.inboundCapacity = Int(configuration.limits.inboundQueue)
-        mqtt.maxInboundPayloadBytes = Int(configuration.limits.maxPayloadBytes)
+        mqtt.inboundCapacity = configuration.limits.inboundQueue
+        mqtt.maxInboundPayloadBytes = configuration.limits.maxPayloadBytes
         client = try MQTTClient(configuration: mqtt, logger: self.logger)
 
-        var decoderConfiguration = Decoder.Configuration()
-        decoderConfiguration.maxPayloadBytes = Int(configuration.limits.maxPayloadBytes)
-        decoderConfiguration.maxFutureSkewMs = configuration.limits.maxFutureSkewMs
         var alerts = AlertEngine(
             waterDefaults: configuration.alerts.water, waterOverrides: configuration.alerts.waterSensors,
             coolantLimitC: configuration.alerts.coolantC)
@@ -192,15 +176,12 @@ public final class Gateway: @unchecked Sendable {
         fleet = try Self.makeFleet(configuration, ota: ota, logger: self.logger)
         let client = client
         let publishLogger = self.logger
+        var pipelineConfiguration = IngestPipeline.Configuration()
+        pipelineConfiguration.limits = configuration.limits
+        pipelineConfiguration.statsIntervalS = configuration.log.statsIntervalS
         let upstream = upstream
         pipeline = IngestPipeline(
-            inbound: client.inbound, store: store, decoder: Decoder(configuration: decoderConfiguration),
-            configuration: .init(
-                flushIntervalNanos: UInt64(configuration.store.flushIntervalMs) * 1_000_000,
-                flushMaxReadings: Int(configuration.store.flushMaxReadings),
-                maxPayloadBytes: Int(configuration.limits.maxPayloadBytes),
-                statsIntervalNanos: UInt64(configuration.log.statsIntervalS) * 1_000_000_000,
-                deviceRatePerSecond: configuration.limits.deviceRatePerS, deviceBurst: configuration.limits.deviceBurst),
+            inbound: client.inbound, store: store, configuration: pipelineConfiguration,
             alerts: alerts, forecasts: forecasts, advisories: advisories, siteMailbox: siteMailbox,
             erasures: erasures,
             forgetElsewhere: { [logger = self.logger] vin in
@@ -242,8 +223,8 @@ public final class Gateway: @unchecked Sendable {
             configuration, statusSource: statusSource, latest: store.latest,
             openWindows: configuration.aggregation.enabled ? store.openWindows : nil, siteMailbox: siteMailbox,
             erasures: erasures, forecasts: forecasts, ota: ota, logger: self.logger)
-        if let cert = configuration.http.certFile,
-            let seconds = CertificateCheck.run(caFile: cert, certFile: cert, keyFile: configuration.http.keyFile)
+        if let cert = configuration.http.tlsCertFile,
+            let seconds = CertificateCheck.run(caFile: cert, certFile: cert, keyFile: configuration.http.tlsKeyFile)
                 .secondsToExpiry
         {
             httpCertificateExpiresMs = wallClockMs() + seconds * 1000
@@ -262,26 +243,16 @@ public final class Gateway: @unchecked Sendable {
         openWindows: OpenWindows?, siteMailbox: SiteMailbox, erasures: ErasureMailbox, forecasts: ForecastBoard,
         ota: OTAService?, logger: Logger
     ) throws -> APIServer? {
-        let settings = configuration.http
-        guard settings.enabled else { return nil }
-        var api = APIConfiguration()
-        api.listen = settings.listen
-        api.tokens = settings.tokens
-        api.openHealth = settings.openHealth
-        api.openMetrics = settings.openMetrics
-        api.corsOrigins = settings.corsOrigins
-        api.tlsCertFile = settings.certFile
-        api.tlsKeyFile = settings.keyFile
-        api.maxConnections = Int(settings.maxConnections)
-        api.headerTimeoutMs = Int(settings.headerTimeoutMs)
-        api.idleTimeoutMs = Int(settings.idleTimeoutMs)
-        api.maxSeriesPoints = Int(settings.maxSeriesPoints)
-        api.onlineAfterMs = settings.onlineAfterS * 1000
-        api.seriesCacheMs = Int(settings.seriesCacheMs)
+        guard configuration.http.enabled else { return nil }
+        // The `http` section is the API's own; what it reports of the other sections it is told once.
+        var api = configuration.http
         api.waterAlerts = configuration.alerts.water
         api.waterAlertOverrides = configuration.alerts.waterSensors
-        api.aggregationWindowMs = configuration.aggregation.enabled ? configuration.aggregation.windowS * 1000 : nil
-        if settings.tokens.isEmpty {
+        api.aggregationWindowMs = configuration.aggregation.enabled ? configuration.aggregation.windowMs : nil
+        api.aggregationLatenessMs = configuration.aggregation.latenessMs
+        api.outboxLimitBytes = configuration.upstream.enabled ? configuration.upstream.maxBacklogBytes : 0
+        api.positionRetentionS = configuration.privacy.positionRetentionS
+        if api.tokens.isEmpty {
             logger.warning(
                 "http_no_tokens",
                 [
@@ -487,7 +458,7 @@ public final class Gateway: @unchecked Sendable {
         stop.wait()
         logger.info("signal_received")
         self.stop()
-        sources.forEach { $0.cancel() }
+        for source in sources { source.cancel() }
     }
 }
 
@@ -507,8 +478,6 @@ extension Gateway {
         status.ingest = snapshot
         status.outboxBacklogMessages = outboxGauge?.backlogMessages ?? 0
         status.outboxBacklogBytes = outboxGauge?.backlogBytes ?? 0
-        status.outboxLimitBytes = configuration.upstream.enabled ? configuration.upstream.maxBacklogBytes : 0
-        status.positionRetentionS = configuration.privacy.positionRetentionS
         if let expiry = upstream?.certificateExpirySeconds { status.certificateExpiry["upstream"] = expiry }
         if let expires = httpCertificateExpiresMs {
             status.certificateExpiry["http"] = (expires - wallClockMs()) / 1000
@@ -518,9 +487,6 @@ extension Gateway {
         let rate = rates.rates()
         status.readingsPerSecond = rate.readings
         status.outboxBytesPerSecond = rate.outboxBytes
-        if configuration.aggregation.enabled {
-            status.aggregationDelayMs = configuration.aggregation.windowS * 1000 + configuration.aggregation.latenessMs
-        }
         return status
     }
 

@@ -1,8 +1,12 @@
+public import API
 public import Advisories
 public import Alerts
 import Crypto
 import Geo
+public import Ingest
 public import JSON
+public import RingStore
+public import Settings
 import Telemetry
 
 #if canImport(FoundationEssentials)
@@ -26,39 +30,6 @@ public struct GatewayConfiguration: Sendable {
         public var certFile: String?
         public var keyFile: String?
         public var keepAliveSeconds: Int64 = 30
-    }
-
-    public struct Store: Sendable {
-        public var path = "var/gateway.db"
-        public var capacityReadings: Int64 = 1_000_000
-        public var capacityEvents: Int64 = 100_000
-        public var capacityRejects: Int64 = 10_000
-        public var flushIntervalMs: Int64 = 50
-        public var flushMaxReadings: Int64 = 10_000
-        public var synchronous = "full"
-        public var maxDevices: Int64 = 100_000
-        /// A cap on the database file below the partition's free space (0: only the disk).
-        public var maxFileBytes: Int64 = 0
-        /// Disk space held back for SQLite to make room with when the disk fills (0: none).
-        public var reserveBytes: Int64 = 8 * 1024 * 1024
-    }
-
-    public struct Limits: Sendable {
-        public var maxPayloadBytes: Int64 = 16 * 1024
-        public var maxFutureSkewMs: Int64 = 86_400_000
-        public var inboundQueue: Int64 = 8192
-        /// Messages per second one device may send on average, and in a burst; above that its
-        /// messages are refused (`rate_limited`) so a runaway unit cannot starve the others.
-        public var deviceRatePerS: Double = 20
-        public var deviceBurst: Int64 = 200
-    }
-
-    public struct Aggregation: Sendable {
-        public var enabled = true
-        public var windowS: Int64 = 60
-        public var latenessMs: Int64 = 2_000
-        public var retentionDays: Int64 = 7
-        public var capacityRows: Int64 = 1_000_000
     }
 
     public struct AlertSettings: Sendable {
@@ -105,12 +76,14 @@ public struct GatewayConfiguration: Sendable {
 
     public var gatewayID = "gw-01"
     public var broker = Broker()
-    public var store = Store()
-    public var limits = Limits()
-    public var aggregation = Aggregation()
+    /// The store's section, read into the store's own configuration.
+    public var store = RingStore.Configuration()
+    public var limits = IngestLimits()
+    public var aggregation = RingStore.AggregationSettings()
     public var alerts = AlertSettings()
     public var upstream = Upstream()
-    public var http = HTTPSettings()
+    /// The REST API's section, read into the API's own configuration.
+    public var http = APIConfiguration()
     public var ota = OTASettings()
     public var privacy = PrivacySettings()
     /// Where water gauges are, for flooded-road advisories (`sensors.{id}.{lat, lon, radius_m}`).
@@ -178,24 +151,11 @@ public struct GatewayConfiguration: Sendable {
             ("broker.tls.cert_file", config.broker.certFile), ("broker.tls.key_file", config.broker.keyFile),
         ])
 
-        Store.section.read(root, "store", path: "store", into: &config.store, reader: &reader)
-        if config.store.path.isEmpty { reader.problem("store.path", "must not be empty") }
-        if config.store.maxFileBytes != 0 && config.store.maxFileBytes < 1 << 20 {
-            reader.problem(
-                "store.max_file_bytes", "must be 0 (no limit) or at least 1048576, got \(config.store.maxFileBytes)")
-            config.store.maxFileBytes = 0
-        }
+        RingStore.Configuration.read(root, into: &config.store, reader: &reader)
 
-        Limits.section.read(root, "limits", path: "limits", into: &config.limits, reader: &reader)
+        IngestLimits.section.read(root, "limits", path: "limits", into: &config.limits, reader: &reader)
 
-        Aggregation.section.read(root, "aggregation", path: "aggregation", into: &config.aggregation, reader: &reader)
-        if 3600 % config.aggregation.windowS != 0 {
-            reader.problem(
-                "aggregation.window_s",
-                "must divide 3600 so windows roll up into hours (1, 2, 5, 10, 15, 30, 60, 300, 600, 900, 1800, 3600, ...), got \(config.aggregation.windowS)"
-            )
-            config.aggregation.windowS = 60
-        }
+        RingStore.AggregationSettings.read(root, into: &config.aggregation, reader: &reader)
 
         let alerts = reader.object(root, "alerts", path: "alerts", known: ["water", "vehicle"])
         let water = reader.object(alerts, "water", path: "alerts.water", known: Self.water.names + ["sensors"])
@@ -217,7 +177,7 @@ public struct GatewayConfiguration: Sendable {
         AlertSettings.vehicle.read(alerts, "vehicle", path: "alerts.vehicle", into: &config.alerts, reader: &reader)
 
         parseUpstream(root, into: &config.upstream, reader: &reader)
-        HTTPSettings.parse(root, into: &config.http, reader: &reader)
+        APIConfiguration.read(root, into: &config.http, reader: &reader)
         OTASettings.parse(root, into: &config.ota, reader: &reader)
         PrivacySettings.parse(root, into: &config.privacy, reader: &reader)
         config.sensorSites = Self.parseSensorSites(root, reader: &reader)
@@ -369,7 +329,7 @@ public struct GatewayConfiguration: Sendable {
     /// The configuration as JSON, with every key: what `--print-default-config` prints.
     public var json: JSONValue {
         guard case .object(var document) = coreJSON else { return coreJSON }
-        document["http"] = http.json(redacted: false)
+        document["http"] = http.settingsJSON(redacted: false)
         document["sensors"] = sensorsJSON
         document["ota"] = ota.json
         document["privacy"] = privacy.json
@@ -379,7 +339,7 @@ public struct GatewayConfiguration: Sendable {
     /// As `json`, with token hashes left out: what `GET /v1/config` shows an operator.
     public var redactedJSON: JSONValue {
         guard case .object(var document) = coreJSON else { return coreJSON }
-        document["http"] = http.json(redacted: true)
+        document["http"] = http.settingsJSON(redacted: true)
         document["ota"] = ota.json
         document["privacy"] = privacy.json
         document["sensors"] = sensorsJSON
@@ -406,9 +366,9 @@ public struct GatewayConfiguration: Sendable {
             JSONObject([
                 ("gateway_id", .string(gatewayID)),
                 ("broker", .object(Broker.section.json(broker))),
-                ("store", .object(Store.section.json(store))),
-                ("limits", .object(Limits.section.json(limits))),
-                ("aggregation", .object(Aggregation.section.json(aggregation))),
+                ("store", .object(RingStore.Configuration.section.json(store))),
+                ("limits", .object(IngestLimits.section.json(limits))),
+                ("aggregation", .object(RingStore.AggregationSettings.section.json(aggregation))),
                 (
                     "alerts",
                     .object(
@@ -435,40 +395,6 @@ extension GatewayConfiguration.Broker {
                 .optionalText("key_file", \.keyFile),
             ]
         ),
-    ])
-}
-
-extension GatewayConfiguration.Store {
-    static let section = ConfigSection<Self>([
-        .text("path", \.path),
-        .integer("capacity_readings", \.capacityReadings, range: 1_000...1_000_000_000),
-        .integer("capacity_events", \.capacityEvents, range: 100...100_000_000),
-        .integer("capacity_rejects", \.capacityRejects, range: 100...10_000_000),
-        .integer("flush_interval_ms", \.flushIntervalMs, range: 1...10_000),
-        .integer("flush_max_readings", \.flushMaxReadings, range: 1...1_000_000),
-        .choice("synchronous", \.synchronous, allowed: ["full", "normal"]),
-        .integer("max_devices", \.maxDevices, range: 1...10_000_000),
-        .integer("max_file_bytes", \.maxFileBytes, range: 0...(1 << 40)),
-        .integer("reserve_bytes", \.reserveBytes, range: 0...(1 << 34)),
-    ])
-}
-
-extension GatewayConfiguration.Limits {
-    static let section = ConfigSection<Self>([
-        .integer("max_payload_bytes", \.maxPayloadBytes, range: 256...1_048_576),
-        .integer("max_future_skew_ms", \.maxFutureSkewMs, range: 0...31_536_000_000),
-        .integer("inbound_queue", \.inboundQueue, range: 16...1_000_000),
-        .number("device_rate_per_s", \.deviceRatePerS, range: 0.01...1_000_000),
-        .integer("device_burst", \.deviceBurst, range: 1...1_000_000),
-    ])
-}
-
-extension GatewayConfiguration.Aggregation {
-    static let section = ConfigSection<Self>([
-        .flag("enabled", \.enabled), .integer("window_s", \.windowS, range: 1...3600),
-        .integer("lateness_ms", \.latenessMs, range: 0...3_600_000),
-        .integer("retention_days", \.retentionDays, range: 1...3650),
-        .integer("capacity_rows", \.capacityRows, range: 1_000...1_000_000_000),
     ])
 }
 

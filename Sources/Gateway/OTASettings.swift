@@ -1,5 +1,6 @@
 import Crypto
 import JSON
+import Settings
 
 /// The `ota` section: where releases are kept, which operator keys are trusted, and how hard
 /// the gateway may push firmware at vehicles.

@@ -1,4 +1,5 @@
 import JSON
+import Settings
 
 /// The `privacy` section: how long vehicle positions are kept, and how vehicles are named
 /// upstream. VINs with positions and times are personal data (PDPA 2010, GDPR); see

@@ -28,31 +28,23 @@ import Threads
 /// lose: libmosquitto acknowledged those messages (PUBACK) before handing them over, so the
 /// devices will not resend them; the loss shows up later as per-device seq gaps.
 public final class IngestPipeline: @unchecked Sendable {
+    /// The batch's bounds (`store.flush_interval_ms`, `store.flush_max_readings`) are the
+    /// store's configuration, read from it: they bound what a kill -9 loses from the store.
     public struct Configuration: Sendable {
-        public var flushIntervalNanos: UInt64
-        public var flushMaxReadings: Int
-        public var maxPayloadBytes: Int
-        public var statsIntervalNanos: UInt64
-        public var deviceRatePerSecond: Double = 20
-        public var deviceBurst: Int64 = 200
+        public var limits = IngestLimits()
+        /// How often the loop logs its counters (`log.stats_interval_s`); 0: never.
+        public var statsIntervalS: Int64 = 10
 
-        public init(
-            flushIntervalNanos: UInt64, flushMaxReadings: Int, maxPayloadBytes: Int, statsIntervalNanos: UInt64,
-            deviceRatePerSecond: Double = 20, deviceBurst: Int64 = 200
-        ) {
-            self.flushIntervalNanos = flushIntervalNanos
-            self.flushMaxReadings = flushMaxReadings
-            self.maxPayloadBytes = maxPayloadBytes
-            self.statsIntervalNanos = statsIntervalNanos
-            self.deviceRatePerSecond = deviceRatePerSecond
-            self.deviceBurst = deviceBurst
-        }
+        public init() {}
     }
 
     private let inbound: InboundBuffer
     private let store: RingStore
     private let decoder: Decoder
     private let configuration: Configuration
+    private let flushIntervalNanos: UInt64
+    private let flushMaxReadings: Int
+    private let statsIntervalNanos: UInt64
     private let metrics: IngestMetrics
     private let logger: Logger
     private let finished = DispatchSemaphore(value: 0)
@@ -82,7 +74,7 @@ public final class IngestPipeline: @unchecked Sendable {
     private var fullSinceLog: (events: Int64, dropped: Int64, nextLogNanos: UInt64) = (0, 0, 0)
 
     public init(
-        inbound: InboundBuffer, store: RingStore, decoder: Decoder, configuration: Configuration,
+        inbound: InboundBuffer, store: RingStore, configuration: Configuration,
         alerts: AlertEngine, forecasts: ForecastBoard, advisories: AdvisoryEngine, siteMailbox: SiteMailbox,
         erasures: ErasureMailbox = ErasureMailbox(), forgetElsewhere: @escaping @Sendable (VIN) -> Int? = { _ in 0 },
         publishRetained: @escaping @Sendable (String, [UInt8]) -> Void,
@@ -100,10 +92,13 @@ public final class IngestPipeline: @unchecked Sendable {
         self.publishRetained = publishRetained
         self.inbound = inbound
         self.store = store
-        self.decoder = decoder
+        decoder = Decoder(configuration: configuration.limits.decoder)
         self.configuration = configuration
+        flushIntervalNanos = UInt64(store.configuration.flushIntervalMs) * 1_000_000
+        flushMaxReadings = Int(store.configuration.flushMaxReadings)
+        statsIntervalNanos = UInt64(max(0, configuration.statsIntervalS)) * 1_000_000_000
         rateLimiter = DeviceRateLimiter(
-            ratePerSecond: configuration.deviceRatePerSecond, burst: configuration.deviceBurst)
+            ratePerSecond: configuration.limits.deviceRatePerS, burst: configuration.limits.deviceBurst)
         self.metrics = metrics
         self.logger = logger.with("component", "ingest")
     }
@@ -140,7 +135,7 @@ extension IngestPipeline: Service {
         var batchMessages: Int64 = 0
         var received: Int64 = 0
         var rejects: [RejectReason: Int64] = [:]
-        var nextStats = monotonicNanos() + configuration.statsIntervalNanos
+        var nextStats = monotonicNanos() + statsIntervalNanos
         var lastStats = metrics.snapshot
         var lastStatsTime = monotonicNanos()
         var nextReserveCheck = monotonicNanos()
@@ -155,7 +150,7 @@ extension IngestPipeline: Service {
             applySiteUpdates(nowMs: nowMs, into: &batch)
             applyErasures(into: &batch, received: &received, rejects: &rejects)
             for message in messages {
-                if batch.isEmpty { batchDeadline = message.receivedAtNanos + configuration.flushIntervalNanos }
+                if batch.isEmpty { batchDeadline = message.receivedAtNanos + flushIntervalNanos }
                 process(message, nowMs: nowMs, into: &batch, rejects: &rejects)
             }
             if monotonicNanos() >= nextTick {
@@ -173,7 +168,7 @@ extension IngestPipeline: Service {
             let closing = taken == 0 && inbound.isClosedAndEmpty
             let flushDue =
                 !batch.isEmpty
-                && (batch.readingCount >= configuration.flushMaxReadings || monotonicNanos() >= batchDeadline
+                && (batch.readingCount >= flushMaxReadings || monotonicNanos() >= batchDeadline
                     || closing)
             // Windows close on the clock, with or without traffic.
             if flushDue || (batch.isEmpty && store.aggregationDue(nowMs: wallClockMs())) {
@@ -181,13 +176,13 @@ extension IngestPipeline: Service {
                 batchMessages = 0
                 batchDeadline = .max
             }
-            if configuration.statsIntervalNanos > 0 && monotonicNanos() >= nextStats {
+            if statsIntervalNanos > 0 && monotonicNanos() >= nextStats {
                 let snapshot = metrics.snapshot
                 let elapsed = Double(monotonicNanos() - lastStatsTime) / 1e9
                 logStats(snapshot, since: lastStats, seconds: elapsed)
                 lastStats = snapshot
                 lastStatsTime = monotonicNanos()
-                nextStats = lastStatsTime + configuration.statsIntervalNanos
+                nextStats = lastStatsTime + statsIntervalNanos
             }
             // After a full disk: hold space back again once there is room for it.
             if monotonicNanos() >= nextReserveCheck {
@@ -205,7 +200,8 @@ extension IngestPipeline: Service {
         if message.isTruncated {
             reject(
                 message,
-                Rejection(.payloadTooLarge, "\(message.wireLength) bytes, limit \(configuration.maxPayloadBytes)"),
+                Rejection(
+                    .payloadTooLarge, "\(message.wireLength) bytes, limit \(configuration.limits.maxPayloadBytes)"),
                 nowMs: nowMs, into: &batch, rejects: &rejects)
             return
         }
@@ -228,7 +224,7 @@ extension IngestPipeline: Service {
                 message,
                 Rejection(
                     .rateLimited,
-                    "\(decoded.device.name) sends faster than \(configuration.deviceRatePerSecond) messages/s with a burst of \(configuration.deviceBurst) (limits.device_rate_per_s, limits.device_burst)"
+                    "\(decoded.device.name) sends faster than \(configuration.limits.deviceRatePerS) messages/s with a burst of \(configuration.limits.deviceBurst) (limits.device_rate_per_s, limits.device_burst)"
                 ),
                 nowMs: nowMs, into: &batch, rejects: &rejects)
             return

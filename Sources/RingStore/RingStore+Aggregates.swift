@@ -5,8 +5,10 @@ import Telemetry
 extension RingStore {
     /// Edge aggregation settings: windows of `windowMs` aligned to the epoch, closed
     /// `latenessMs` after their end, rolled up into hours, kept in a ring of `capacityRows`
-    /// and for at most `retentionMs`.
+    /// and for at most `retentionMs`: the file's `aggregation` section, read straight into this
+    /// type (`AggregationSettings.section`).
     public struct AggregationSettings: Sendable {
+        public var enabled = true
         public var windowMs: Int64 = 60_000
         public var latenessMs: Int64 = 2_000
         public var capacityRows: Int64 = 1_000_000
@@ -70,7 +72,8 @@ extension RingStore {
     func persistAggregates(
         late: [LateKey: WindowStats], nowMs: Int64, ring: inout RingCursor, changed: inout [AggregateRow]
     ) throws {
-        guard let settings = configuration.aggregation else { return }
+        let settings = configuration.aggregation
+        guard settings.enabled else { return }
         let windowS = settings.windowMs / 1000
         let hourS = AggregationSettings.rollupMs / 1000
         let hours = WindowAggregator(windowMs: AggregationSettings.rollupMs, latenessMs: settings.latenessMs)
@@ -243,7 +246,8 @@ extension RingStore {
     /// and that are already written. Run at start and after a failed commit, so the windows
     /// always agree with what the file holds.
     func rebuildWindows() throws {
-        guard let settings = configuration.aggregation else {
+        let settings = configuration.aggregation
+        guard settings.enabled else {
             openWindows.withAggregator { $0.reset() }
             return
         }
@@ -278,7 +282,8 @@ extension RingStore {
 
     /// Drops aggregates older than the retention period; cheap enough to run once an hour.
     func expireAggregates(nowMs: Int64) throws {
-        guard let settings = configuration.aggregation else { return }
+        let settings = configuration.aggregation
+        guard settings.enabled else { return }
         let delete = try database.statement("DELETE FROM aggregates WHERE start_ms < ?")
         delete.bind(arguments: nowMs - settings.retentionMs)
         try delete.run()
@@ -293,7 +298,7 @@ extension RingStore {
     /// arrives.
     public func aggregationDue(nowMs: Int64) -> Bool {
         if positionSweepDue(nowMs: nowMs) { return true }
-        guard configuration.aggregation != nil else { return false }
+        guard configuration.aggregation.enabled else { return false }
         if windowsNeedRebuild { return true }
         let (nextClose, closingWork) = openWindows.withAggregator { ($0.nextCloseMs, $0.hasClosingWork) }
         if (closingWork || hourClosesPending) && nowMs - lastClosingWorkMs >= 20 { return true }

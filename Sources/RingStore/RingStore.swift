@@ -26,11 +26,14 @@ public final class RingStore {
         public var capacityReadings: Int64 = 1_000_000
         public var capacityEvents: Int64 = 100_000
         public var capacityRejects: Int64 = 10_000
+        /// How long the ingest loop gathers messages before it commits them here, and how many
+        /// readings at most. The broker has acknowledged them already, so this is what a kill -9
+        /// can lose; the store's section of the file holds it for that reason.
+        public var flushIntervalMs: Int64 = 50
+        public var flushMaxReadings: Int64 = 10_000
         /// Devices tracked at most; the pipeline refuses messages from new ones beyond it.
         public var maxDevices = 100_000
-        /// `FULL` syncs the WAL at every commit, so a power cut loses nothing committed;
-        /// `NORMAL` only at checkpoints (safe against a process crash, not a power cut).
-        public var synchronousFull = true
+        public var synchronous = Synchronous.full
         /// The WAL is truncated back to this size after checkpoints, bounding the footprint.
         public var walSizeLimitBytes: Int64 = 16 * 1024 * 1024
         public var capacityAlerts: Int64 = 100_000
@@ -39,12 +42,12 @@ public final class RingStore {
         /// The upstream outbox: nil when there is no upstream link (nothing is queued).
         public var outboxGauge: OutboxGauge?
         public var outboxLimitBytes: Int64 = 256 * 1024 * 1024
-        /// Edge aggregation of every accepted reading; nil turns it off.
-        public var aggregation: AggregationSettings? = AggregationSettings()
+        /// Edge aggregation of every accepted reading (the file's `aggregation` section).
+        public var aggregation = AggregationSettings()
         /// A hard cap on the database file (SQLite's `max_page_count`), below the free space of
         /// the partition: reaching it behaves exactly like a full disk (`reclaimSpace`), but
-        /// leaves the rest of the partition to the WAL, the broker and the logs.
-        public var maxFileBytes: Int64?
+        /// leaves the rest of the partition to the WAL, the broker and the logs. 0: only the disk.
+        public var maxFileBytes: Int64 = 0
         /// Space held back in a file beside the store (`{path}.reserve`) and given up when the
         /// disk fills: SQLite needs room in its WAL even to delete, so without it a full disk
         /// would leave the store unable to make room for anything. 0 turns it off.
@@ -52,9 +55,16 @@ public final class RingStore {
         /// Vehicle positions older than this are erased (nil: kept as long as the ring has room).
         public var positionRetentionMs: Int64?
 
-        public init(path: String) {
+        public init(path: String = "var/gateway.db") {
             self.path = path
         }
+    }
+
+    /// SQLite's `synchronous`: `full` syncs the WAL at every commit, so a power cut loses
+    /// nothing committed; `normal` only at checkpoints (safe against a process crash, not a
+    /// power cut).
+    public enum Synchronous: String, Sendable, CaseIterable {
+        case full, normal
     }
 
     public let configuration: Configuration
@@ -117,9 +127,10 @@ public final class RingStore {
         }
         database.setDefensive(true)
         openWindows = OpenWindows(
-            windowMs: configuration.aggregation?.windowMs ?? 60_000,
-            latenessMs: configuration.aggregation?.latenessMs ?? 0)
-        aggregatesRing = RingCursor(capacity: configuration.aggregation?.capacityRows ?? 1)
+            windowMs: configuration.aggregation.windowMs,
+            latenessMs: configuration.aggregation.enabled ? configuration.aggregation.latenessMs : 0)
+        aggregatesRing = RingCursor(
+            capacity: configuration.aggregation.enabled ? configuration.aggregation.capacityRows : 1)
         alertsRing = RingCursor(capacity: configuration.capacityAlerts)
         readingsRing = RingCursor(capacity: configuration.capacityReadings)
         eventsRing = RingCursor(capacity: configuration.capacityEvents)
@@ -131,7 +142,7 @@ public final class RingStore {
             }
             try database.execute(
                 """
-                PRAGMA synchronous=\(configuration.synchronousFull ? "FULL" : "NORMAL");
+                PRAGMA synchronous=\(configuration.synchronous.rawValue.uppercased());
                 PRAGMA journal_size_limit=\(configuration.walSizeLimitBytes);
                 PRAGMA foreign_keys=OFF;
                 PRAGMA secure_delete=ON;
@@ -148,7 +159,8 @@ public final class RingStore {
                 [("store.path", configuration.path), ("ms", String((monotonicNanos() - started) / 1_000_000))])
         }
         try migrate()
-        if let maxFileBytes = configuration.maxFileBytes {
+        if configuration.maxFileBytes > 0 {
+            let maxFileBytes = configuration.maxFileBytes
             try step("limiting the file to \(maxFileBytes) bytes") {
                 let pageSize = try database.pragmaInt("page_size")
                 let pages = try database.pragmaInt("page_count")
@@ -183,8 +195,8 @@ public final class RingStore {
         }
         eventsRing = try openRing("events", capacity: configuration.capacityEvents)
         rejectsRing = try openRing("rejects", capacity: configuration.capacityRejects)
-        if let aggregation = configuration.aggregation {
-            aggregatesRing = try openRing("aggregates", capacity: aggregation.capacityRows)
+        if configuration.aggregation.enabled {
+            aggregatesRing = try openRing("aggregates", capacity: configuration.aggregation.capacityRows)
         }
         alertsRing = try openRing("alerts", capacity: configuration.capacityAlerts)
         try loadDevices()
@@ -351,7 +363,7 @@ public final class RingStore {
         var aggregates = aggregatesRing
         var alerts = alertsRing
         var positionsErased = 0
-        let aggregating = configuration.aggregation != nil
+        let aggregating = configuration.aggregation.enabled
         try step("committing a batch of \(batch.items.count) messages") {
             if windowsNeedRebuild { try rebuildWindows() }
             // Any failure below leaves the in-memory windows ahead of the file: rebuild next time.
@@ -690,7 +702,7 @@ public final class RingStore {
 
     /// True when `maxFileBytes` (not the disk) is what is full: the file is at its limit.
     private var fileLimitReached: Bool {
-        guard configuration.maxFileBytes != nil, let pages = try? database.pragmaInt("page_count") else { return false }
+        guard configuration.maxFileBytes > 0, let pages = try? database.pragmaInt("page_count") else { return false }
         return pages >= maxPages - 1
     }
 

@@ -309,7 +309,7 @@ case "seed-api":
     let devices = number("devices", default: 10_000)
     let hours = number("hours", default: 24)
     var configuration = RingStore.Configuration(path: option("db"))
-    configuration.synchronousFull = false
+    configuration.synchronous = .normal
     configuration.maxDevices = devices + 1000
     configuration.capacityReadings = Int64(number("capacity", default: 1_000_000))
     let store = try RingStore(configuration: configuration, logger: Logger(level: .warning))
@@ -381,7 +381,7 @@ case "privacy":
     var configuration = RingStore.Configuration(path: option("db"))
     configuration.capacityReadings = Int64(vehicles * perVehicle * 8)
     configuration.positionRetentionMs = 3_600_000
-    configuration.aggregation = nil
+    configuration.aggregation.enabled = false
     configuration.maxDevices = vehicles + 10
     let store = try RingStore(configuration: configuration, logger: Logger(level: .warning))
     for message in 0..<perVehicle {

@@ -66,25 +66,27 @@ import Testing
     @Test func headroomFollowsTheRates() {
         var live = LiveStatus()
         live.readingsPerSecond = 100
-        live.aggregationDelayMs = 62_000
+        var settings = APIConfiguration()
+        settings.aggregationWindowMs = 60_000
+        settings.aggregationLatenessMs = 2_000
         var fill = StoreReader.Fill()
         fill.capacityReadings = 1_000_000
         fill.readings = 640_000
-        var headroom = Headroom(live: live, fill: fill)
+        var headroom = Headroom(live: live, fill: fill, configuration: settings)
         #expect(headroom.ringFullS == 3_600)
         #expect(headroom.rawRetentionS == 10_000)
         #expect(headroom.unaggregatedOverwriteS == nil, "the ring keeps readings far longer than a window")
         fill.capacityReadings = 5_000
         fill.readings = 5_000
-        headroom = Headroom(live: live, fill: fill)
+        headroom = Headroom(live: live, fill: fill, configuration: settings)
         #expect(headroom.unaggregatedOverwriteS == 0, "50 s of readings is less than a 62 s aggregation delay")
         live.upstreamConfigured = true
-        live.outboxLimitBytes = 1_000_000
+        settings.outboxLimitBytes = 1_000_000
         live.outboxBacklogBytes = 640_000
         live.outboxBytesPerSecond = 100
-        #expect(Headroom(live: live, fill: fill).outboxFullS == 3_600)
+        #expect(Headroom(live: live, fill: fill, configuration: settings).outboxFullS == 3_600)
         live.outboxBytesPerSecond = -5
-        #expect(Headroom(live: live, fill: fill).outboxFullS == nil)
+        #expect(Headroom(live: live, fill: fill, configuration: settings).outboxFullS == nil)
     }
 
     @Test func prometheusTextEscapesAndAccumulates() {

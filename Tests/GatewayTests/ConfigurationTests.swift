@@ -1,5 +1,6 @@
 import Foundation
 import JSON
+import Settings
 import Testing
 
 @testable import Gateway
@@ -60,9 +61,32 @@ import Testing
         #expect(config.broker.port == 8883)
         #expect(config.clientID == "gw7")
         #expect(config.store.capacityRejects == 300)
-        #expect(config.store.synchronous == "normal")
+        #expect(config.store.synchronous == .normal)
         #expect(config.limits.inboundQueue == 64)
         #expect(config.log.level == "debug")
+    }
+
+    /// The store keeps the window and the retention in milliseconds; the file gives seconds
+    /// and days, and the printed configuration must give them back as the file had them.
+    @Test func keysInFileUnitsAreReadIntoTheModulesUnitsAndPrintedBack() throws {
+        let text = """
+            {"aggregation": {"window_s": 300, "retention_days": 30, "lateness_ms": 1500},
+             "http": {"online_after_s": 90}}
+            """
+        let (config, problems) = GatewayConfiguration.parse(try JSONParser.parse(text))
+        #expect(problems.isEmpty, "\(problems)")
+        #expect(config.aggregation.windowMs == 300_000)
+        #expect(config.aggregation.retentionMs == 30 * 86_400_000)
+        #expect(config.aggregation.latenessMs == 1500)
+        #expect(config.http.onlineAfterS == 90)
+        let printed = try #require(config.json.object)
+        #expect(printed["aggregation"]?["window_s"] == .int(300))
+        #expect(printed["aggregation"]?["retention_days"] == .int(30))
+        #expect(printed["http"]?["online_after_s"] == .int(90))
+        // A window that does not divide an hour falls back to the default, in both units.
+        let (fallback, found) = GatewayConfiguration.parse(try JSONParser.parse(#"{"aggregation": {"window_s": 7}}"#))
+        #expect(found.map(\.path) == ["aggregation.window_s"])
+        #expect(fallback.aggregation.windowMs == 60_000)
     }
 
     @Test(arguments: [
@@ -195,6 +219,6 @@ import Testing
         #expect(problems.allSatisfy { problem in files.contains { problem.path.hasPrefix($0) } }, "\(problems)")
         #expect(problems.contains { $0.path == "http.tls.cert_file" })
         #expect(config.http.listen == "0.0.0.0:8443")
-        #expect(config.http.certFile != nil)
+        #expect(config.http.tlsCertFile != nil)
     }
 }

@@ -42,8 +42,9 @@ import Testing
         let directory = NSTemporaryDirectory() + "ingest-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         var storeConfiguration = RingStore.Configuration(path: directory + "/store.db")
-        storeConfiguration.synchronousFull = false
+        storeConfiguration.synchronous = .normal
         storeConfiguration.reserveBytes = 0
+        storeConfiguration.flushMaxReadings = 1000
         storeConfiguration.outboxGauge = OutboxGauge()
         let store = try RingStore(configuration: storeConfiguration, logger: Logger(level: .critical))
         var water = WaterAlertSettings()
@@ -55,10 +56,11 @@ import Testing
         let inbound = InboundBuffer(capacity: 10_000)
         let published = Published()
         let metrics = IngestMetrics()
+        var configuration = IngestPipeline.Configuration()
+        configuration.limits.maxPayloadBytes = 4096
+        configuration.statsIntervalS = 0
         let pipeline = IngestPipeline(
-            inbound: inbound, store: store, decoder: Decoder(configuration: Decoder.Configuration()),
-            configuration: .init(
-                flushIntervalNanos: 50_000_000, flushMaxReadings: 1000, maxPayloadBytes: 4096, statsIntervalNanos: 0),
+            inbound: inbound, store: store, configuration: configuration,
             alerts: AlertEngine(waterDefaults: water, waterOverrides: [:], coolantLimitC: 110),
             forecasts: ForecastBoard(), advisories: advisories, siteMailbox: SiteMailbox(),
             publishRetained: { published.add($0, $1, retained: true) },

@@ -103,7 +103,7 @@ import Testing
     @Test func hourlyRollupNeedsWindowsThatDivideAnHour() throws {
         let directory = try TemporaryDirectory()
         var config = configuration(directory, capacity: 10_000)
-        config.aggregation?.windowMs = 900_000
+        config.aggregation.windowMs = 900_000
         let store = try RingStore(configuration: config, logger: quiet)
         _ = try commit(
             store, [level(1, at: 100, 1), level(2, at: 900_100, 2), level(3, at: 1_800_100, 3)], now: 1_800_200)

@@ -44,7 +44,7 @@ import Testing
     @Test func forgetsOneVehicleAndKeepsTheRingAndTheOthers() throws {
         let directory = try TemporaryDirectory()
         var settings = configuration(directory, capacity: 1_000)
-        settings.aggregation = nil
+        settings.aggregation.enabled = false
         settings.outboxGauge = OutboxGauge()
         let store = try RingStore(configuration: settings, logger: quiet)
         // 1 500 readings per vehicle through a ring of 1 000: it has wrapped.
@@ -103,7 +103,7 @@ import Testing
     @Test func anUnknownVehicleStillLosesItsRejectsAndIsNotAnError() throws {
         let directory = try TemporaryDirectory()
         var settings = configuration(directory, capacity: 100)
-        settings.aggregation = nil
+        settings.aggregation.enabled = false
         let store = try RingStore(configuration: settings, logger: quiet)
         var batch = IngestBatch()
         batch.append(

@@ -14,7 +14,7 @@ import Testing
     func store(_ directory: TemporaryDirectory) throws -> RingStore {
         var settings = configuration(directory, capacity: 200_000)
         settings.positionRetentionMs = 3_600_000
-        settings.aggregation = nil
+        settings.aggregation.enabled = false
         return try RingStore(configuration: settings, logger: quiet)
     }
 

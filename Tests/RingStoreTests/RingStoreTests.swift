@@ -25,7 +25,7 @@ let sensor = SensorID("drain-1")!
 func configuration(_ directory: TemporaryDirectory, capacity: Int64) -> RingStore.Configuration {
     var configuration = RingStore.Configuration(path: directory.path + "/store.db")
     configuration.capacityReadings = capacity
-    configuration.synchronousFull = false
+    configuration.synchronous = .normal
     configuration.reserveBytes = 0
     return configuration
 }
@@ -121,7 +121,7 @@ func fileFootprint(_ directory: TemporaryDirectory) -> Int {
         let directory = try TemporaryDirectory()
         var settings = configuration(directory, capacity: 1_000_000)
         settings.maxFileBytes = 1 << 20
-        settings.aggregation = nil
+        settings.aggregation.enabled = false
         let store = try RingStore(configuration: settings, logger: quiet)
         var seq: UInt32 = 0
         var reclaims = 0

@@ -1,4 +1,4 @@
-import JSON
+public import JSON
 import Suggest
 
 #if canImport(FoundationEssentials)
@@ -15,20 +15,27 @@ public struct ConfigProblem: Sendable, Equatable, CustomStringConvertible {
     public let path: String
     public let message: String
 
+    public init(path: String, message: String) {
+        self.path = path
+        self.message = message
+    }
+
     public var description: String { "\(path): \(message)" }
 }
 
 /// Reads typed values out of a JSON object while collecting every problem, so that
 /// `--check-config` can list all of them at once instead of stopping at the first.
-struct ConfigReader {
-    private(set) var problems: [ConfigProblem] = []
+public struct ConfigReader {
+    public private(set) var problems: [ConfigProblem] = []
 
-    mutating func problem(_ path: String, _ message: String) {
+    public init() {}
+
+    public mutating func problem(_ path: String, _ message: String) {
         problems.append(ConfigProblem(path: path, message: message))
     }
 
     /// The object at `path`, or nil (with a problem recorded if it is present but not an object).
-    mutating func object(_ parent: JSONObject?, _ key: String, path: String, known: [String]) -> JSONObject? {
+    public mutating func object(_ parent: JSONObject?, _ key: String, path: String, known: [String]) -> JSONObject? {
         guard let value = parent?[key], value != .null else { return nil }
         guard case .object(let object) = value else {
             problem(path, "must be an object, got \(value.typeName)")
@@ -38,7 +45,7 @@ struct ConfigReader {
         return object
     }
 
-    mutating func checkUnknownKeys(_ object: JSONObject, path: String, known: [String]) {
+    public mutating func checkUnknownKeys(_ object: JSONObject, path: String, known: [String]) {
         for key in object.keys where !known.contains(key) {
             let prefix = path.isEmpty ? "" : path + "."
             var message = "unknown key"
@@ -49,7 +56,7 @@ struct ConfigReader {
         }
     }
 
-    mutating func string(_ object: JSONObject?, _ key: String, path: String, default value: String?) -> String? {
+    public mutating func string(_ object: JSONObject?, _ key: String, path: String, default value: String?) -> String? {
         guard let raw = object?[key], raw != .null else { return value }
         guard case .string(let text) = raw else {
             problem(path, "must be a string, got \(raw.typeName)")
@@ -58,7 +65,7 @@ struct ConfigReader {
         return text
     }
 
-    mutating func integer(
+    public mutating func integer(
         _ object: JSONObject?, _ key: String, path: String, default value: Int64, range: ClosedRange<Int64>
     ) -> Int64 {
         guard let raw = object?[key], raw != .null else { return value }
@@ -73,7 +80,7 @@ struct ConfigReader {
         return number
     }
 
-    mutating func number(
+    public mutating func number(
         _ object: JSONObject?, _ key: String, path: String, default value: Double, range: ClosedRange<Double>
     ) -> Double {
         guard let raw = object?[key], raw != .null else { return value }
@@ -88,7 +95,7 @@ struct ConfigReader {
         return number
     }
 
-    mutating func boolean(_ object: JSONObject?, _ key: String, path: String, default value: Bool) -> Bool {
+    public mutating func boolean(_ object: JSONObject?, _ key: String, path: String, default value: Bool) -> Bool {
         guard let raw = object?[key], raw != .null else { return value }
         guard case .bool(let flag) = raw else {
             problem(path, "must be true or false, got \(raw.typeName)")
@@ -98,7 +105,7 @@ struct ConfigReader {
     }
 
     /// Files the gateway will open at start: report now the ones it could not read.
-    mutating func checkReadable(_ files: [(path: String, file: String?)]) {
+    public mutating func checkReadable(_ files: [(path: String, file: String?)]) {
         for (path, file) in files {
             if let file, access(file, R_OK) != 0 {
                 problem(path, "cannot read \(file): \(String(cString: strerror(errno)))")
@@ -106,7 +113,7 @@ struct ConfigReader {
         }
     }
 
-    mutating func choice(
+    public mutating func choice(
         _ object: JSONObject?, _ key: String, path: String, default value: String, allowed: [String]
     ) -> String {
         guard let text = string(object, key, path: path, default: nil) else { return value }

@@ -1,4 +1,4 @@
-import JSON
+public import JSON
 
 /// One key of a configuration section, declared once: its name, its type and range, and where
 /// it lives in the section's value. Its default is the value the section has before reading
@@ -8,8 +8,12 @@ import JSON
 /// `GET /v1/config`) all come from one `ConfigSection` of these, where each key used to be
 /// named three times — in the known keys, in the parse and in the JSON — and a key added to
 /// one and not the others went unnoticed.
-struct ConfigKey<Section>: Sendable {
-    let name: String
+///
+/// A module declares the section of the settings it owns on its own configuration type
+/// (the API its `http` on `APIConfiguration`): the file's keys are read straight into what the
+/// module runs on, where a mirror struct in `Gateway` used to be copied into it field by field.
+public struct ConfigKey<Section>: Sendable {
+    public let name: String
     fileprivate let read: @Sendable (inout ConfigReader, JSONObject?, String, inout Section) -> Void
     fileprivate let write: @Sendable (Section) -> JSONValue
 
@@ -26,36 +30,49 @@ struct ConfigKey<Section>: Sendable {
             }, write: { write($0[keyPath: field]) })
     }
 
-    static func integer(
-        _ name: String, _ field: any WritableKeyPath<Section, Int64> & Sendable, range: ClosedRange<Int64>
+    /// `unit` is the field's units per file unit: `window_s` read into milliseconds is 1000. The
+    /// range is the file's, and the file shows the field divided back.
+    public static func integer(
+        _ name: String, _ field: any WritableKeyPath<Section, Int64> & Sendable, range: ClosedRange<Int64>,
+        unit: Int64 = 1
     ) -> Self {
         value(
-            name, field, read: { $0.integer($1, name, path: $2, default: $3, range: range) }, write: JSONValue.int)
+            name, field, read: { $0.integer($1, name, path: $2, default: $3 / unit, range: range) * unit },
+            write: { .int($0 / unit) })
     }
 
-    static func number(
+    /// An integer key on a field the module keeps as `Int` (counts and sizes it indexes with).
+    public static func integer(
+        _ name: String, _ field: any WritableKeyPath<Section, Int> & Sendable, range: ClosedRange<Int64>
+    ) -> Self {
+        value(
+            name, field, read: { Int($0.integer($1, name, path: $2, default: Int64($3), range: range)) },
+            write: { .int(Int64($0)) })
+    }
+
+    public static func number(
         _ name: String, _ field: any WritableKeyPath<Section, Double> & Sendable, range: ClosedRange<Double>
     ) -> Self {
         value(
             name, field, read: { $0.number($1, name, path: $2, default: $3, range: range) }, write: JSONValue.double)
     }
 
-    static func flag(_ name: String, _ field: any WritableKeyPath<Section, Bool> & Sendable) -> Self {
+    public static func flag(_ name: String, _ field: any WritableKeyPath<Section, Bool> & Sendable) -> Self {
         value(name, field, read: { $0.boolean($1, name, path: $2, default: $3) }, write: JSONValue.bool)
     }
 
-    static func text(_ name: String, _ field: any WritableKeyPath<Section, String> & Sendable) -> Self {
+    public static func text(_ name: String, _ field: any WritableKeyPath<Section, String> & Sendable) -> Self {
         value(name, field, read: { $0.string($1, name, path: $2, default: $3) ?? $3 }, write: JSONValue.string)
     }
 
     /// A string that may be absent (written as `null`).
-    static func optionalText(_ name: String, _ field: any WritableKeyPath<Section, String?> & Sendable) -> Self {
+    public static func optionalText(_ name: String, _ field: any WritableKeyPath<Section, String?> & Sendable) -> Self {
         value(
             name, field, read: { $0.string($1, name, path: $2, default: $3) },
             write: { $0.map(JSONValue.string) ?? .null })
     }
 
-    static func choice(
+    public static func choice(
         _ name: String, _ field: any WritableKeyPath<Section, String> & Sendable, allowed: [String]
     ) -> Self {
         value(
@@ -63,8 +80,21 @@ struct ConfigKey<Section>: Sendable {
             write: JSONValue.string)
     }
 
+    /// One of an enumeration's raw values, listed in its declaration order in problems.
+    public static func choice<Value: RawRepresentable & CaseIterable & Sendable>(
+        _ name: String, _ field: any WritableKeyPath<Section, Value> & Sendable
+    ) -> Self where Value.RawValue == String {
+        value(
+            name, field,
+            read: { reader, object, path, current in
+                let text = reader.choice(
+                    object, name, path: path, default: current.rawValue, allowed: Value.allCases.map(\.rawValue))
+                return Value(rawValue: text) ?? current
+            }, write: { .string($0.rawValue) })
+    }
+
     /// An object of further keys of the same section (`tls` of `broker`).
-    static func group(_ name: String, _ keys: [ConfigKey<Section>]) -> Self {
+    public static func group(_ name: String, _ keys: [ConfigKey<Section>]) -> Self {
         let inner = ConfigSection(keys)
         return Self(
             name: name,
@@ -74,7 +104,7 @@ struct ConfigKey<Section>: Sendable {
     }
 
     /// A key read and written by code of its own (a list, or a value needing others first).
-    static func custom(
+    public static func custom(
         _ name: String, read: @escaping @Sendable (inout ConfigReader, JSONObject?, String, inout Section) -> Void,
         write: @escaping @Sendable (Section) -> JSONValue
     ) -> Self {
@@ -83,19 +113,19 @@ struct ConfigKey<Section>: Sendable {
 }
 
 /// The keys of one configuration object, in the order they are printed and checked.
-struct ConfigSection<Section>: Sendable {
-    let keys: [ConfigKey<Section>]
+public struct ConfigSection<Section>: Sendable {
+    public let keys: [ConfigKey<Section>]
 
-    init(_ keys: [ConfigKey<Section>]) {
+    public init(_ keys: [ConfigKey<Section>]) {
         self.keys = keys
     }
 
-    var names: [String] { keys.map(\.name) }
+    public var names: [String] { keys.map(\.name) }
 
     /// Reads the object `name` of `parent` (at `path`) into `section`, checking for unknown
     /// keys (`alsoKnown` are keys read elsewhere); returns the object for those.
     @discardableResult
-    func read(
+    public func read(
         _ parent: JSONObject?, _ name: String, path: String, into section: inout Section,
         reader: inout ConfigReader, alsoKnown: [String] = []
     ) -> JSONObject? {
@@ -105,11 +135,11 @@ struct ConfigSection<Section>: Sendable {
     }
 
     /// Reads the keys of an object already checked.
-    func readKeys(_ object: JSONObject?, path: String, into section: inout Section, reader: inout ConfigReader) {
+    public func readKeys(_ object: JSONObject?, path: String, into section: inout Section, reader: inout ConfigReader) {
         for key in keys { key.read(&reader, object, path + "." + key.name, &section) }
     }
 
-    func json(_ section: Section) -> JSONObject {
+    public func json(_ section: Section) -> JSONObject {
         JSONObject(keys.map { ($0.name, $0.write(section)) })
     }
 }

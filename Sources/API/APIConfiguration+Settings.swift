@@ -1,25 +1,10 @@
-public import API
 import Crypto
-import JSON
+public import JSON
+public import Settings
 
-/// The `http` section: the REST API's listener, tokens and limits.
-public struct HTTPSettings: Sendable {
-    public var enabled = true
-    public var listen = "127.0.0.1:8080"
-    public var tokens: [APIToken] = []
-    public var openHealth = true
-    public var openMetrics = true
-    public var corsOrigins: [String] = []
-    public var certFile: String?
-    public var keyFile: String?
-    public var maxConnections: Int64 = 256
-    public var headerTimeoutMs: Int64 = 10_000
-    public var idleTimeoutMs: Int64 = 60_000
-    public var maxSeriesPoints: Int64 = 10_000
-    public var onlineAfterS: Int64 = 300
-    public var seriesCacheMs: Int64 = 1_000
-
-    static let section = ConfigSection<Self>([
+extension APIConfiguration {
+    /// The `http` section's keys, in the order `--print-default-config` prints them.
+    public static let section = ConfigSection<Self>([
         .flag("enabled", \.enabled), .text("listen", \.listen),
         .custom(
             "tokens",
@@ -32,7 +17,7 @@ public struct HTTPSettings: Sendable {
                 section.corsOrigins = readOrigins(object?["cors_origins"], reader: &reader)
             },
             write: { .array($0.corsOrigins.map(JSONValue.string)) }),
-        .group("tls", [.optionalText("cert_file", \.certFile), .optionalText("key_file", \.keyFile)]),
+        .group("tls", [.optionalText("cert_file", \.tlsCertFile), .optionalText("key_file", \.tlsKeyFile)]),
         .integer("max_connections", \.maxConnections, range: 1...10_000),
         .integer("header_timeout_ms", \.headerTimeoutMs, range: 100...600_000),
         .integer("idle_timeout_ms", \.idleTimeoutMs, range: 100...3_600_000),
@@ -41,17 +26,25 @@ public struct HTTPSettings: Sendable {
         .integer("series_cache_ms", \.seriesCacheMs, range: 0...60_000),
     ])
 
-    static func parse(_ root: JSONObject, into http: inout HTTPSettings, reader: inout ConfigReader) {
+    /// Reads the `http` object of `root`, with the checks that span its keys.
+    public static func read(_ root: JSONObject, into http: inout APIConfiguration, reader: inout ConfigReader) {
         section.read(root, "http", path: "http", into: &http, reader: &reader)
         if !http.listen.contains(":") || http.listen.hasSuffix(":") {
             reader.problem("http.listen", "must be host:port such as 127.0.0.1:8080 or [::1]:8080")
         }
-        if (http.certFile == nil) != (http.keyFile == nil) {
+        if (http.tlsCertFile == nil) != (http.tlsKeyFile == nil) {
             reader.problem("http.tls", "set both cert_file and key_file, or neither")
         }
         if http.enabled {
-            reader.checkReadable([("http.tls.cert_file", http.certFile), ("http.tls.key_file", http.keyFile)])
+            reader.checkReadable([("http.tls.cert_file", http.tlsCertFile), ("http.tls.key_file", http.tlsKeyFile)])
         }
+    }
+
+    /// The section as JSON; `redacted` leaves the token hashes out (what `GET /v1/config` shows).
+    public func settingsJSON(redacted: Bool) -> JSONValue {
+        var object = Self.section.json(self)
+        if redacted { object["tokens"] = Self.tokensJSON(tokens, redacted: true) }
+        return .object(object)
     }
 
     private static func readOrigins(_ value: JSONValue?, reader: inout ConfigReader) -> [String] {
@@ -133,12 +126,5 @@ public struct HTTPSettings: Sendable {
                 if !redacted { entry["sha256"] = .string(Hex.encode(token.sha256)) }
                 return .object(entry)
             })
-    }
-
-    /// `redacted` leaves the token hashes out (what `GET /v1/config` shows).
-    func json(redacted: Bool) -> JSONValue {
-        var object = Self.section.json(self)
-        if redacted { object["tokens"] = Self.tokensJSON(tokens, redacted: true) }
-        return .object(object)
     }
 }
