@@ -34,7 +34,7 @@ let package = Package(
         .target(name: "Logging", swiftSettings: swiftSettings),
         .target(name: "Telemetry", dependencies: ["JSON"], swiftSettings: swiftSettings),
         .target(name: "Aggregation", swiftSettings: swiftSettings),
-        .target(name: "Alerts", swiftSettings: swiftSettings),
+        .target(name: "Alerts", dependencies: ["JSON", "Settings"], swiftSettings: swiftSettings),
         .target(name: "Metrics", swiftSettings: swiftSettings),
         .target(name: "Geo", swiftSettings: swiftSettings),
         .target(name: "Advisories", dependencies: ["Geo"], swiftSettings: swiftSettings),
@@ -54,7 +54,9 @@ let package = Package(
         .target(name: "OTA", dependencies: ["JSON", "Crypto", "Telemetry"], swiftSettings: swiftSettings),
         .target(
             name: "Campaigns",
-            dependencies: ["OTA", "SQLite", "MQTT", "Crypto", "JSON", "Logging", "Telemetry", "Threads", "Lifecycle"],
+            dependencies: [
+                "OTA", "SQLite", "MQTT", "Crypto", "JSON", "Logging", "Telemetry", "Threads", "Lifecycle", "Settings",
+            ],
             swiftSettings: swiftSettings),
 
         // Fleet OTA over the city link: a gateway's end (FleetLink) and the operator's depot.
@@ -123,11 +125,11 @@ let package = Package(
             name: "Upstream",
             dependencies: [
                 "MQTT", "RingStore", "Telemetry", "Crypto", "JSON", "Logging", "Threads", "Version", "Lifecycle",
-                "Privacy",
+                "Privacy", "Settings",
             ],
             swiftSettings: swiftSettings),
         .target(name: "Lifecycle", dependencies: ["Logging"], swiftSettings: swiftSettings),
-        .target(name: "Privacy", dependencies: ["Crypto"], swiftSettings: swiftSettings),
+        .target(name: "Privacy", dependencies: ["Crypto", "Settings"], swiftSettings: swiftSettings),
         // The web console's page, stylesheet and script, compiled into the binary (no files to install).
         .target(
             name: "Console",

@@ -26,25 +26,31 @@ import Threads
 /// planner, the SQLite store and the offered-file table sit behind one lock; OTA control
 /// traffic is small, so that lock is never on a per-byte path.
 public final class OTAService: @unchecked Sendable {
+    /// The `ota` section of gatewayd's file, read straight into this type
+    /// (`Configuration.section`). Where the files go and which broker to use are not in it:
+    /// they come from the store's and the broker's sections, as `init`'s arguments.
     public struct Configuration: Sendable {
-        /// Blobs go to `directory/blobs`, metadata to `directory/ota.db`.
-        public var directory: String
+        public var enabled = true
+        /// nil: `ota` beside the store file.
+        public var directory: String?
+        /// The operators' keys: a manifest needs `signatureThreshold` of them.
         public var trustedKeys: [Ed25519.PublicKey] = []
         public var signatureThreshold = 1
         public var blockSize = 16 * 1024
-        public var maxBlobBytes: UInt64 = 512 * 1024 * 1024
+        public var maxBlobBytes: Int64 = 512 * 1024 * 1024
         /// 0: unlimited.
         public var maxBytesPerSecond = 0
         public var maxConcurrentTransfers = 50
+        /// Take releases and signed orders from the city broker (fleet OTA). Off by default: the
+        /// city broker must first let this gateway read `{prefix}-ota/` (Deploy/city).
+        public var fleet = false
+        /// The fleet depot's keys: a tally counts only when one of them signed it.
+        public var fleetTallyKeys: [Ed25519.PublicKey] = []
         /// Publishes handed to libmosquitto and not yet written to the socket.
         public var maxUnwrittenBlocks = 64
         public var maxQueuedRequests = 4096
-        public var mqtt: MQTTClient.Configuration
 
-        public init(directory: String, mqtt: MQTTClient.Configuration) {
-            self.directory = directory
-            self.mqtt = mqtt
-        }
+        public init() {}
     }
 
     /// The file a vehicle was offered, to check and serve its block requests.
@@ -62,6 +68,8 @@ public final class OTAService: @unchecked Sendable {
     }
 
     public let configuration: Configuration
+    /// Blobs go to `directory/blobs`, metadata to `directory/ota.db`.
+    public let directory: String
     public let metrics = OTAMetrics()
     public let blobs: BlobStore
     let policy: TrustPolicy
@@ -76,12 +84,15 @@ public final class OTAService: @unchecked Sendable {
     private var started = false
     private let finished = DispatchSemaphore(value: 0)
 
-    public init(configuration: Configuration, logger: Logger) throws {
+    /// `mqtt` is the device broker's connection settings, for a connection of the service's own.
+    public init(configuration: Configuration, directory: String, mqtt: MQTTClient.Configuration, logger: Logger) throws
+    {
         self.configuration = configuration
+        self.directory = directory
         self.logger = logger.with("component", "ota")
         policy = TrustPolicy(keys: configuration.trustedKeys, threshold: configuration.signatureThreshold)
-        blobs = try BlobStore(directory: configuration.directory + "/blobs", maxLength: configuration.maxBlobBytes)
-        let store = try CampaignStore(path: configuration.directory + "/ota.db")
+        blobs = try BlobStore(directory: directory + "/blobs", maxLength: UInt64(configuration.maxBlobBytes))
+        let store = try CampaignStore(path: directory + "/ota.db")
         var planner = CampaignPlanner(maxConcurrentTransfers: configuration.maxConcurrentTransfers)
         planner.load(inventory: try store.inventory())
         var manifests: [Int64: SignedManifest] = [:]
@@ -97,7 +108,7 @@ public final class OTAService: @unchecked Sendable {
             manifests[record.id] = signed
             planner.add(campaign: campaign, release: Self.releaseInfo(signed.manifest), runs: runs)
         }
-        var mqtt = configuration.mqtt
+        var mqtt = mqtt
         mqtt.subscriptions = [(filter: "v1/ota/+/status", qos: 1), (filter: "v1/ota/+/get", qos: 0)]
         mqtt.maxInboundPayloadBytes = 4096
         client = try MQTTClient(configuration: mqtt, logger: self.logger)

@@ -32,22 +32,15 @@ public final class FleetLink: @unchecked Sendable {
         public var prefix: String
         public var gatewayID: String
         public var mqtt: MQTTClient.Configuration
-        public var trustedKeys: [Ed25519.PublicKey]
-        public var signatureThreshold: Int
-        /// The depot's public keys: a tally counts only when one of them signed it.
-        public var tallyKeys: [Ed25519.PublicKey] = []
         /// A fetch with no new chunk for this long is asked again from where the blob stands.
         public var fetchRetryMs: Int64 = 10_000
 
-        public init(
-            prefix: String, gatewayID: String, mqtt: MQTTClient.Configuration, trustedKeys: [Ed25519.PublicKey],
-            signatureThreshold: Int
-        ) {
+        /// The keys are the OTA service's (`ota.trusted_keys`, `ota.signature_threshold`,
+        /// `ota.fleet_tally_keys`): a release from the city passes the same check as an upload.
+        public init(prefix: String, gatewayID: String, mqtt: MQTTClient.Configuration) {
             self.prefix = prefix
             self.gatewayID = gatewayID
             self.mqtt = mqtt
-            self.trustedKeys = trustedKeys
-            self.signatureThreshold = signatureThreshold
         }
     }
 
@@ -92,9 +85,9 @@ public final class FleetLink: @unchecked Sendable {
         self.ota = ota
         self.logger = logger.with("component", "fleet")
         topics = FleetTopics(prefix: configuration.prefix)
-        policy = TrustPolicy(keys: configuration.trustedKeys, threshold: configuration.signatureThreshold)
-        tallyPolicy = TrustPolicy(keys: configuration.tallyKeys, threshold: 1)
-        let state = try FleetState(path: ota.configuration.directory + "/fleet.db")
+        policy = TrustPolicy(keys: ota.configuration.trustedKeys, threshold: ota.configuration.signatureThreshold)
+        tallyPolicy = TrustPolicy(keys: ota.configuration.fleetTallyKeys, threshold: 1)
+        let state = try FleetState(path: ota.directory + "/fleet.db")
         var core = Core(state: state)
         for release in try state.releases() { core.releases[release.digest] = release }
         for row in try state.campaigns() {

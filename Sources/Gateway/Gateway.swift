@@ -277,8 +277,7 @@ public final class Gateway: @unchecked Sendable {
     private static func makeOTA(
         _ configuration: GatewayConfiguration, broker: MQTTClient.Configuration, logger: Logger
     ) throws -> OTAService? {
-        let settings = configuration.ota
-        guard settings.enabled else { return nil }
+        guard configuration.ota.enabled else { return nil }
         // Same broker, credentials and TLS; its own id, no will or birth (the gateway's status is
         // the telemetry connection's), its own subscriptions (set by the service).
         var mqtt = broker
@@ -287,17 +286,10 @@ public final class Gateway: @unchecked Sendable {
         mqtt.birth = nil
         mqtt.maxInflightMessages = 1000
         let directory =
-            settings.directory
+            configuration.ota.directory
             ?? URL(fileURLWithPath: configuration.store.path).deletingLastPathComponent().appendingPathComponent("ota")
             .path
-        var ota = OTAService.Configuration(directory: directory, mqtt: mqtt)
-        ota.trustedKeys = settings.trustedKeys.compactMap { Hex.decode($0).flatMap { try? Ed25519.PublicKey(raw: $0) } }
-        ota.signatureThreshold = Int(settings.signatureThreshold)
-        ota.blockSize = Int(settings.blockSize)
-        ota.maxBlobBytes = UInt64(settings.maxBlobBytes)
-        ota.maxBytesPerSecond = Int(settings.maxBytesPerSecond)
-        ota.maxConcurrentTransfers = Int(settings.maxConcurrentTransfers)
-        if ota.trustedKeys.isEmpty {
+        if configuration.ota.trustedKeys.isEmpty {
             logger.warning(
                 "ota_no_trusted_keys",
                 [
@@ -307,7 +299,7 @@ public final class Gateway: @unchecked Sendable {
                     )
                 ])
         }
-        return try OTAService(configuration: ota, logger: logger)
+        return try OTAService(configuration: configuration.ota, directory: directory, mqtt: mqtt, logger: logger)
     }
 
     /// Fleet OTA (`ota.fleet`): a second connection to the city broker with the upstream
@@ -321,21 +313,10 @@ public final class Gateway: @unchecked Sendable {
             logger.warning("fleet_without_upstream", [("detail", "ota.fleet needs the upstream section: it is off")])
             return nil
         }
-        var mqtt = MQTTClient.Configuration(
+        let mqtt = settings.mqtt(
             clientID: (settings.clientID ?? "telemetry-gateway-\(configuration.gatewayID)") + "-ota")
-        mqtt.brokers = settings.nodes.map { .init(host: $0.host, port: Int($0.port)) }
-        mqtt.reconnectMaxMs = Int(settings.reconnectMaxS) * 1000
-        mqtt.connackTimeoutMs = Int(settings.connectTimeoutS) * 1000
-        mqtt.keepAliveSeconds = Int32(settings.keepAliveSeconds)
-        if let caFile = settings.caFile {
-            mqtt.tls = .init(caFile: caFile, certFile: settings.certFile, keyFile: settings.keyFile)
-        }
-        var fleet = FleetLink.Configuration(
-            prefix: settings.topicPrefix, gatewayID: configuration.gatewayID, mqtt: mqtt,
-            trustedKeys: ota.configuration.trustedKeys, signatureThreshold: ota.configuration.signatureThreshold)
-        fleet.tallyKeys = configuration.ota.fleetTallyKeys.compactMap {
-            Hex.decode($0).flatMap { try? Ed25519.PublicKey(raw: $0) }
-        }
+        let fleet = FleetLink.Configuration(
+            prefix: settings.topicPrefix, gatewayID: configuration.gatewayID, mqtt: mqtt)
         return try FleetLink(configuration: fleet, ota: ota, logger: logger)
     }
 
@@ -360,18 +341,11 @@ public final class Gateway: @unchecked Sendable {
         let settings = configuration.upstream
         guard let first = settings.nodes.first, let gauge else { return nil }
         let prefix = "\(settings.topicPrefix)/\(configuration.gatewayID)"
-        var mqtt = MQTTClient.Configuration(
-            clientID: settings.clientID ?? "telemetry-gateway-\(configuration.gatewayID)")
-        mqtt.brokers = settings.nodes.map { .init(host: $0.host, port: Int($0.port)) }
-        mqtt.reconnectMaxMs = Int(settings.reconnectMaxS) * 1000
-        mqtt.connackTimeoutMs = Int(settings.connectTimeoutS) * 1000
+        var mqtt = settings.mqtt(clientID: settings.clientID ?? "telemetry-gateway-\(configuration.gatewayID)")
         mqtt.cleanSession = true
-        mqtt.keepAliveSeconds = Int32(settings.keepAliveSeconds)
-        mqtt.maxInflightMessages = 64
+        mqtt.maxInflightMessages = UInt32(settings.window)
         mqtt.will = .init(topic: "\(prefix)/status", payload: Array(#"{"state":"offline"}"#.utf8), qos: 1, retain: true)
-        if let caFile = settings.caFile {
-            mqtt.tls = .init(caFile: caFile, certFile: settings.certFile, keyFile: settings.keyFile)
-        } else {
+        if settings.caFile == nil {
             logger.warning(
                 "upstream_insecure",
                 [
@@ -384,11 +358,8 @@ public final class Gateway: @unchecked Sendable {
         let client = try MQTTClient(configuration: mqtt, logger: logger.with("link", "upstream"))
         let outbox = try OutboxReader(path: configuration.store.path, gauge: gauge)
         let forwarder = UpstreamForwarder(
-            configuration: .init(
-                prefix: settings.topicPrefix, gatewayID: configuration.gatewayID,
-                maxRatePerSecond: Double(settings.maxRateMsgsPerS), statusIntervalMs: settings.statusIntervalS * 1000,
-                caFile: settings.caFile, certFile: settings.certFile, keyFile: settings.keyFile),
-            client: client, outbox: outbox, gauge: gauge, logger: logger,
+            configuration: settings, gatewayID: configuration.gatewayID, client: client, outbox: outbox, gauge: gauge,
+            logger: logger,
             health: {
                 let snapshot = metrics.snapshot
                 return [

@@ -1,13 +1,16 @@
 public import API
 public import Advisories
 public import Alerts
+public import Campaigns
 import Crypto
 import Geo
 public import Ingest
 public import JSON
+public import Privacy
 public import RingStore
 public import Settings
 import Telemetry
+public import Upstream
 
 #if canImport(FoundationEssentials)
     import FoundationEssentials
@@ -38,37 +41,6 @@ public struct GatewayConfiguration: Sendable {
         public var coolantC: Double = 110
     }
 
-    public struct Upstream: Sendable {
-        /// One node of the city's broker cluster.
-        public struct Node: Sendable, Equatable, CustomStringConvertible {
-            public var host: String
-            public var port: Int64
-            public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
-        }
-
-        /// The city broker's nodes, tried in this order (`upstream.hosts`, or the one node of
-        /// `upstream.host`). The upstream link is on when there is at least one.
-        public var nodes: [Node] = []
-        public var port: Int64 = 8883
-        /// The backoff cap once every node refused: short, so that the link is back within
-        /// seconds of the cluster, where the local broker's 30 s would leave it idle.
-        public var reconnectMaxS: Int64 = 5
-        /// How long a node may take to accept (TLS and CONNACK) before the next one is tried.
-        public var connectTimeoutS: Int64 = 5
-        public var clientID: String?
-        public var topicPrefix = "city"
-        public var caFile: String?
-        public var certFile: String?
-        public var keyFile: String?
-        public var allowInsecure = false
-        public var maxBacklogBytes: Int64 = 256 * 1024 * 1024
-        public var maxRateMsgsPerS: Int64 = 200
-        public var statusIntervalS: Int64 = 60
-        public var keepAliveSeconds: Int64 = 30
-
-        public var enabled: Bool { !nodes.isEmpty }
-    }
-
     public struct Log: Sendable {
         public var level = "info"
         public var statsIntervalS: Int64 = 10
@@ -81,10 +53,12 @@ public struct GatewayConfiguration: Sendable {
     public var limits = IngestLimits()
     public var aggregation = RingStore.AggregationSettings()
     public var alerts = AlertSettings()
-    public var upstream = Upstream()
+    /// The upstream link's section, read into the forwarder's own configuration.
+    public var upstream = UpstreamForwarder.Configuration()
     /// The REST API's section, read into the API's own configuration.
     public var http = APIConfiguration()
-    public var ota = OTASettings()
+    /// The OTA service's section, read into its own configuration.
+    public var ota = OTAService.Configuration()
     public var privacy = PrivacySettings()
     /// Where water gauges are, for flooded-road advisories (`sensors.{id}.{lat, lon, radius_m}`).
     public var sensorSites: [GaugeSite] = []
@@ -158,8 +132,9 @@ public struct GatewayConfiguration: Sendable {
         RingStore.AggregationSettings.read(root, into: &config.aggregation, reader: &reader)
 
         let alerts = reader.object(root, "alerts", path: "alerts", known: ["water", "vehicle"])
-        let water = reader.object(alerts, "water", path: "alerts.water", known: Self.water.names + ["sensors"])
-        config.alerts.water = Self.waterSettings(
+        let water = reader.object(
+            alerts, "water", path: "alerts.water", known: WaterAlertSettings.section.names + ["sensors"])
+        config.alerts.water = WaterAlertSettings.read(
             water, path: "alerts.water", base: WaterAlertSettings(), reader: &reader)
         if let sensors = reader.object(
             water, "sensors", path: "alerts.water.sensors", known: water?["sensors"]?.object?.keys ?? [])
@@ -169,17 +144,17 @@ public struct GatewayConfiguration: Sendable {
                 if SensorID(id) == nil {
                     reader.problem(path, "is not a valid sensor id (1 to 64 of A-Z a-z 0-9 _ . -)")
                 }
-                let override = reader.object(sensors, id, path: path, known: Self.water.names)
-                config.alerts.waterSensors[id] = Self.waterSettings(
+                let override = reader.object(sensors, id, path: path, known: WaterAlertSettings.section.names)
+                config.alerts.waterSensors[id] = WaterAlertSettings.read(
                     override, path: path, base: config.alerts.water, reader: &reader)
             }
         }
         AlertSettings.vehicle.read(alerts, "vehicle", path: "alerts.vehicle", into: &config.alerts, reader: &reader)
 
-        parseUpstream(root, into: &config.upstream, reader: &reader)
+        UpstreamForwarder.Configuration.read(root, into: &config.upstream, reader: &reader)
         APIConfiguration.read(root, into: &config.http, reader: &reader)
-        OTASettings.parse(root, into: &config.ota, reader: &reader)
-        PrivacySettings.parse(root, into: &config.privacy, reader: &reader)
+        OTAService.Configuration.read(root, into: &config.ota, reader: &reader)
+        PrivacySettings.section.read(root, "privacy", path: "privacy", into: &config.privacy, reader: &reader)
         config.sensorSites = Self.parseSensorSites(root, reader: &reader)
 
         Log.section.read(root, "log", path: "log", into: &config.log, reader: &reader)
@@ -208,103 +183,6 @@ public struct GatewayConfiguration: Sendable {
         return sites
     }
 
-    /// `upstream.host` (one node) or `upstream.hosts` (a list of "host" or "host:port", an IPv6
-    /// address in brackets), never both.
-    static func parseNodes(_ object: JSONObject?, defaultPort: Int64, reader: inout ConfigReader) -> [Upstream.Node] {
-        if let host = reader.string(object, "host", path: "upstream.host", default: nil) {
-            if object?["hosts"] != nil, object?["hosts"] != .null {
-                reader.problem("upstream.hosts", "set upstream.host (one node) or upstream.hosts (a list), not both")
-            }
-            guard !host.isEmpty else {
-                reader.problem("upstream.host", "must not be empty")
-                return []
-            }
-            return [Upstream.Node(host: host, port: defaultPort)]
-        }
-        guard let raw = object?["hosts"], raw != .null else { return [] }
-        guard case .array(let entries) = raw else {
-            reader.problem("upstream.hosts", "must be a list of \"host\" or \"host:port\" strings, got \(raw.typeName)")
-            return []
-        }
-        var nodes: [Upstream.Node] = []
-        for (position, entry) in entries.enumerated() {
-            let path = "upstream.hosts[\(position)]"
-            guard case .string(let text) = entry else {
-                reader.problem(path, "must be a string \"host\" or \"host:port\", got \(entry.typeName)")
-                continue
-            }
-            guard let node = Upstream.Node(parsing: text, defaultPort: defaultPort) else {
-                reader.problem(path, "\"\(text)\" is not \"host\", \"host:port\" or \"[IPv6]:port\" (port 1 to 65535)")
-                continue
-            }
-            if nodes.contains(node) { reader.problem(path, "\(node) is listed twice") }
-            nodes.append(node)
-        }
-        return nodes
-    }
-
-    static func parseUpstream(_ root: JSONObject, into upstream: inout Upstream, reader: inout ConfigReader) {
-        let object = Upstream.section.read(
-            root, "upstream", path: "upstream", into: &upstream, reader: &reader, alsoKnown: ["host"])
-        upstream.nodes = parseNodes(object, defaultPort: upstream.port, reader: &reader)
-        if upstream.topicPrefix.isEmpty || upstream.topicPrefix.contains(where: { "+#".contains($0) })
-            || upstream.topicPrefix.hasPrefix("/") || upstream.topicPrefix.hasSuffix("/")
-        {
-            reader.problem(
-                "upstream.topic_prefix", "must be a plain topic prefix without + # or a leading or trailing /")
-        }
-        guard upstream.enabled else { return }
-        let tlsComplete = upstream.caFile != nil && upstream.certFile != nil && upstream.keyFile != nil
-        if !tlsComplete && !upstream.allowInsecure {
-            reader.problem(
-                "upstream.tls",
-                "the upstream link requires mutual TLS: set ca_file, cert_file and key_file "
-                    + "(bash Deploy/make-certs.sh DIR makes development ones), or set upstream.allow_insecure to true")
-        }
-        if let caFile = upstream.caFile {
-            if upstream.certFile == nil || upstream.keyFile == nil {
-                reader.problem(
-                    "upstream.tls",
-                    "cert_file and key_file are required with ca_file: the gateway authenticates with a client certificate"
-                )
-            }
-            reader.checkReadable([
-                ("upstream.tls.ca_file", upstream.caFile), ("upstream.tls.cert_file", upstream.certFile),
-                ("upstream.tls.key_file", upstream.keyFile),
-            ])
-            let check = CertificateCheck.run(caFile: caFile, certFile: upstream.certFile, keyFile: upstream.keyFile)
-            for finding in check.findings where finding.severity == .error {
-                reader.problem("upstream.tls", finding.description)
-            }
-        }
-    }
-
-    static let water = ConfigSection<WaterAlertSettings>([
-        .number("warning_cm", \.warningCm, range: -100...10_000),
-        .number("alarm_cm", \.alarmCm, range: -100...10_000),
-        .number("rise_cm_per_min", \.riseCmPerMin, range: 0.01...10_000),
-        .integer("rise_window_s", \.riseWindowS, range: 10...86_400),
-        .number("hysteresis_cm", \.hysteresisCm, range: 0...1_000),
-        .integer("dwell_s", \.dwellS, range: 0...86_400),
-        .integer("stale_after_s", \.staleAfterS, range: 10...604_800),
-        .number("low_battery_v", \.lowBatteryV, range: 0...60),
-        .number("forecast_lead_min", \.forecastLeadMin, range: 1...1_440),
-        .integer("forecast_window_s", \.forecastWindowS, range: 300...86_400),
-    ])
-
-    /// Water alert settings at `path`, each key defaulting to `base` (the defaults, or for a
-    /// sensor override the gateway-wide values).
-    static func waterSettings(
-        _ object: JSONObject?, path: String, base: WaterAlertSettings, reader: inout ConfigReader
-    ) -> WaterAlertSettings {
-        var s = base
-        water.readKeys(object, path: path, into: &s, reader: &reader)
-        if s.alarmCm <= s.warningCm {
-            reader.problem(path + ".alarm_cm", "must be above warning_cm (\(s.warningCm)), got \(s.alarmCm)")
-        }
-        return s
-    }
-
     /// Reads and parses a file; problems include a JSON syntax error with its byte offset.
     public static func load(path: String) -> (GatewayConfiguration, [ConfigProblem]) {
         guard let data = FileManager.default.contents(atPath: path) else {
@@ -320,9 +198,14 @@ public struct GatewayConfiguration: Sendable {
         }
     }
 
-    static func waterJSON(_ s: WaterAlertSettings) -> JSONObject {
-        var object = water.json(s)
-        object["sensors"] = .object(JSONObject())
+    /// `alerts.water` with its per-sensor overrides, in the order of their ids.
+    private var waterJSON: JSONObject {
+        var object = WaterAlertSettings.section.json(alerts.water)
+        object["sensors"] = .object(
+            JSONObject(
+                alerts.waterSensors.sorted { $0.key < $1.key }.map {
+                    ($0.key, .object(WaterAlertSettings.section.json($0.value)))
+                }))
         return object
     }
 
@@ -331,8 +214,8 @@ public struct GatewayConfiguration: Sendable {
         guard case .object(var document) = coreJSON else { return coreJSON }
         document["http"] = http.settingsJSON(redacted: false)
         document["sensors"] = sensorsJSON
-        document["ota"] = ota.json
-        document["privacy"] = privacy.json
+        document["ota"] = .object(OTAService.Configuration.section.json(ota))
+        document["privacy"] = .object(PrivacySettings.section.json(privacy))
         return .object(document)
     }
 
@@ -340,8 +223,8 @@ public struct GatewayConfiguration: Sendable {
     public var redactedJSON: JSONValue {
         guard case .object(var document) = coreJSON else { return coreJSON }
         document["http"] = http.settingsJSON(redacted: true)
-        document["ota"] = ota.json
-        document["privacy"] = privacy.json
+        document["ota"] = .object(OTAService.Configuration.section.json(ota))
+        document["privacy"] = .object(PrivacySettings.section.json(privacy))
         document["sensors"] = sensorsJSON
         return .object(document)
     }
@@ -373,11 +256,11 @@ public struct GatewayConfiguration: Sendable {
                     "alerts",
                     .object(
                         JSONObject([
-                            ("water", .object(Self.waterJSON(alerts.water))),
+                            ("water", .object(waterJSON)),
                             ("vehicle", .object(AlertSettings.vehicle.json(alerts))),
                         ]))
                 ),
-                ("upstream", .object(Upstream.section.json(upstream))),
+                ("upstream", .object(UpstreamForwarder.Configuration.section.json(upstream))),
                 ("log", .object(Log.section.json(log))),
             ]))
     }
@@ -402,59 +285,9 @@ extension GatewayConfiguration.AlertSettings {
     static let vehicle = ConfigSection<Self>([.number("coolant_c", \.coolantC, range: 50...200)])
 }
 
-extension GatewayConfiguration.Upstream {
-    static let section = ConfigSection<Self>([
-        // Read after `port` (their default port) by `parseNodes`, with `host`.
-        .custom("hosts", read: { _, _, _, _ in }, write: { .array($0.nodes.map { .string($0.description) }) }),
-        .integer("port", \.port, range: 1...65535),
-        .integer("reconnect_max_s", \.reconnectMaxS, range: 1...300),
-        .integer("connect_timeout_s", \.connectTimeoutS, range: 1...120),
-        .optionalText("client_id", \.clientID), .text("topic_prefix", \.topicPrefix),
-        .group(
-            "tls",
-            [
-                .optionalText("ca_file", \.caFile), .optionalText("cert_file", \.certFile),
-                .optionalText("key_file", \.keyFile),
-            ]
-        ),
-        .flag("allow_insecure", \.allowInsecure),
-        .integer("max_backlog_bytes", \.maxBacklogBytes, range: 65_536...1_099_511_627_776),
-        .integer("max_rate_msgs_per_s", \.maxRateMsgsPerS, range: 1...100_000),
-        .integer("status_interval_s", \.statusIntervalS, range: 1...86_400),
-        .integer("keepalive_s", \.keepAliveSeconds, range: 5...3600),
-    ])
-}
-
 extension GatewayConfiguration.Log {
     static let section = ConfigSection<Self>([
         .choice("level", \.level, allowed: ["trace", "debug", "info", "notice", "warning", "error", "critical"]),
         .integer("stats_interval_s", \.statsIntervalS, range: 0...86_400),
     ])
-}
-
-extension GatewayConfiguration.Upstream.Node {
-    /// "host", "host:port" or "[IPv6]:port"; nil when the text is none of them.
-    init?(parsing text: String, defaultPort: Int64) {
-        var host = Substring(text)
-        var port = defaultPort
-        if host.hasPrefix("[") {
-            guard let close = host.firstIndex(of: "]") else { return nil }
-            let rest = host[host.index(after: close)...]
-            host = host[host.index(after: host.startIndex)..<close]
-            if !rest.isEmpty {
-                guard rest.hasPrefix(":"), let number = Int64(rest.dropFirst()) else { return nil }
-                port = number
-            }
-        } else if let colon = host.lastIndex(of: ":") {
-            guard host.firstIndex(of: ":") == colon, let number = Int64(host[host.index(after: colon)...]) else {
-                return nil
-            }
-            port = number
-            host = host[..<colon]
-        }
-        guard !host.isEmpty, (1...65535).contains(port),
-            !host.contains(where: { $0 == " " || $0 == "/" || $0 == "[" || $0 == "]" })
-        else { return nil }
-        self.init(host: String(host), port: port)
-    }
 }

@@ -26,32 +26,8 @@ import Version
 /// gatewayd dies is sent again after the restart; `batch_id` and `alert_id` let the receiver
 /// drop the copy.
 public final class UpstreamForwarder: @unchecked Sendable {
-    public struct Configuration: Sendable {
-        public var prefix: String
-        public var gatewayID: String
-        public var window = 64
-        public var maxRatePerSecond: Double
-        public var statusIntervalMs: Int64
-        public var caFile: String?
-        public var certFile: String?
-        public var keyFile: String?
-
-        public init(
-            prefix: String, gatewayID: String, window: Int = 64, maxRatePerSecond: Double, statusIntervalMs: Int64,
-            caFile: String? = nil, certFile: String? = nil, keyFile: String? = nil
-        ) {
-            self.prefix = prefix
-            self.gatewayID = gatewayID
-            self.window = window
-            self.maxRatePerSecond = maxRatePerSecond
-            self.statusIntervalMs = statusIntervalMs
-            self.caFile = caFile
-            self.certFile = certFile
-            self.keyFile = keyFile
-        }
-    }
-
     private let configuration: Configuration
+    private let gatewayID: String
     private let client: MQTTClient
     private let outbox: OutboxReader
     private let gauge: OutboxGauge
@@ -65,10 +41,11 @@ public final class UpstreamForwarder: @unchecked Sendable {
     public let sent = Atomic<Int64>(0)
 
     public init(
-        configuration: Configuration, client: MQTTClient, outbox: OutboxReader, gauge: OutboxGauge, logger: Logger,
-        health: @escaping @Sendable () -> [(String, JSONValue)]
+        configuration: Configuration, gatewayID: String, client: MQTTClient, outbox: OutboxReader, gauge: OutboxGauge,
+        logger: Logger, health: @escaping @Sendable () -> [(String, JSONValue)]
     ) {
         self.configuration = configuration
+        self.gatewayID = gatewayID
         self.client = client
         self.outbox = outbox
         self.gauge = gauge
@@ -111,7 +88,8 @@ public final class UpstreamForwarder: @unchecked Sendable {
 
     private func run() {
         var inFlight: [Int64: Int64] = [:]
-        var tokens = configuration.maxRatePerSecond
+        let maxRatePerSecond = Double(configuration.maxRateMsgsPerS)
+        var tokens = maxRatePerSecond
         var lastRefill = monotonicNanos()
         var nextStatus: UInt64 = 0
         var nextCheck: UInt64 = monotonicNanos() + 3_600_000_000_000
@@ -135,12 +113,12 @@ public final class UpstreamForwarder: @unchecked Sendable {
                 continue
             }
             if now >= nextStatus {
-                nextStatus = now + UInt64(configuration.statusIntervalMs) * 1_000_000
+                nextStatus = now + UInt64(configuration.statusIntervalS) * 1_000_000_000
                 publishStatus()
             }
             tokens = min(
-                configuration.maxRatePerSecond,
-                tokens + Double(now - lastRefill) / 1e9 * configuration.maxRatePerSecond)
+                maxRatePerSecond,
+                tokens + Double(now - lastRefill) / 1e9 * maxRatePerSecond)
             lastRefill = now
             let room = min(configuration.window - inFlight.count, Int(tokens))
             if room > 0 {
@@ -150,7 +128,7 @@ public final class UpstreamForwarder: @unchecked Sendable {
                         let bytes = Int64(row.payload.count)
                         let id = row.id
                         try client.publish(
-                            topic: "\(configuration.prefix)/\(configuration.gatewayID)/\(row.topic)",
+                            topic: "\(configuration.topicPrefix)/\(gatewayID)/\(row.topic)",
                             payload: row.payload,
                             qos: 1
                         ) { [self] result in
@@ -171,7 +149,7 @@ public final class UpstreamForwarder: @unchecked Sendable {
             // an acknowledgement to apply, or a poll.
             let waitMs: Int
             if tokens < 1 {
-                waitMs = max(1, Int(((1 - tokens) / configuration.maxRatePerSecond * 1000).rounded(.up)))
+                waitMs = max(1, Int(((1 - tokens) / maxRatePerSecond * 1000).rounded(.up)))
             } else {
                 waitMs = inFlight.isEmpty ? 200 : 5
             }
@@ -198,7 +176,7 @@ public final class UpstreamForwarder: @unchecked Sendable {
 
     private func publishStatus() {
         var object = JSONObject([
-            ("state", .string("online")), ("gateway_id", .string(configuration.gatewayID)),
+            ("state", .string("online")), ("gateway_id", .string(gatewayID)),
             ("version", .string(GatewayVersion.current)), ("ts_ms", .int(wallClockMs())),
             ("backlog_messages", .int(gauge.backlogMessages)), ("backlog_bytes", .int(gauge.backlogBytes)),
         ])
@@ -207,7 +185,7 @@ public final class UpstreamForwarder: @unchecked Sendable {
         if expiry != .min { object["cert_seconds_to_expiry"] = .int(expiry) }
         do {
             try client.publish(
-                topic: "\(configuration.prefix)/\(configuration.gatewayID)/status",
+                topic: "\(configuration.topicPrefix)/\(gatewayID)/status",
                 payload: Array(JSONValue.object(object).serialized().utf8), qos: 1, retain: true)
         } catch {
             logger.warning("upstream_status_failed", [("error", error.description)])

@@ -89,6 +89,24 @@ import Testing
         #expect(fallback.aggregation.windowMs == 60_000)
     }
 
+    /// `GET /v1/config` is "the running configuration": a gauge's overrides are part of it, and
+    /// what is printed reads back to the same settings.
+    @Test func perSensorWaterOverridesArePrintedAndReadBack() throws {
+        let text = """
+            {"alerts": {"water": {"warning_cm": 120, "alarm_cm": 200,
+                                  "sensors": {"river-2": {"alarm_cm": 400}, "drain-1": {"dwell_s": 5}}}}}
+            """
+        let (config, problems) = GatewayConfiguration.parse(try JSONParser.parse(text))
+        #expect(problems.isEmpty, "\(problems)")
+        let sensors = try #require(config.redactedJSON.object?["alerts"]?["water"]?["sensors"]?.object)
+        #expect(sensors.keys == ["drain-1", "river-2"])
+        #expect(sensors["river-2"]?["alarm_cm"]?.number == 400)
+        #expect(sensors["river-2"]?["warning_cm"]?.number == 120, "an override starts from the gateway-wide values")
+        let (again, found) = GatewayConfiguration.parse(try JSONParser.parse(config.json.serialized()))
+        #expect(found.isEmpty, "\(found)")
+        #expect(again.alerts.waterSensors == config.alerts.waterSensors)
+    }
+
     @Test(arguments: [
         (#"{"broker": {"port": "1883"}}"#, "broker.port: must be an integer"),
         (#"{"broker": {"port": 0}}"#, "broker.port: must be between 1 and 65535"),

@@ -1,5 +1,4 @@
-import JSON
-import Settings
+public import Settings
 
 /// The `privacy` section: how long vehicle positions are kept, and how vehicles are named
 /// upstream. VINs with positions and times are personal data (PDPA 2010, GDPR); see
@@ -15,7 +14,9 @@ public struct PrivacySettings: Sendable {
     /// erased from the store, whatever room the ring has.
     public var positionRetentionS: Int64 = 3600
 
-    static let section = ConfigSection<Self>([
+    public init() {}
+
+    public static let section = ConfigSection<Self>([
         .choice("upstream_vin", \.upstreamVIN, allowed: ["pseudonym", "plain"]),
         .integer("pseudonym_period_days", \.pseudonymPeriodDays, range: 1...366),
         .optionalText("pseudonym_secret_file", \.pseudonymSecretFile),
@@ -23,10 +24,4 @@ public struct PrivacySettings: Sendable {
     ])
 
     public var pseudonymsUpstream: Bool { upstreamVIN == "pseudonym" }
-
-    static func parse(_ root: JSONObject, into privacy: inout PrivacySettings, reader: inout ConfigReader) {
-        section.read(root, "privacy", path: "privacy", into: &privacy, reader: &reader)
-    }
-
-    var json: JSONValue { .object(Self.section.json(self)) }
 }
