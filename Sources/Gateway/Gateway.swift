@@ -97,7 +97,6 @@ public final class Gateway: @unchecked Sendable {
         // The `store` and `aggregation` sections are the store's own; what it needs of the
         // others it is told here.
         var storeConfiguration = configuration.store
-        storeConfiguration.aggregation = configuration.aggregation
         storeConfiguration.alertIDPrefix = configuration.gatewayID
         storeConfiguration.positionRetentionMs = configuration.privacy.positionRetentionS * 1000
         let identity = UpstreamIdentity(

@@ -51,7 +51,11 @@ public struct GatewayConfiguration: Sendable {
     /// The store's section, read into the store's own configuration.
     public var store = RingStore.Configuration()
     public var limits = IngestLimits()
-    public var aggregation = RingStore.AggregationSettings()
+    /// The `aggregation` section: the store's, kept in its configuration.
+    public var aggregation: RingStore.AggregationSettings {
+        get { store.aggregation }
+        set { store.aggregation = newValue }
+    }
     public var alerts = AlertSettings()
     /// The upstream link's section, read into the forwarder's own configuration.
     public var upstream = UpstreamForwarder.Configuration()
