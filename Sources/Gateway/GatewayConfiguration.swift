@@ -2,7 +2,6 @@ public import API
 public import Advisories
 public import Alerts
 public import Campaigns
-import Crypto
 import Geo
 public import Ingest
 public import JSON
